@@ -1,0 +1,31 @@
+import pytest
+
+from unet3d_monai.bundle import as_bool, check_cli_overrides, resume_checkpoint
+
+
+@pytest.mark.parametrize("value, expected", [(True, True), ("false", False), ("True", True), (0, False), ("yes", True)])
+def test_as_bool(value, expected):
+    assert as_bool(value) is expected
+
+
+def test_as_bool_rejects_other_words():
+    with pytest.raises(ValueError, match="--resume must be true or false, got 'maybe'"):
+        as_bool("maybe", "resume")
+
+
+def test_unknown_override_suggests_the_close_name():
+    argv = ["run", "training", "--config_file", "x.json", "--epochs", "3", "--learning_rat", "0.1"]
+    with pytest.raises(ValueError, match=r"unknown option --learning_rat .*Did you mean --learning_rate\?"):
+        check_cli_overrides(["epochs", "learning_rate"], argv)
+
+
+def test_known_and_nested_overrides_pass():
+    check_cli_overrides(["epochs", "network_def"], ["run", "--epochs", "3", "--network_def#f_maps", "4", "--meta_file"])
+
+
+def test_resume_checkpoint(tmp_path):
+    assert resume_checkpoint("false", tmp_path) is None
+    with pytest.raises(FileNotFoundError, match="--resume true needs the training state .*last.pt"):
+        resume_checkpoint(True, tmp_path)
+    (tmp_path / "last.pt").write_bytes(b"x")
+    assert resume_checkpoint("true", tmp_path) == str(tmp_path / "last.pt")

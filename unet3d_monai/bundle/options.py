@@ -1,0 +1,88 @@
+"""Checks and conversions for the options that users pass to ``python -m monai.bundle run``."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+__all__ = ["as_bool", "check_cli_overrides", "resume_checkpoint", "MONAI_RUN_ARGUMENTS"]
+
+#: arguments consumed by ``monai.bundle run`` itself; everything else on the command line is a config override.
+MONAI_RUN_ARGUMENTS = frozenset(
+    {"run_id", "init_id", "final_id", "meta_file", "config_file", "logging_file", "tracking", "args_file"}
+)
+
+_TRUE = {"true", "1", "yes", "on", "y", "t"}
+_FALSE = {"false", "0", "no", "off", "n", "f", "none", "null", ""}
+
+
+def as_bool(value: object, name: str = "option") -> bool:
+    """Read a yes/no option given in a config or on the command line.
+
+    ``python -m monai.bundle`` hands ``--resume true`` to the config as the *string* ``"true"``, which Python would
+    treat as true even when it says ``"false"``; this accepts booleans, 0/1 and the usual words.
+
+    Example::
+
+        >>> as_bool("false"), as_bool(True), as_bool("Yes")
+        (False, True, True)
+    """
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"--{name} must be true or false, got {value!r}.")
+
+
+def _override_names(argv: Sequence[str]) -> list[str]:
+    names = []
+    for token in argv:
+        if token.startswith("--") and len(token) > 2:
+            name = token[2:].split("=", 1)[0]
+            names.append(name.replace("-", "_").split("#", 1)[0])
+    return names
+
+
+def check_cli_overrides(allowed: Iterable[str], argv: Sequence[str] | None = None) -> None:
+    """Fail with one sentence when the command line names an option the bundle does not have.
+
+    MONAI's bundle runner silently adds unknown ``--name value`` pairs to the config, so a misspelt
+    ``--epoch 5`` would train with the default number of epochs. The bundles call this in ``initialize`` with
+    their documented option names.
+
+    Args:
+        allowed: option names the bundle understands (top-level config ids).
+        argv: the command line, by default ``sys.argv``.
+    """
+    allowed = set(allowed)
+    argv = sys.argv[1:] if argv is None else argv
+    for name in _override_names(argv):
+        if name in MONAI_RUN_ARGUMENTS or name in allowed:
+            continue
+        close = difflib.get_close_matches(name, sorted(allowed), n=1)
+        hint = f" Did you mean --{close[0]}?" if close else ""
+        raise ValueError(f"unknown option --{name} for this bundle.{hint} Known options: {', '.join(sorted(allowed))}.")
+
+
+def resume_checkpoint(resume: object, ckpt_dir: str | os.PathLike, filename: str = "last.pt") -> str | None:
+    """Path of the training state to resume from, or None when not resuming.
+
+    Raises:
+        FileNotFoundError: resuming was asked for but ``<ckpt_dir>/<filename>`` does not exist.
+    """
+    if not as_bool(resume, "resume"):
+        return None
+    path = Path(ckpt_dir) / filename
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--resume true needs the training state {path}, which does not exist: train once without --resume, "
+            "or point --ckpt_dir at the folder that holds last.pt."
+        )
+    return str(path)

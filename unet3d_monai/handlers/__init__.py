@@ -1,0 +1,22 @@
+"""Ignite/MONAI engine handlers used by the training bundles.
+
+MONAI provides the engines, the validation schedule, the statistics and TensorBoard loggers; these handlers add
+what the bundles need beyond them: crash-safe checkpoints of the best network and of the full training state,
+a stop with a clear message on a non-finite loss, middle-slice TensorBoard images, the learning rate in
+TensorBoard, and a progress bar that shows the loss.
+"""
+
+from .checkpoint import BestAndLastCheckpointer, atomic_torch_save
+from .learning_rate import LearningRateLogger
+from .nonfinite_loss import StopOnNonFiniteLoss
+from .progress import LossProgressBar
+from .tensorboard_slices import TensorBoardSliceHandler
+
+__all__ = [
+    "BestAndLastCheckpointer",
+    "LearningRateLogger",
+    "LossProgressBar",
+    "StopOnNonFiniteLoss",
+    "TensorBoardSliceHandler",
+    "atomic_torch_save",
+]

@@ -1,0 +1,162 @@
+"""Crash-safe checkpoints: the best network by the key validation metric, and the full training state."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from ignite.engine import Engine, Events
+
+__all__ = ["BestAndLastCheckpointer", "atomic_torch_save"]
+
+logger = logging.getLogger(__name__)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """Save ``obj`` with :func:`torch.save` so that ``path`` is never left half-written.
+
+    The object is written to a temporary file in the same folder, flushed to disk, and renamed over ``path``
+    (an atomic operation on POSIX file systems). A process killed at any moment leaves either the previous file
+    or the new one, never a truncated one.
+
+    Example::
+
+        atomic_torch_save(network.state_dict(), "models/model.pt")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.remove(tmp_name)
+        raise
+    return path
+
+
+def _unwrap(network: torch.nn.Module) -> torch.nn.Module:
+    """The module inside DataParallel / DistributedDataParallel, so that saved keys carry no ``module.``."""
+    return network.module if hasattr(network, "module") else network
+
+
+class BestAndLastCheckpointer:
+    """Save the best network and the full training state after every validation.
+
+    Attach it to the evaluator (the engine that computes the key validation metric on whole volumes). After each
+    validation run it
+
+    - writes ``<save_dir>/<best_filename>`` (a plain ``state_dict`` of the network) when the key metric improved,
+      in the direction the metric declares (``higher_is_better``);
+    - writes ``<save_dir>/<last_filename>`` holding every object of ``save_dict`` (network, optimizer, LR
+      scheduler, trainer counters, ...) plus this checkpointer's own best score, so that resuming continues
+      where training stopped and keeps comparing against the right best score.
+
+    Both files are written atomically (temporary file, then rename), so killing the process at any moment never
+    leaves a half-written checkpoint. In distributed runs only rank 0 writes.
+
+    Args:
+        save_dir: folder for the checkpoints (created if missing).
+        network: the trained network (DataParallel/DDP wrappers are unwrapped for the best-model file).
+        save_dict: objects with ``state_dict()`` saved in the training-state file, e.g.
+            ``{"network": net, "optimizer": opt, "lr_scheduler": sched, "trainer": trainer}``. Include the
+            checkpointer itself under ``"checkpointer"`` to restore the best score on resume.
+        higher_is_better: direction of the key metric.
+        best_filename: name of the best-network file.
+        last_filename: name of the training-state file.
+
+    Example::
+
+        saver = BestAndLastCheckpointer("models", net, {"network": net, "optimizer": opt, "trainer": trainer},
+                                        higher_is_better=False)
+        saver.attach(evaluator)
+    """
+
+    def __init__(
+        self,
+        save_dir: str | os.PathLike,
+        network: torch.nn.Module,
+        save_dict: Mapping[str, Any],
+        higher_is_better: bool,
+        best_filename: str = "model.pt",
+        last_filename: str = "last.pt",
+    ) -> None:
+        for name, obj in save_dict.items():
+            if not hasattr(obj, "state_dict"):
+                raise TypeError(f"save_dict entry {name!r} has no state_dict() method and cannot be checkpointed.")
+        self.save_dir = Path(save_dir)
+        self.network = network
+        self.save_dict = dict(save_dict)
+        self.higher_is_better = bool(higher_is_better)
+        self.best_filename = best_filename
+        self.last_filename = last_filename
+        self.best_metric: float | None = None
+        self.best_epoch: int = -1
+
+    @property
+    def best_path(self) -> Path:
+        return self.save_dir / self.best_filename
+
+    @property
+    def last_path(self) -> Path:
+        return self.save_dir / self.last_filename
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def is_improvement(self, value: float) -> bool:
+        """Whether ``value`` beats the best score so far in the declared direction (NaN never does)."""
+        if math.isnan(value):
+            return False
+        if self.best_metric is None:
+            return True
+        return value > self.best_metric if self.higher_is_better else value < self.best_metric
+
+    def __call__(self, engine: Engine) -> None:
+        key = getattr(engine.state, "key_metric_name", None)
+        if key is None or key not in engine.state.metrics:
+            raise KeyError(
+                f"BestAndLastCheckpointer needs the evaluator's key metric, but the engine state has metrics "
+                f"{sorted(engine.state.metrics)} and key_metric_name={key!r}."
+            )
+        value = float(engine.state.metrics[key])
+        if _is_rank_zero():
+            if self.is_improvement(value):
+                self.best_metric = value
+                self.best_epoch = int(engine.state.epoch)
+                atomic_torch_save(_unwrap(self.network).state_dict(), self.best_path)
+                logger.info(f"new best {key}={value:.6g} at epoch {self.best_epoch}: saved {self.best_path}")
+            state = {name: _state_of(obj) for name, obj in self.save_dict.items() if obj is not self}
+            state["checkpointer"] = self.state_dict()
+            atomic_torch_save(state, self.last_path)
+        elif self.is_improvement(value):
+            self.best_metric, self.best_epoch = value, int(engine.state.epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_metric": self.best_metric, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.best_metric = None if state.get("best_metric") is None else float(state["best_metric"])
+        self.best_epoch = int(state.get("best_epoch", -1))
+
+
+def _state_of(obj: Any) -> Any:
+    if isinstance(obj, torch.nn.Module):
+        return _unwrap(obj).state_dict()
+    return obj.state_dict()
+
+
+def _is_rank_zero() -> bool:
+    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or (
+        torch.distributed.get_rank() == 0
+    )
