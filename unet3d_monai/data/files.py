@@ -1,0 +1,204 @@
+"""Finding and opening HDF5 files: discovery, MONAI datalists, dataset-folder checks and clear errors.
+
+Every other module of :mod:`unet3d_monai.data` opens HDF5 files through :func:`open_h5` and
+:func:`get_h5_dataset`, so that a missing file, a file that is not HDF5 (or is truncated) and a missing
+internal dataset each give one sentence naming the file and the problem instead of a traceback from h5py.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+
+import h5py
+
+__all__ = [
+    "H5_SUFFIXES",
+    "HDF5FileError",
+    "HDF5KeyError",
+    "check_dataset_dir",
+    "find_h5_files",
+    "get_h5_dataset",
+    "list_h5_datasets",
+    "make_datalist",
+    "open_h5",
+]
+
+H5_SUFFIXES: tuple[str, ...] = (".h5", ".hdf5", ".hdf", ".hd5")
+"""File name suffixes recognised as HDF5 (compared case-insensitively)."""
+
+PathInput = str | PathLike | Sequence[str | PathLike]
+
+
+class HDF5FileError(ValueError):
+    """A file exists but cannot be read as HDF5 (not HDF5, truncated, or unreadable)."""
+
+
+class HDF5KeyError(KeyError):
+    """An internal dataset asked for is missing from an HDF5 file.
+
+    ``str()`` gives the plain sentence (``KeyError`` would otherwise print it quoted).
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def open_h5(path: str | PathLike) -> h5py.File:
+    """Open an HDF5 file read-only, turning h5py's errors into one clear sentence.
+
+    Args:
+        path: the file.
+
+    Returns:
+        the open ``h5py.File`` (the caller closes it, e.g. ``with open_h5(p) as f:``).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        IsADirectoryError: the path is a folder.
+        HDF5FileError: the file is not HDF5, is truncated or cannot be read.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"HDF5 file '{path}' does not exist.")
+    if path.is_dir():
+        raise IsADirectoryError(f"'{path}' is a folder, expected an HDF5 file.")
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        if not h5py.is_hdf5(path):
+            raise HDF5FileError(f"File '{path}' is not an HDF5 file (or its header is damaged).") from e
+        raise HDF5FileError(f"HDF5 file '{path}' cannot be read; it may be truncated or damaged ({e}).") from e
+
+
+def list_h5_datasets(h5file: h5py.File) -> list[str]:
+    """All dataset paths inside an open HDF5 file, e.g. ``['label', 'raw', 'volumes/weights']``."""
+    names: list[str] = []
+
+    def visit(name: str, obj: object) -> None:
+        if isinstance(obj, h5py.Dataset):
+            names.append(name)
+
+    h5file.visititems(visit)
+    return sorted(names)
+
+
+def get_h5_dataset(h5file: h5py.File, key: str) -> h5py.Dataset:
+    """The dataset ``key`` of an open HDF5 file, or one sentence listing the datasets that are present.
+
+    Raises:
+        HDF5KeyError: ``key`` is missing or names a group.
+    """
+    obj = h5file.get(key)
+    if isinstance(obj, h5py.Dataset):
+        return obj
+    present = ", ".join(f"'{n}'" for n in list_h5_datasets(h5file)) or "none"
+    what = "is a group, not a dataset" if obj is not None else "is missing"
+    raise HDF5KeyError(f"HDF5 file '{h5file.filename}': dataset '{key}' {what}; datasets present: {present}.")
+
+
+def _is_h5(path: Path) -> bool:
+    return path.suffix.lower() in H5_SUFFIXES
+
+
+def find_h5_files(paths: PathInput) -> list[Path]:
+    """HDF5 files named by a file, a folder (its direct ``*.h5``/``*.hdf5``/``*.hdf``/``*.hd5`` files), a glob
+    pattern, or a list of these.
+
+    Files are returned sorted within each entry, in the order of the entries, without duplicates.
+
+    Example::
+
+        find_h5_files("data/train")                # every HDF5 file in the folder
+        find_h5_files(["a.h5", "more/*.h5"])       # a file and a glob
+
+    Raises:
+        FileNotFoundError: an entry matches nothing, or nothing at all was found.
+    """
+    entries = [paths] if isinstance(paths, (str, PathLike)) else list(paths)
+    if not entries:
+        raise FileNotFoundError("No HDF5 files: the list of paths is empty.")
+    found: list[Path] = []
+    for entry in entries:
+        p = Path(entry).expanduser()
+        if p.is_dir():
+            files = sorted(f for f in p.iterdir() if f.is_file() and _is_h5(f))
+            if not files:
+                raise FileNotFoundError(
+                    f"Folder '{p}' contains no HDF5 files (looked for {', '.join('*' + s for s in H5_SUFFIXES)})."
+                )
+        elif p.is_file():
+            files = [p]
+        elif glob.has_magic(str(p)):
+            files = sorted(Path(f) for f in glob.glob(str(p)) if Path(f).is_file() and _is_h5(Path(f)))
+            if not files:
+                raise FileNotFoundError(f"Pattern '{p}' matches no HDF5 files.")
+        else:
+            raise FileNotFoundError(f"HDF5 file or folder '{p}' does not exist.")
+        found.extend(f for f in files if f not in found)
+    return found
+
+
+def make_datalist(
+    paths: PathInput,
+    keys: Sequence[str] = ("image", "label"),
+) -> list[dict[str, str]]:
+    """A MONAI datalist for whole-volume loading: one dict per HDF5 file, every key mapped to the file path.
+
+    Pair it with ``LoadImaged`` and one :class:`~unet3d_monai.data.HDF5Reader` per key, which selects
+    the internal dataset::
+
+        datalist = make_datalist("data/val")   # [{"image": "data/val/a.h5", "label": "data/val/a.h5"}, ...]
+        load = Compose([
+            LoadImaged("image", reader=HDF5Reader(key="raw")),
+            LoadImaged("label", reader=HDF5Reader(key="label")),
+            EnsureChannelFirstd(["image", "label"]),
+        ])
+        ds = monai.data.Dataset(datalist, transform=load)
+
+    Args:
+        paths: file, folder, glob or list of these (see :func:`find_h5_files`).
+        keys: the dictionary keys each item carries.
+    """
+    keys = tuple(keys)
+    if not keys:
+        raise ValueError("make_datalist needs at least one key, got an empty keys sequence.")
+    return [dict.fromkeys(keys, str(f)) for f in find_h5_files(paths)]
+
+
+def check_dataset_dir(
+    root: str | PathLike,
+    splits: Sequence[str] = ("train", "val"),
+    raw_key: str = "raw",
+    label_key: str | None = "label",
+) -> dict[str, list[Path]]:
+    """Check a dataset folder laid out as ``<root>/<split>/*.h5`` before training starts.
+
+    Each file of each split must hold ``raw_key`` (and ``label_key`` unless it is None).
+
+    Returns:
+        the HDF5 files of each split, ``{"train": [...], "val": [...]}``.
+
+    Raises:
+        FileNotFoundError: ``root`` or a split folder is missing, or a split holds no HDF5 file.
+        HDF5FileError: a file is not readable HDF5.
+        HDF5KeyError: a file lacks a dataset (the datasets present are listed).
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"Dataset folder '{root}' does not exist.")
+    result: dict[str, list[Path]] = {}
+    for split in splits:
+        folder = root / split
+        if not folder.is_dir():
+            raise FileNotFoundError(f"Dataset folder '{root}' has no '{split}' subfolder.")
+        files = find_h5_files(folder)
+        for f in files:
+            with open_h5(f) as h5:
+                get_h5_dataset(h5, raw_key)
+                if label_key is not None:
+                    get_h5_dataset(h5, label_key)
+        result[split] = files
+    return result
