@@ -1,0 +1,123 @@
+"""The per-window forward pass used by sliding-window prediction: activation, 2D slices, flips, AMP."""
+
+from __future__ import annotations
+
+import itertools
+from contextlib import nullcontext
+
+import torch
+from torch import nn
+
+__all__ = ["WindowPredictor", "network_spatial_dims", "network_in_channels", "resolve_device"]
+
+
+def _first_convolution(network: nn.Module) -> nn.modules.conv._ConvNd:
+    for module in network.modules():
+        if isinstance(module, nn.modules.conv._ConvNd):
+            return module
+    raise ValueError(f"{type(network).__name__} has no convolution layer; expected a 2D or 3D convolutional network.")
+
+
+def network_spatial_dims(network: nn.Module) -> int:
+    """Number of spatial dimensions (2 or 3) the network convolves over, read from its first convolution.
+
+    Example:
+        >>> network_spatial_dims(torch.nn.Conv3d(1, 1, 3))
+        3
+    """
+    dims = _first_convolution(network).weight.ndim - 2
+    if dims not in (2, 3):
+        raise ValueError(f"{type(network).__name__} convolves over {dims} spatial dimensions; expected 2 or 3.")
+    return dims
+
+
+def network_in_channels(network: nn.Module) -> int:
+    """Number of input channels the network expects, read from its first convolution.
+
+    Example:
+        >>> network_in_channels(torch.nn.Conv3d(2, 4, 3))
+        2
+    """
+    return int(_first_convolution(network).in_channels)
+
+
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """``device`` as a ``torch.device``; ``None`` means CUDA when available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class WindowPredictor:
+    """Runs the network on one batch of windows and returns probabilities (after ``final_activation``).
+
+    Windows always arrive as 3D batches ``(B, C_in, Z, Y, X)``. For a 2D network the windows are one slice
+    deep, ``(B, C_in, 1, Y, X)``: the singleton depth is removed before the forward pass and restored after,
+    so a 2D network predicts a volume slice by slice. With ``tta`` the output is the mean over all axis flips
+    of the spatial axes the network sees (8 flips in 3D, 4 in 2D), each flipped back before averaging.
+    With ``amp`` the forward pass runs under ``torch.autocast`` on the window's device; with
+    ``channels_last`` the windows are passed in channels-last memory format. The output is float32,
+    ``(B, C_out, Z, Y, X)``.
+
+    Args:
+        network: a 2D or 3D network returning logits; its ``final_activation`` module (Sigmoid, Softmax or
+            Identity) is applied to every window. A network without ``final_activation`` is used as is.
+        tta: average over the axis flips.
+        amp: run the forward pass under autocast (use on CUDA).
+        channels_last: pass windows in channels-last memory format (use on CUDA).
+
+    Example:
+        >>> net = torch.nn.Conv3d(1, 2, 3, padding=1)
+        >>> WindowPredictor(net, tta=True)(torch.zeros(2, 1, 8, 8, 8)).shape
+        torch.Size([2, 2, 8, 8, 8])
+    """
+
+    def __init__(self, network: nn.Module, tta: bool = False, amp: bool = False, channels_last: bool = False) -> None:
+        self.network = network
+        self.spatial_dims = network_spatial_dims(network)
+        self.in_channels = network_in_channels(network)
+        self.tta = tta
+        self.amp = amp
+        self.channels_last = channels_last
+        activation = network.final_activation if hasattr(network, "final_activation") else None
+        self.activation: nn.Module = activation if isinstance(activation, nn.Module) else nn.Identity()
+
+    def _forward(self, windows: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            memory_format = torch.channels_last_3d if windows.ndim == 5 else torch.channels_last
+            windows = windows.contiguous(memory_format=memory_format)
+        context = torch.autocast(device_type=windows.device.type) if self.amp else nullcontext()
+        with context:
+            logits = self.network(windows)
+        return self.activation(logits.float())
+
+    def _flip_forward(self, windows: torch.Tensor) -> torch.Tensor:
+        if not self.tta:
+            return self._forward(windows)
+        axes = list(range(2, windows.ndim))
+        total = None
+        count = 0
+        for k in range(len(axes) + 1):
+            for flip_axes in itertools.combinations(axes, k):
+                flipped = torch.flip(windows, flip_axes) if flip_axes else windows
+                output = self._forward(flipped)
+                output = torch.flip(output, flip_axes) if flip_axes else output
+                total = output if total is None else total + output
+                count += 1
+        return total / count
+
+    def __call__(self, windows: torch.Tensor) -> torch.Tensor:
+        if windows.ndim != 5:
+            raise ValueError(f"Windows must be (B, C, Z, Y, X); got shape {tuple(windows.shape)}.")
+        if windows.shape[1] != self.in_channels:
+            raise ValueError(
+                f"Windows have {windows.shape[1]} channels but the network expects {self.in_channels} input channels."
+            )
+        if self.spatial_dims == 2:
+            if windows.shape[2] != 1:
+                raise ValueError(
+                    f"A 2D network predicts one slice at a time; got windows of depth {windows.shape[2]} "
+                    f"(shape {tuple(windows.shape)}); use a roi_size with depth 1."
+                )
+            return self._flip_forward(windows[:, :, 0]).unsqueeze(2)
+        return self._flip_forward(windows)

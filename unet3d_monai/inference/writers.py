@@ -1,0 +1,160 @@
+"""Prediction outputs written safely: a temporary name renamed at the end, never over an input or unasked."""
+
+from __future__ import annotations
+
+import os
+from os import PathLike
+from pathlib import Path
+
+import h5py
+import nibabel as nib
+import numpy as np
+from monai.utils import StrEnum, look_up_option
+
+__all__ = ["OutputDtype", "HDF5PredictionWriter", "check_output_path", "convert_predictions", "write_nifti"]
+
+Region = tuple[slice, ...]
+
+
+class OutputDtype(StrEnum):
+    """Storage type of the ``predictions`` dataset.
+
+    - ``float32``: as computed.
+    - ``float16``: half the disk space, about 3 significant digits.
+    - ``uint8``: probabilities in [0, 1] scaled to 0..255 (rounded); the dataset's ``scale`` attribute
+      (1/255) converts back. Only for probabilities, not for regression outputs.
+    """
+
+    FLOAT32 = "float32"
+    FLOAT16 = "float16"
+    UINT8 = "uint8"
+
+
+def convert_predictions(predictions: np.ndarray, dtype: OutputDtype | str) -> np.ndarray:
+    """``predictions`` in the storage type ``dtype`` (see :class:`OutputDtype`).
+
+    Example:
+        >>> convert_predictions(np.array([0.0, 0.5, 1.0]), "uint8").tolist()
+        [0, 128, 255]
+    """
+    dtype = OutputDtype(look_up_option(dtype, OutputDtype))
+    if dtype == OutputDtype.UINT8:
+        return np.rint(np.clip(predictions, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return np.asarray(predictions, dtype=dtype.value)
+
+
+def check_output_path(output_path: str | PathLike, input_path: str | PathLike | None, overwrite: bool) -> Path:
+    """Refuse an output that is the input, or that exists when ``overwrite`` is false.
+
+    Raises:
+        ValueError: the output path is the input file.
+        FileExistsError: the output exists and ``overwrite`` is false.
+    """
+    output_path = Path(output_path)
+    if input_path is not None and output_path.resolve() == Path(input_path).resolve():
+        raise ValueError(f"Output path '{output_path}' is the input file; choose another output folder.")
+    if output_path.exists() and not overwrite:
+        raise FileExistsError(f"Output '{output_path}' already exists; pass overwrite=True (--overwrite true).")
+    return output_path
+
+
+class HDF5PredictionWriter:
+    """Writes ``predictions`` (and optionally ``segmentation``) to ``<output>.part``, renamed on :meth:`commit`.
+
+    Datasets: ``predictions`` ``(C, Z, Y, X)`` in the chosen :class:`OutputDtype`, chunked so block-wise
+    writing stays cheap; ``segmentation`` ``uint32``. If the writer is closed without :meth:`commit` (an
+    error), the ``.part`` file is removed and an existing output is left untouched.
+
+    Args:
+        output_path: final file name, e.g. ``out/cells_predictions.h5``.
+        input_path: the input volume (the output must differ from it).
+        overwrite: replace an existing output.
+        dtype: storage type of ``predictions``.
+
+    Example::
+
+        with HDF5PredictionWriter("out/a_predictions.h5", "a.h5") as writer:
+            writer.create_predictions((1, 64, 128, 128))
+            writer.write_predictions((slice(0, 64), slice(0, 128), slice(0, 128)), probabilities)
+            writer.commit()
+    """
+
+    def __init__(
+        self,
+        output_path: str | PathLike,
+        input_path: str | PathLike | None = None,
+        overwrite: bool = False,
+        dtype: OutputDtype | str = OutputDtype.FLOAT32,
+    ) -> None:
+        self.output_path = check_output_path(output_path, input_path, overwrite)
+        self.dtype = OutputDtype(look_up_option(dtype, OutputDtype))
+        self.temp_path = self.output_path.with_name(self.output_path.name + ".part")
+        self.output_path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: h5py.File | None = h5py.File(self.temp_path, "w")
+        self._predictions: h5py.Dataset | None = None
+
+    def create_predictions(self, shape: tuple[int, ...]) -> None:
+        """Create the ``predictions`` dataset ``(C, Z, Y, X)``."""
+        chunks = (1, *(min(64, s) for s in shape[1:]))
+        self._predictions = self._file.create_dataset("predictions", shape=shape, dtype=self.dtype.value, chunks=chunks)
+        if self.dtype == OutputDtype.UINT8:
+            self._predictions.attrs["scale"] = 1.0 / 255.0
+
+    def write_predictions(self, region: Region, predictions: np.ndarray) -> None:
+        """Write float predictions ``(C, *region)`` at a spatial region."""
+        if self._predictions is None:
+            raise RuntimeError("create_predictions must be called before write_predictions.")
+        self._predictions[(slice(None), *region)] = convert_predictions(predictions, self.dtype)
+
+    def read_predictions(self) -> np.ndarray:
+        """The written predictions as float32 (uint8 scaled back to [0, 1])."""
+        data = self._predictions[()].astype(np.float32)
+        return data / 255.0 if self.dtype == OutputDtype.UINT8 else data
+
+    def write_segmentation(self, labels: np.ndarray) -> None:
+        """Write the ``segmentation`` dataset (``uint32``)."""
+        self._file.create_dataset("segmentation", data=np.asarray(labels, dtype=np.uint32), compression="gzip")
+
+    def commit(self) -> Path:
+        """Close and rename the ``.part`` file to the output name; returns the output path."""
+        self._file.close()
+        self._file = None
+        os.replace(self.temp_path, self.output_path)
+        return self.output_path
+
+    def close(self) -> None:
+        """Abandon an uncommitted output (its ``.part`` file is removed)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self.temp_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> HDF5PredictionWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_nifti(
+    output_path: str | PathLike,
+    array: np.ndarray,
+    affine: np.ndarray,
+    input_path: str | PathLike | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a channel-first array ``(C, X, Y, Z)`` as NIfTI ``(X, Y, Z)`` (one channel) or ``(X, Y, Z, C)``.
+
+    The file is written under a temporary name in the same folder and renamed, with the given affine.
+    """
+    output_path = check_output_path(output_path, input_path, overwrite)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    data = array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)
+    suffix = ".nii.gz" if output_path.name.lower().endswith(".gz") else ".nii"
+    temp_path = output_path.with_name(output_path.name[: -len(suffix)] + ".part" + suffix)
+    try:
+        nib.save(nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64)), str(temp_path))
+        os.replace(temp_path, output_path)
+    finally:
+        temp_path.unlink(missing_ok=True)
+    return output_path
