@@ -29,3 +29,11 @@ def test_resume_checkpoint(tmp_path):
         resume_checkpoint(True, tmp_path)
     (tmp_path / "last.pt").write_bytes(b"x")
     assert resume_checkpoint("true", tmp_path) == str(tmp_path / "last.pt")
+
+
+def test_only_the_bundle_command_line_is_checked(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["/usr/bin/pytest", "--maxfail=1"])
+    check_cli_overrides(["epochs"])  # a test runner's own options are not bundle options
+    monkeypatch.setattr("sys.argv", ["/site-packages/monai/bundle/__main__.py", "run", "--epoch", "2"])
+    with pytest.raises(ValueError, match="unknown option --epoch for this bundle. Did you mean --epochs"):
+        check_cli_overrides(["epochs"])

@@ -115,3 +115,34 @@ def test_atomic_save_survives_kill(tmp_path):
         proc.wait()
     state = torch.load(target, weights_only=True)
     assert state["x"].shape in {(3,), (64, 1024, 1024)}
+
+
+def test_trainer_saved_and_restored_through_validator(tmp_path):
+    """Attached to the trainer, the checkpointer saves the trainer counters; the loader restores them."""
+    from unet3d_monai.handlers import TrainingStateLoader
+
+    net = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    evaluator = _evaluator([0.5, 0.4, 0.7])
+    trainer = Engine(lambda e, b: None)
+
+    @trainer.on(Events.EPOCH_COMPLETED)
+    def _validate(e):
+        evaluator.run([0], max_epochs=e.state.epoch)
+
+    saver = BestAndLastCheckpointer(tmp_path, net, {"network": net, "optimizer": opt}, True, validator=evaluator)
+    saver.attach(trainer)
+    trainer.run([0, 1, 2, 3], max_epochs=2)
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert last["trainer"]["iteration"] == 8 and last["checkpointer"]["best_metric"] == 0.5
+
+    restored_net = torch.nn.Linear(2, 1)
+    restored_saver = BestAndLastCheckpointer(tmp_path, restored_net, {"network": restored_net}, True)
+    resumed = Engine(lambda e, b: None)
+    TrainingStateLoader(str(tmp_path / "last.pt"), {"network": restored_net, "checkpointer": restored_saver}).attach(
+        resumed
+    )
+    resumed.run([0, 1, 2, 3], max_epochs=3)
+    assert resumed.state.iteration == 12 and resumed.state.epoch == 3
+    assert restored_saver.best_metric == 0.5
+    torch.testing.assert_close(restored_net.weight, net.weight)

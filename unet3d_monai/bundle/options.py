@@ -50,6 +50,10 @@ def _override_names(argv: Sequence[str]) -> list[str]:
     return names
 
 
+def _is_bundle_cli(argv: Sequence[str]) -> bool:
+    return bool(argv) and Path(argv[0]).parts[-3:] == ("monai", "bundle", "__main__.py")
+
+
 def check_cli_overrides(allowed: Iterable[str], argv: Sequence[str] | None = None) -> None:
     """Fail with one sentence when the command line names an option the bundle does not have.
 
@@ -59,10 +63,14 @@ def check_cli_overrides(allowed: Iterable[str], argv: Sequence[str] | None = Non
 
     Args:
         allowed: option names the bundle understands (top-level config ids).
-        argv: the command line, by default ``sys.argv``.
+        argv: the command line; by default ``sys.argv`` when the process is ``python -m monai.bundle`` (a bundle
+            run from Python code, a notebook or a test runner has no bundle command line to check).
     """
     allowed = set(allowed)
-    argv = sys.argv[1:] if argv is None else argv
+    if argv is None:
+        if not _is_bundle_cli(sys.argv):
+            return
+        argv = sys.argv[1:]
     for name in _override_names(argv):
         if name in MONAI_RUN_ARGUMENTS or name in allowed:
             continue

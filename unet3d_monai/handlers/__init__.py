@@ -6,7 +6,7 @@ a stop with a clear message on a non-finite loss, middle-slice TensorBoard image
 TensorBoard, and a progress bar that shows the loss.
 """
 
-from .checkpoint import BestAndLastCheckpointer, atomic_torch_save
+from .checkpoint import BestAndLastCheckpointer, TrainingStateLoader, atomic_torch_save
 from .learning_rate import LearningRateLogger
 from .nonfinite_loss import StopOnNonFiniteLoss
 from .progress import LossProgressBar
@@ -18,5 +18,6 @@ __all__ = [
     "LossProgressBar",
     "StopOnNonFiniteLoss",
     "TensorBoardSliceHandler",
+    "TrainingStateLoader",
     "atomic_torch_save",
 ]

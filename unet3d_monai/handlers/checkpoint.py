@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
+from monai.handlers import CheckpointLoader
 
-__all__ = ["BestAndLastCheckpointer", "atomic_torch_save"]
+__all__ = ["BestAndLastCheckpointer", "TrainingStateLoader", "atomic_torch_save"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,9 @@ def _unwrap(network: torch.nn.Module) -> torch.nn.Module:
 class BestAndLastCheckpointer:
     """Save the best network and the full training state after every validation.
 
-    Attach it to the evaluator (the engine that computes the key validation metric on whole volumes). After each
-    validation run it
+    Attach it to the trainer and give it the ``validator`` (the evaluator that computes the key validation metric
+    on whole volumes); the trainer itself is then saved as ``"trainer"``. Without a validator, attach it to the
+    evaluator directly. After each validation run it
 
     - writes ``<save_dir>/<best_filename>`` (a plain ``state_dict`` of the network) when the key metric improved,
       in the direction the metric declares (``higher_is_better``);
@@ -72,14 +74,15 @@ class BestAndLastCheckpointer:
             ``{"network": net, "optimizer": opt, "lr_scheduler": sched, "trainer": trainer}``. Include the
             checkpointer itself under ``"checkpointer"`` to restore the best score on resume.
         higher_is_better: direction of the key metric.
+        validator: the evaluator whose key metric is read; None when the checkpointer is attached to it directly.
         best_filename: name of the best-network file.
         last_filename: name of the training-state file.
 
     Example::
 
-        saver = BestAndLastCheckpointer("models", net, {"network": net, "optimizer": opt, "trainer": trainer},
-                                        higher_is_better=False)
-        saver.attach(evaluator)
+        saver = BestAndLastCheckpointer("models", net, {"network": net, "optimizer": opt},
+                                        higher_is_better=False, validator=evaluator)
+        saver.attach(trainer)
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class BestAndLastCheckpointer:
         network: torch.nn.Module,
         save_dict: Mapping[str, Any],
         higher_is_better: bool,
+        validator: Engine | None = None,
         best_filename: str = "model.pt",
         last_filename: str = "last.pt",
     ) -> None:
@@ -98,6 +102,7 @@ class BestAndLastCheckpointer:
         self.network = network
         self.save_dict = dict(save_dict)
         self.higher_is_better = bool(higher_is_better)
+        self.validator = validator
         self.best_filename = best_filename
         self.last_filename = last_filename
         self.best_metric: float | None = None
@@ -112,7 +117,11 @@ class BestAndLastCheckpointer:
         return self.save_dir / self.last_filename
 
     def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+        if self.validator is None:
+            engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+        else:
+            self.save_dict.setdefault("trainer", engine)
+            self.validator.add_event_handler(Events.EPOCH_COMPLETED, self)
 
     def is_improvement(self, value: float) -> bool:
         """Whether ``value`` beats the best score so far in the declared direction (NaN never does)."""
@@ -148,6 +157,27 @@ class BestAndLastCheckpointer:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.best_metric = None if state.get("best_metric") is None else float(state["best_metric"])
         self.best_epoch = int(state.get("best_epoch", -1))
+
+
+class TrainingStateLoader(CheckpointLoader):
+    """MONAI's ``CheckpointLoader`` for resuming: restores ``load_dict`` and the engine it is attached to.
+
+    The trainer cannot be listed in its own handlers' arguments in a bundle config (that would be a circular
+    reference), so this loader adds the engine it is attached to under ``"trainer"``.
+
+    Args:
+        load_path: the training state written by :class:`BestAndLastCheckpointer` (``last.pt``).
+        load_dict: objects to restore, e.g. ``{"network": net, "optimizer": opt, "lr_scheduler": sched,
+            "checkpointer": saver}``.
+        map_location: passed to ``torch.load``.
+    """
+
+    def __init__(self, load_path: str, load_dict: dict, map_location: Any = None) -> None:
+        super().__init__(load_path=load_path, load_dict=dict(load_dict), map_location=map_location)
+
+    def attach(self, engine: Engine) -> None:
+        self.load_dict.setdefault("trainer", engine)
+        super().attach(engine)
 
 
 def _state_of(obj: Any) -> Any:
