@@ -68,7 +68,8 @@ def as_weight_buffer(
     weight = torch.as_tensor(value, dtype=torch.float32).detach().clone()
     if weight.ndim > 1:
         raise ValueError(
-            f"{name} {option} must be a number or a flat list with one value per channel; got shape {tuple(weight.shape)}."
+            f"{name} {option} must be a number or a flat list with one value per channel; "
+            f"got shape {tuple(weight.shape)}."
         )
     if not torch.isfinite(weight).all() or (weight < 0).any():
         raise ValueError(f"{name} {option} must hold finite, non-negative values; got {weight.tolist()}.")
