@@ -1,0 +1,124 @@
+"""Plain convolution blocks of the U-Net: one convolution unit (``SingleConv``) and two of them (``DoubleConv``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch.nn as nn
+
+from unet3d_monai.networks.layer_order import create_conv_layers
+
+__all__ = ["SingleConv", "DoubleConv"]
+
+
+class SingleConv(nn.Sequential):
+    """One convolution with its norm, non-linearity and dropout, in the order given by ``layer_order``.
+
+    Shapes: input ``(B, in_channels, *spatial)``, output ``(B, out_channels, *spatial')`` where each spatial size
+    changes by ``2 * padding - kernel_size + 1`` (unchanged for kernel 3 and padding 1).
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+        kernel_size: convolution kernel size, an int or one value per spatial dimension.
+        layer_order: letters naming the layers in order, see :mod:`unet3d_monai.networks.layer_order`.
+        num_groups: GroupNorm groups (1 group when the normalised layer has fewer channels).
+        padding: convolution zero-padding, an int or one value per spatial dimension.
+        dropout_prob: dropout probability, used when ``layer_order`` holds 'd' or 'D'.
+        spatial_dims: 2 or 3.
+
+    Example::
+
+        >>> block = SingleConv(1, 8, layer_order="gcr", num_groups=4)
+        >>> block(torch.rand(1, 1, 8, 8, 8)).shape
+        torch.Size([1, 8, 8, 8, 8])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | Sequence[int] = 3,
+        layer_order: str = "gcr",
+        num_groups: int = 8,
+        padding: int | Sequence[int] = 1,
+        dropout_prob: float = 0.1,
+        spatial_dims: int = 3,
+    ) -> None:
+        super().__init__()
+        for name, layer in create_conv_layers(
+            in_channels, out_channels, kernel_size, layer_order, num_groups, padding, dropout_prob, spatial_dims
+        ):
+            self.add_module(name, layer)
+
+
+class DoubleConv(nn.Sequential):
+    """Two ``SingleConv`` units, ``SingleConv1`` then ``SingleConv2``: the basic block of the plain U-Net.
+
+    In the encoder (``encoder=True``) the first unit goes to ``out_channels // upscale`` channels (but never fewer
+    than ``in_channels``) and the second to ``out_channels``; in the decoder both go to ``out_channels``.
+
+    Shapes: input ``(B, in_channels, *spatial)``, output ``(B, out_channels, *spatial')``; with the default kernel
+    3 and padding 1 the spatial size is unchanged, and the block sees a 5-voxel neighbourhood per dimension.
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+        encoder: whether the block sits in the encoder (contracting) path.
+        kernel_size: convolution kernel size, an int or one value per spatial dimension.
+        layer_order: letters naming the layers of each unit, see :mod:`unet3d_monai.networks.layer_order`.
+        num_groups: GroupNorm groups (1 group when a layer has fewer channels).
+        padding: convolution zero-padding, an int or one value per spatial dimension.
+        upscale: in the encoder, the first unit has ``out_channels // upscale`` channels.
+        dropout_prob: dropout probability, or a pair with one probability per unit.
+        spatial_dims: 2 or 3.
+
+    Example::
+
+        >>> block = DoubleConv(1, 16, encoder=True, num_groups=4)
+        >>> block(torch.rand(1, 1, 8, 8, 8)).shape
+        torch.Size([1, 16, 8, 8, 8])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        encoder: bool,
+        kernel_size: int | Sequence[int] = 3,
+        layer_order: str = "gcr",
+        num_groups: int = 8,
+        padding: int | Sequence[int] = 1,
+        upscale: int = 2,
+        dropout_prob: float | Sequence[float] = 0.1,
+        spatial_dims: int = 3,
+    ) -> None:
+        super().__init__()
+        if encoder:
+            middle_channels = max(out_channels // upscale, in_channels)
+        else:
+            middle_channels = out_channels
+        first_dropout, second_dropout = split_dropout(dropout_prob)
+        common = {
+            "kernel_size": kernel_size,
+            "layer_order": layer_order,
+            "num_groups": num_groups,
+            "padding": padding,
+            "spatial_dims": spatial_dims,
+        }
+        self.add_module("SingleConv1", SingleConv(in_channels, middle_channels, dropout_prob=first_dropout, **common))
+        self.add_module("SingleConv2", SingleConv(middle_channels, out_channels, dropout_prob=second_dropout, **common))
+
+
+def split_dropout(dropout_prob: float | Sequence[float]) -> tuple[float, float]:
+    """Return the dropout probabilities of a block's two convolution units from one value or a pair."""
+    if isinstance(dropout_prob, Sequence) and not isinstance(dropout_prob, str):
+        if len(dropout_prob) != 2:
+            raise ValueError(f"dropout_prob must be a number or a pair of numbers, got {list(dropout_prob)}.")
+        probabilities = (float(dropout_prob[0]), float(dropout_prob[1]))
+    else:
+        probabilities = (float(dropout_prob), float(dropout_prob))
+    for probability in probabilities:
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"dropout_prob must lie in [0, 1], got {dropout_prob}.")
+    return probabilities
