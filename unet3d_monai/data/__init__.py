@@ -1,4 +1,4 @@
-"""HDF5 data on MONAI: file discovery, per-volume statistics and intensity normalisation."""
+"""HDF5 data on MONAI: reader, lazy patch datasets, file discovery, per-volume statistics and normalisation."""
 
 from unet3d_monai.data.files import (
     HDF5FileError,
@@ -8,15 +8,21 @@ from unet3d_monai.data.files import (
     make_datalist,
 )
 from unet3d_monai.data.normalize import Normalize, Normalized, NormalizeMode
+from unet3d_monai.data.patch_dataset import HDF5PatchDataset, RandomHDF5PatchDataset, SmallVolumeWarning
+from unet3d_monai.data.reader import HDF5Reader
 from unet3d_monai.data.stats import NonFiniteWarning, VolumeStats, compute_volume_stats
 
 __all__ = [
     "HDF5FileError",
     "HDF5KeyError",
+    "HDF5PatchDataset",
+    "HDF5Reader",
     "NonFiniteWarning",
     "Normalize",
     "NormalizeMode",
     "Normalized",
+    "RandomHDF5PatchDataset",
+    "SmallVolumeWarning",
     "VolumeStats",
     "check_dataset_dir",
     "compute_volume_stats",
