@@ -27,7 +27,8 @@ class CrossEntropyLoss(_Loss):
         - output: a scalar for ``"mean"``/``"sum"``, (B, *spatial) for ``"none"``.
 
     With class weights, ``"mean"`` divides the weighted sum by the sum of the weights of the kept
-    voxels' classes (PyTorch's definition); voxels whose target is ``ignore_index`` are excluded.
+    voxels' classes (PyTorch's definition); voxels whose target is ``ignore_index`` are excluded, and a batch
+    in which every voxel is ignored gives 0 (PyTorch gives NaN).
 
     Relation to pytorch-3dunet: the same loss as its ``CrossEntropyLoss`` (``torch.nn.CrossEntropyLoss``),
     which required a long target of shape (B, *spatial).

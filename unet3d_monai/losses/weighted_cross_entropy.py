@@ -20,7 +20,8 @@ class WeightedCrossEntropyLoss(_Loss):
 
     (the weighted cross-entropy of Sudre et al. 2017, with the predicted probabilities standing in for the
     class frequencies). The weights are detached, then ``cross_entropy(input, target, weight=w)`` is
-    returned: with ``"mean"``, the weighted sum divided by the sum of the kept voxels' class weights.
+    returned: with ``"mean"``, the weighted sum divided by the sum of the kept voxels' class weights (0 when
+    every voxel is ignored).
 
     Shapes:
         - ``input``: logits (B, C, *spatial), one channel per class.
