@@ -1,1 +1,49 @@
-"""inference"""
+"""Prediction: Gaussian sliding-window inference in memory or block-wise from disk, file writers and
+post-processing into label volumes.
+
+- :func:`predict` predicts an in-memory volume (notebooks); :func:`predict_file` and :class:`VolumePredictor`
+  predict HDF5/NIfTI files and write ``<stem>_predictions.h5`` (the latter is what the bundles use).
+- :class:`BlockwiseInference` with :class:`WindowGrid` predicts volumes larger than memory with the same
+  global window grid, so the result equals the in-memory one.
+- :class:`Segmenter` turns probabilities into thresholded, argmax or instance labels.
+"""
+
+from unet3d_monai.inference.blockwise import BlockwiseInference, VolumeSource, default_block_shape
+from unet3d_monai.inference.predictor import VolumePredictor, predict_file
+from unet3d_monai.inference.segmentation import (
+    SegmentationMode,
+    Segmenter,
+    boundary_components,
+    boundary_watershed,
+    connected_components,
+    foreground_watershed,
+)
+from unet3d_monai.inference.sliding_window import predict
+from unet3d_monai.inference.volumes import ArrayVolume, HDF5Volume, find_volume_files, load_nifti
+from unet3d_monai.inference.window_grid import WindowGrid
+from unet3d_monai.inference.window_predictor import WindowPredictor
+from unet3d_monai.inference.writers import HDF5PredictionWriter, OutputDtype, write_nifti
+
+__all__ = [
+    "ArrayVolume",
+    "BlockwiseInference",
+    "HDF5PredictionWriter",
+    "HDF5Volume",
+    "OutputDtype",
+    "SegmentationMode",
+    "Segmenter",
+    "VolumePredictor",
+    "VolumeSource",
+    "WindowGrid",
+    "WindowPredictor",
+    "boundary_components",
+    "boundary_watershed",
+    "connected_components",
+    "default_block_shape",
+    "find_volume_files",
+    "foreground_watershed",
+    "load_nifti",
+    "predict",
+    "predict_file",
+    "write_nifti",
+]

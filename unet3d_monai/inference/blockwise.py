@@ -48,7 +48,7 @@ def default_block_shape(
 
     Example:
         >>> default_block_shape((512, 512, 512), (64, 64, 64), channels=4, memory_bytes=64 * 2**20)
-        (128, 128, 128)
+        (64, 64, 128)
     """
     block = [int(s) for s in image_size]
     roi = [min(int(r), int(s)) for r, s in zip(roi_size, image_size)]

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from contextlib import nullcontext
 
 import torch
 from torch import nn
 
-__all__ = ["WindowPredictor", "network_spatial_dims", "network_in_channels", "resolve_device"]
+__all__ = [
+    "WindowPredictor",
+    "network_digest",
+    "network_in_channels",
+    "network_out_channels",
+    "network_spatial_dims",
+    "resolve_device",
+]
 
 
 def _first_convolution(network: nn.Module) -> nn.modules.conv._ConvNd:
@@ -39,6 +47,32 @@ def network_in_channels(network: nn.Module) -> int:
         2
     """
     return int(_first_convolution(network).in_channels)
+
+
+def network_out_channels(network: nn.Module) -> int:
+    """Number of output channels, read from the network's last convolution.
+
+    Example:
+        >>> network_out_channels(torch.nn.Sequential(torch.nn.Conv3d(2, 4, 3), torch.nn.Conv3d(4, 3, 1)))
+        3
+    """
+    last = None
+    for module in network.modules():
+        if isinstance(module, nn.modules.conv._ConvNd):
+            last = module
+    if last is None:
+        raise ValueError(f"{type(network).__name__} has no convolution layer.")
+    return int(last.out_channels)
+
+
+def network_digest(network: nn.Module) -> str:
+    """SHA-256 of the network's parameters and buffers (names, shapes and values), to recognise its weights."""
+    digest = hashlib.sha256()
+    for name, tensor in network.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def resolve_device(device: torch.device | str | None) -> torch.device:

@@ -93,6 +93,11 @@ class HDF5PredictionWriter:
         self._file: h5py.File | None = h5py.File(self.temp_path, "w")
         self._predictions: h5py.Dataset | None = None
 
+    @property
+    def has_predictions(self) -> bool:
+        """Whether the ``predictions`` dataset has been created."""
+        return self._predictions is not None
+
     def create_predictions(self, shape: tuple[int, ...]) -> None:
         """Create the ``predictions`` dataset ``(C, Z, Y, X)``."""
         chunks = (1, *(min(64, s) for s in shape[1:]))
@@ -111,9 +116,19 @@ class HDF5PredictionWriter:
         data = self._predictions[()].astype(np.float32)
         return data / 255.0 if self.dtype == OutputDtype.UINT8 else data
 
-    def write_segmentation(self, labels: np.ndarray) -> None:
-        """Write the ``segmentation`` dataset (``uint32``)."""
-        self._file.create_dataset("segmentation", data=np.asarray(labels, dtype=np.uint32), compression="gzip")
+    def create_segmentation(self, shape: tuple[int, ...]) -> None:
+        """Create the ``segmentation`` dataset (``uint32``), ``(Z, Y, X)`` or ``(C, Z, Y, X)``."""
+        chunks = tuple(min(64, s) for s in shape)
+        self._file.create_dataset("segmentation", shape=shape, dtype="uint32", chunks=chunks, compression="gzip")
+
+    def write_segmentation(self, labels: np.ndarray, region: Region | None = None) -> None:
+        """Write labels for a spatial region (the whole volume when ``region`` is None)."""
+        if "segmentation" not in self._file:
+            self.create_segmentation(labels.shape)
+        index = region if region is not None else tuple(slice(0, s) for s in labels.shape[-3:])
+        if labels.ndim == 4:
+            index = (slice(None), *index)
+        self._file["segmentation"][index] = np.asarray(labels, dtype=np.uint32)
 
     def commit(self) -> Path:
         """Close and rename the ``.part`` file to the output name; returns the output path."""

@@ -1,0 +1,355 @@
+"""Prediction of files: HDF5 or NIfTI in, ``<stem>_predictions.h5`` / ``.nii.gz`` out, in memory or block-wise."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import psutil
+import torch
+from monai.inferers import SlidingWindowInferer
+from monai.utils import PytorchPadMode, ensure_tuple_rep, look_up_option, optional_import
+from torch import nn
+
+from unet3d_monai.bundle.options import as_bool
+from unet3d_monai.inference.blockwise import BlockwiseInference
+from unet3d_monai.inference.segmentation import SegmentationMode, Segmenter
+from unet3d_monai.inference.sliding_window import infer_volume, prepare_window_predictor, window_roi_size
+from unet3d_monai.inference.volumes import HDF5Volume, find_volume_files, is_nifti, load_nifti, volume_stem
+from unet3d_monai.inference.window_grid import WindowGrid
+from unet3d_monai.inference.window_predictor import (
+    network_digest,
+    network_in_channels,
+    network_out_channels,
+    network_spatial_dims,
+)
+from unet3d_monai.inference.writers import (
+    HDF5PredictionWriter,
+    OutputDtype,
+    check_output_path,
+    convert_predictions,
+    write_nifti,
+)
+
+tqdm, _ = optional_import("tqdm", name="tqdm")
+
+__all__ = ["VolumePredictor", "predict_file"]
+
+logger = logging.getLogger(__name__)
+
+
+class VolumePredictor:
+    """Predicts HDF5 and NIfTI volumes with a network and a Gaussian ``SlidingWindowInferer``, writing files.
+
+    For each input ``<stem>.h5`` (dataset ``raw_key``: ``(Z, Y, X)``, ``(C, Z, Y, X)``, or 2D) it writes
+    ``<output_dir>/<stem>_predictions.h5`` with dataset ``predictions`` ``(C_out, Z, Y, X)`` (probabilities
+    after the network's ``final_activation``, in ``output_dtype``) and, with ``save_segmentation``, dataset
+    ``segmentation`` (``uint32``, see :class:`~unet3d_monai.inference.segmentation.SegmentationMode`).
+    A NIfTI input ``<stem>.nii.gz`` gives ``<stem>_predictions.nii.gz`` (and ``<stem>_segmentation.nii.gz``)
+    with the input's affine.
+
+    Each volume is normalised with its own statistics (``normalization``, as in training). It is predicted in
+    memory when input, output and weights fit ``memory_fraction`` of the available RAM, block-wise from
+    disk otherwise or when ``blockwise`` is set (HDF5 only); both give the same result (to float rounding).
+    An interrupted block-wise prediction continues with ``resume``.
+
+    Safety: inputs are opened read-only; outputs are written to ``<name>.part`` and renamed when complete;
+    an existing output is refused unless ``overwrite``; an output equal to the input is refused.
+
+    Args:
+        network: the network with its weights loaded; 3D, or 2D (predicting slice by slice).
+        inferer: the sliding-window settings (``roi_size``, ``overlap``, ``sw_batch_size``, ``mode``,
+            ``sigma_scale``, ``padding_mode``, ``cval``); for a 2D network ``roi_size`` is ``(Y, X)`` or
+            ``(1, Y, X)``. Its devices are replaced by ``device`` (windows) and the CPU (stitching).
+        output_dir: folder for the outputs (created if needed).
+        raw_key: HDF5 dataset holding the input.
+        normalization: ``"standardize"``, ``"percentile"``, ``"minmax"`` or ``"none"``.
+        device: where the network runs; None picks CUDA when available.
+        tta: average over the axis flips.
+        amp: autocast; None switches it on for CUDA only.
+        blockwise: always predict block-wise (HDF5 inputs).
+        resume: continue an interrupted block-wise prediction.
+        overwrite: replace existing outputs.
+        output_dtype: ``"float32"``, ``"float16"`` or ``"uint8"`` (probabilities scaled to 0..255).
+        save_segmentation: also write a ``segmentation`` label volume.
+        segmentation_mode: how to segment (threshold, argmax, boundary/foreground components or watershed).
+        threshold: probability threshold of the segmentation.
+        min_size: smallest instance kept, in voxels.
+        block_shape: spatial block size of block-wise prediction (None: fits ``block_memory_mb``).
+        block_memory_mb: memory budget of one block with its halo.
+        memory_fraction: fraction of the available RAM an in-memory prediction may use.
+        progress: progress bars per volume and per window batch.
+
+    Example (in a bundle, ``"run": ["$@predictor.run(@input)"]``)::
+
+        predictor = VolumePredictor(network, SlidingWindowInferer((80, 170, 170), overlap=0.25, mode="gaussian"),
+                                    output_dir="out")
+        predictor.run("data/test")          # a file, a folder or a glob
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        inferer: SlidingWindowInferer,
+        output_dir: str | PathLike,
+        raw_key: str = "raw",
+        normalization: str = "standardize",
+        device: torch.device | str | None = None,
+        tta: bool | str = False,
+        amp: bool | None = None,
+        blockwise: bool | str = False,
+        resume: bool | str = False,
+        overwrite: bool | str = False,
+        output_dtype: OutputDtype | str = OutputDtype.FLOAT32,
+        save_segmentation: bool | str = False,
+        segmentation_mode: SegmentationMode | str = SegmentationMode.THRESHOLD,
+        threshold: float = 0.5,
+        min_size: int = 0,
+        block_shape: Sequence[int] | None = None,
+        block_memory_mb: float = 256.0,
+        memory_fraction: float = 0.5,
+        progress: bool | str = True,
+    ) -> None:
+        if not isinstance(inferer, SlidingWindowInferer):
+            raise TypeError(f"inferer must be a monai.inferers.SlidingWindowInferer, got {type(inferer).__name__}.")
+        self.spatial_dims = network_spatial_dims(network)
+        self.in_channels = network_in_channels(network)
+        self.out_channels = network_out_channels(network)
+        self.tta = as_bool(tta, "tta")
+        self.window_predictor, self.device = prepare_window_predictor(network, device, self.tta, amp)
+        self.network = network
+        roi_size = window_roi_size(inferer.roi_size, self.spatial_dims)
+        overlap = inferer.overlap
+        if self.spatial_dims == 2 and not isinstance(overlap, (int, float)) and len(overlap) == 2:
+            overlap = (0.0, *overlap)
+        self.overlap = ensure_tuple_rep(overlap, 3)
+        self.progress = as_bool(progress, "progress")
+        self.inferer = SlidingWindowInferer(
+            roi_size=roi_size,
+            sw_batch_size=int(inferer.sw_batch_size),
+            overlap=self.overlap,
+            mode=inferer.mode,
+            sigma_scale=inferer.sigma_scale,
+            padding_mode=inferer.padding_mode,
+            cval=inferer.cval,
+            sw_device=self.device,
+            device=torch.device("cpu"),
+            progress=self.progress,
+        )
+        self.output_dir = Path(output_dir)
+        self.raw_key = raw_key
+        self.normalization = normalization
+        self.blockwise = as_bool(blockwise, "blockwise")
+        self.resume = as_bool(resume, "resume")
+        self.overwrite = as_bool(overwrite, "overwrite")
+        self.output_dtype = OutputDtype(look_up_option(output_dtype, OutputDtype))
+        self.save_segmentation = as_bool(save_segmentation, "save_segmentation")
+        self.segmenter = Segmenter(segmentation_mode, threshold=threshold, min_size=min_size)
+        self.block_shape = None if block_shape is None else tuple(int(b) for b in block_shape)
+        self.block_memory_bytes = int(block_memory_mb * 2**20)
+        if not 0 < memory_fraction <= 1:
+            raise ValueError(f"memory_fraction must be in (0, 1]; got {memory_fraction}.")
+        self.memory_fraction = memory_fraction
+
+    def output_path(self, input_path: str | PathLike) -> Path:
+        """Where the predictions of ``input_path`` are written."""
+        suffix = ".nii.gz" if is_nifti(input_path) else ".h5"
+        return self.output_dir / f"{volume_stem(input_path)}_predictions{suffix}"
+
+    def run(self, inputs: str | PathLike | Sequence[str | PathLike]) -> list[Path]:
+        """Predict every volume named by ``inputs`` (a file, a folder, a glob or a list); returns the outputs.
+
+        Raises:
+            FileNotFoundError: ``inputs`` names no HDF5/NIfTI file.
+        """
+        files = find_volume_files(inputs)
+        outputs = [self.output_path(f) for f in files]
+        for path, output in zip(files, outputs):
+            check_output_path(output, path, self.overwrite)
+        results = []
+        bar = tqdm(files, desc="volumes", unit="volume") if self.progress else files
+        for path in bar:
+            logger.info("Predicting %s", path)
+            results.append(self.predict_path(path))
+            logger.info("Wrote %s", results[-1])
+        return results
+
+    def predict_path(self, path: str | PathLike) -> Path:
+        """Predict one HDF5 or NIfTI file; returns the output file."""
+        path = Path(path)
+        if self.save_segmentation and self.segmenter.is_instance and self.out_channels != 1:
+            raise ValueError(
+                f"segmentation_mode '{self.segmenter.mode.value}' needs a one-channel network output; "
+                f"this network has {self.out_channels} output channels."
+            )
+        if is_nifti(path):
+            return self._predict_nifti(path)
+        return self._predict_hdf5(path)
+
+    def _check_channels(self, path: Path, shape: Sequence[int]) -> None:
+        if shape[0] != self.in_channels:
+            raise ValueError(
+                f"Input '{path}' (dataset '{self.raw_key}', read as (C, Z, Y, X) = {tuple(shape)}) has {shape[0]} "
+                f"channels but the network expects {self.in_channels} input channels."
+            )
+
+    def _predict_array(self, volume: np.ndarray) -> np.ndarray:
+        return infer_volume(self.window_predictor, torch.from_numpy(volume), self.inferer, self.device).numpy()
+
+    def _predict_nifti(self, path: Path) -> Path:
+        output = check_output_path(self.output_path(path), path, self.overwrite)
+        volume, affine = load_nifti(path, self.normalization)
+        self._check_channels(path, volume.shape)
+        if self.blockwise:
+            logger.info("NIfTI input %s is predicted in memory (block-wise prediction reads HDF5).", path)
+        probabilities = self._predict_array(volume)
+        stored = convert_predictions(probabilities, self.output_dtype)
+        if self.save_segmentation:
+            labels = self.segmenter(probabilities)
+            segmentation = output.with_name(f"{volume_stem(path)}_segmentation.nii.gz")
+            write_nifti(segmentation, labels if labels.ndim == 4 else labels[None], affine, path, self.overwrite)
+        return write_nifti(output, stored, affine, path, self.overwrite)
+
+    def _fits_in_memory(self, spatial: Sequence[int]) -> bool:
+        voxels = math.prod(spatial)
+        needed = 4 * voxels * (2 * self.in_channels + 2 * self.out_channels + 1)
+        budget = self.memory_fraction * psutil.virtual_memory().available
+        return needed <= budget
+
+    def _predict_hdf5(self, path: Path) -> Path:
+        output = self.output_path(path)
+        channels_first_3d = self.spatial_dims == 2 and self.in_channels > 1
+        with HDF5Volume(path, self.raw_key, self.normalization, channels_first_3d) as volume:
+            self._check_channels(path, volume.shape)
+            spatial = volume.shape[1:]
+            blockwise = self.blockwise or not self._fits_in_memory(spatial)
+            if blockwise and not self.blockwise:
+                logger.info("Volume %s %s does not fit the memory budget: predicting block-wise.", path, spatial)
+            instance = self.save_segmentation and self.segmenter.is_instance
+            if blockwise and instance and not self._fits_in_memory(spatial):
+                raise ValueError(
+                    f"Instance segmentation ('{self.segmenter.mode.value}') of '{path}' {tuple(spatial)} needs the "
+                    "whole volume in memory, which does not fit; predict without --save_segmentation, or use "
+                    "segmentation_mode 'threshold'."
+                )
+            with HDF5PredictionWriter(output, path, self.overwrite, self.output_dtype) as writer:
+                if blockwise:
+                    engine = self._blockwise_engine(path, spatial, output)
+
+                    def write_block(region: tuple[slice, ...], block: np.ndarray) -> None:
+                        if not writer.has_predictions:
+                            writer.create_predictions((block.shape[0], *spatial))
+                        writer.write_predictions(region, block)
+                        if self.save_segmentation and not instance:
+                            writer.write_segmentation(self.segmenter(block), region)
+
+                    with torch.inference_mode():
+                        engine.run(volume, write_block)
+                    if instance:
+                        writer.write_segmentation(self.segmenter(writer.read_predictions()))
+                    result = writer.commit()
+                    engine.cleanup()
+                    return result
+                probabilities = self._predict_array(volume.read_all())
+                writer.create_predictions(probabilities.shape)
+                writer.write_predictions(tuple(slice(0, s) for s in spatial), probabilities)
+                if self.save_segmentation:
+                    writer.write_segmentation(self.segmenter(probabilities))
+                return writer.commit()
+
+    def _blockwise_engine(self, path: Path, spatial: Sequence[int], output: Path) -> BlockwiseInference:
+        inferer = self.inferer
+        if look_up_option(inferer.padding_mode, PytorchPadMode) != PytorchPadMode.CONSTANT or inferer.cval != 0:
+            raise ValueError(
+                f"Block-wise prediction pads with zeros; the inferer asks for padding_mode "
+                f"'{inferer.padding_mode}' with cval {inferer.cval}."
+            )
+        grid = WindowGrid(spatial, inferer.roi_size, inferer.overlap, inferer.mode, inferer.sigma_scale)
+        stat = path.stat()
+        fingerprint = {
+            "input": str(path.resolve()),
+            "input_size": stat.st_size,
+            "input_mtime_ns": stat.st_mtime_ns,
+            "raw_key": self.raw_key,
+            "normalization": self.normalization,
+            "roi_size": list(grid.roi_size),
+            "overlap": list(grid.overlap),
+            "mode": str(grid.mode),
+            "sigma_scale": str(inferer.sigma_scale),
+            "tta": self.tta,
+            "network": network_digest(self.network),
+        }
+        return BlockwiseInference(
+            self.window_predictor,
+            grid,
+            output.with_name(output.name[: -len(".h5")] + ".accumulator.h5.part"),
+            block_shape=self.block_shape,
+            sw_batch_size=int(inferer.sw_batch_size),
+            device=self.device,
+            fingerprint=fingerprint,
+            resume=self.resume,
+            progress=self.progress,
+            block_memory_bytes=self.block_memory_bytes,
+        )
+
+
+def predict_file(
+    network: nn.Module,
+    input_path: str | PathLike,
+    output_dir: str | PathLike,
+    raw_key: str = "raw",
+    *,
+    roi_size: Sequence[int],
+    overlap: Sequence[float] | float = 0.25,
+    sw_batch_size: int = 1,
+    normalization: str = "standardize",
+    device: torch.device | str | None = None,
+    tta: bool = False,
+    amp: bool | None = None,
+    blockwise: bool = False,
+    resume: bool = False,
+    overwrite: bool = False,
+    output_dtype: OutputDtype | str = OutputDtype.FLOAT32,
+    save_segmentation: bool = False,
+    segmentation_mode: SegmentationMode | str = SegmentationMode.THRESHOLD,
+    threshold: float = 0.5,
+    block_shape: Sequence[int] | None = None,
+    progress: bool = False,
+) -> Path:
+    """Predict one HDF5 or NIfTI file with Gaussian sliding windows and write ``<stem>_predictions.h5``.
+
+    A convenience wrapper of :class:`VolumePredictor` (see it for the arguments and the output layout).
+
+    Example::
+
+        net = UNet3D(1, 1, f_maps=32, layer_order="gcr", num_groups=8)
+        load_network_weights(net, "models/model.pt")
+        predict_file(net, "cells.h5", "out", roi_size=(80, 170, 170), overlap=0.25)   # -> out/cells_predictions.h5
+    """
+    inferer = SlidingWindowInferer(roi_size=roi_size, sw_batch_size=sw_batch_size, overlap=overlap, mode="gaussian")
+    predictor = VolumePredictor(
+        network,
+        inferer,
+        output_dir,
+        raw_key=raw_key,
+        normalization=normalization,
+        device=device,
+        tta=tta,
+        amp=amp,
+        blockwise=blockwise,
+        resume=resume,
+        overwrite=overwrite,
+        output_dtype=output_dtype,
+        save_segmentation=save_segmentation,
+        segmentation_mode=segmentation_mode,
+        threshold=threshold,
+        block_shape=block_shape,
+        progress=progress,
+    )
+    output = predictor.output_path(input_path)
+    check_output_path(output, input_path, predictor.overwrite)
+    return predictor.predict_path(input_path)
