@@ -45,3 +45,23 @@ def test_weights_follow_the_module_dtype():
     loss = losses.DiceLoss(weight=[1.0, 2.0]).double()
     assert loss.weight.dtype == torch.float64
     assert loss(torch.zeros(1, 2, 3, dtype=torch.float64), torch.ones(1, 2, 3)).dtype == torch.float64
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_outputs_are_computed_in_float32(dtype):
+    # 131072 voxels with p = sigmoid(3) ~ 0.95: sum(p^2) ~ 1.2e5 overflows float16
+    logits = torch.full((1, 1, 32, 64, 64), 3.0)
+    target = torch.ones_like(logits)
+    classes = torch.zeros(1, 32, 64, 64)
+    logits3 = torch.cat([logits, torch.zeros_like(logits), -logits], dim=1)
+    cases = [
+        (losses.DiceLoss(), logits, target),
+        (losses.GeneralizedDiceLoss(), logits, target),
+        (losses.BCEDiceLoss(), logits, target),
+        (losses.CrossEntropyLoss(), logits3, classes),
+        (losses.WeightedCrossEntropyLoss(), logits3, classes),
+    ]
+    for loss, x, y in cases:
+        half = loss(x.to(dtype), y)
+        assert half.dtype == torch.float32
+        assert half.item() == pytest.approx(loss(x.to(dtype).float(), y).item(), rel=1e-6), type(loss).__name__

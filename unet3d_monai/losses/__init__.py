@@ -5,6 +5,10 @@ Segmentation: :class:`BCEWithLogitsLoss`, :class:`DiceLoss`, :class:`BCEDiceLoss
 :class:`GeneralizedDiceLoss` (one target channel per output channel), :class:`CrossEntropyLoss`,
 :class:`WeightedCrossEntropyLoss`, :class:`PixelWiseCrossEntropyLoss` (class-index targets).
 Regression: :class:`MSELoss`, :class:`L1Loss`, :class:`SmoothL1Loss`, :class:`WeightedSmoothL1Loss`.
+
+Every loss computes in float32 when given float16/bfloat16 outputs (mixed-precision training), since
+sums over whole patches overflow or round badly in half precision; ``ignore_index`` excludes elements
+exactly, and ``skip_last_target`` drops the instance-label channel that boundary and blob transforms append.
 """
 
 from .bce import BCEWithLogitsLoss

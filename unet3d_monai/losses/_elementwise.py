@@ -8,7 +8,14 @@ import torch
 from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
-from ._utils import check_binary_target, drop_last_target_channel, ignore_mask, reduce_masked, validate_reduction
+from ._utils import (
+    check_binary_target,
+    drop_last_target_channel,
+    ignore_mask,
+    reduce_masked,
+    upcast_half,
+    validate_reduction,
+)
 
 __all__ = ["ElementwiseLoss"]
 
@@ -49,6 +56,7 @@ class ElementwiseLoss(_Loss, ABC):
             target: shape (B, C, *spatial), or (B, C + 1, *spatial) with ``skip_last_target=True``.
         """
         name = type(self).__name__
+        input = upcast_half(input)
         if self.skip_last_target:
             target = drop_last_target_channel(name, target)
         target_values = check_binary_target(name, input, target, self.skip_last_target)

@@ -19,6 +19,7 @@ __all__ = [
     "ignore_mask",
     "normalize",
     "reduce_masked",
+    "upcast_half",
     "validate_normalization",
     "validate_reduction",
 ]
@@ -28,6 +29,13 @@ NORMALIZATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "softmax": lambda x: torch.softmax(x, dim=1),
     "none": lambda x: x,
 }
+
+
+def upcast_half(input: torch.Tensor) -> torch.Tensor:
+    """Return float16/bfloat16 network outputs as float32, so sums over whole volumes neither overflow nor round."""
+    if input.dtype in (torch.float16, torch.bfloat16):
+        return input.float()
+    return input
 
 
 def validate_reduction(

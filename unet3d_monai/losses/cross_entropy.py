@@ -8,7 +8,14 @@ import torch
 from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
-from ._utils import as_weight_buffer, check_class_weights, class_index_target, cross_entropy, validate_reduction
+from ._utils import (
+    as_weight_buffer,
+    check_class_weights,
+    class_index_target,
+    cross_entropy,
+    upcast_half,
+    validate_reduction,
+)
 
 __all__ = ["CrossEntropyLoss"]
 
@@ -65,6 +72,7 @@ class CrossEntropyLoss(_Loss):
             target: class indices of shape (B, *spatial) or (B, 1, *spatial).
         """
         name = type(self).__name__
+        input = upcast_half(input)
         labels = class_index_target(name, input, target, self.ignore_index)
         weight = check_class_weights(name, "weight", self.weight, input.shape[1])
         if weight is not None:

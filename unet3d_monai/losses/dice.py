@@ -16,6 +16,7 @@ from ._utils import (
     drop_last_target_channel,
     ignore_mask,
     normalize,
+    upcast_half,
     validate_normalization,
     validate_reduction,
 )
@@ -102,6 +103,7 @@ class DiceLoss(_Loss):
             target: shape (B, C, *spatial), or (B, C + 1, *spatial) with ``skip_last_target=True``.
         """
         name = type(self).__name__
+        input = upcast_half(input)
         if self.skip_last_target:
             target = drop_last_target_channel(name, target)
         target_values = check_binary_target(name, input, target, self.skip_last_target)

@@ -6,7 +6,14 @@ import monai.losses
 import torch
 from torch.nn.modules.loss import _Loss
 
-from ._utils import check_binary_target, drop_last_target_channel, ignore_mask, normalize, validate_normalization
+from ._utils import (
+    check_binary_target,
+    drop_last_target_channel,
+    ignore_mask,
+    normalize,
+    upcast_half,
+    validate_normalization,
+)
 
 __all__ = ["GeneralizedDiceLoss"]
 
@@ -81,6 +88,7 @@ class GeneralizedDiceLoss(_Loss):
             target: shape (B, C, *spatial), or (B, C + 1, *spatial) with ``skip_last_target=True``.
         """
         name = type(self).__name__
+        input = upcast_half(input)
         if self.skip_last_target:
             target = drop_last_target_channel(name, target)
         target_values = check_binary_target(name, input, target, self.skip_last_target)

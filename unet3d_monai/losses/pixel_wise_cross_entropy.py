@@ -8,7 +8,14 @@ import torch
 from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
-from ._utils import as_weight_buffer, check_class_weights, class_index_target, reduce_masked, validate_reduction
+from ._utils import (
+    as_weight_buffer,
+    check_class_weights,
+    class_index_target,
+    reduce_masked,
+    upcast_half,
+    validate_reduction,
+)
 
 __all__ = ["PixelWiseCrossEntropyLoss"]
 
@@ -76,6 +83,7 @@ class PixelWiseCrossEntropyLoss(_Loss):
             weight: per-voxel weights of shape (B, *spatial) or (B, 1, *spatial).
         """
         name = type(self).__name__
+        input = upcast_half(input)
         if weight is None:
             if target.ndim != input.ndim or target.shape[1] != 2:
                 raise ValueError(

@@ -6,7 +6,7 @@ import torch
 from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
-from ._utils import class_index_target, cross_entropy, validate_reduction
+from ._utils import class_index_target, cross_entropy, upcast_half, validate_reduction
 
 __all__ = ["WeightedCrossEntropyLoss"]
 
@@ -62,6 +62,7 @@ class WeightedCrossEntropyLoss(_Loss):
             input: logits of shape (B, C, *spatial).
             target: class indices of shape (B, *spatial) or (B, 1, *spatial).
         """
+        input = upcast_half(input)
         labels = class_index_target(type(self).__name__, input, target, self.ignore_index)
         weight = self.class_weights(input, labels)
         return cross_entropy(input, labels, weight, self.ignore_index, self.reduction)
