@@ -111,9 +111,9 @@ class BoundaryAdaptedRandError(AdaptedRandError):
     :class:`AdaptedRandError` against the ground-truth instances; the item's score is the lowest error over
     thresholds (and channels, when ``use_first_input`` is False).
 
-    The reference implementation inverted the map and kept ``1 - p > t``, i.e. ``p < 1 - t``; with the same
-    threshold list that selects the mirrored thresholds, and since the best one is reported the two agree when the
-    list is symmetric about 0.5.
+    The reference implementation kept ``not (p > t)``, which differs only on voxels exactly equal to a threshold.
+    As in ``skimage.metrics.adapted_rand_error``, the predicted label 0 (all boundary voxels) is one ordinary
+    segment, so a thick predicted boundary band raises the error.
 
     ``y_pred``: ``(B, C, *spatial)`` boundary probabilities. ``y``: ``(B, C_label, *spatial)``, the instances in the
     last channel by default.
