@@ -83,6 +83,8 @@ def test_shape_mismatch_messages():
 def test_bad_options():
     with pytest.raises(ValueError, match="pos_weight has 3 values but the logits have 2 channels"):
         BCEWithLogitsLoss(pos_weight=[1.0, 2.0, 3.0])(torch.zeros(1, 2, 3), torch.zeros(1, 2, 3))
+    with pytest.raises(ValueError, match="pos_weight must be a number or a list of numbers; got 'two'"):
+        BCEWithLogitsLoss(pos_weight="two")
     with pytest.raises(ValueError, match="non-negative"):
         BCEWithLogitsLoss(pos_weight=[-1.0])
     with pytest.raises(ValueError, match="reduction must be one of 'mean', 'sum', 'none'; got 'avg'"):

@@ -73,7 +73,10 @@ def as_weight_buffer(
     """Convert a list/number/tensor of non-negative weights (as written in a bundle) into a float tensor."""
     if value is None:
         return None
-    weight = torch.as_tensor(value, dtype=torch.float32).detach().clone()
+    try:
+        weight = torch.as_tensor(value, dtype=torch.float32).detach().clone()
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"{name} {option} must be a number or a list of numbers; got {value!r}.") from error
     if weight.ndim > 1:
         raise ValueError(
             f"{name} {option} must be a number or a flat list with one value per channel; "
