@@ -9,7 +9,7 @@ from unet3d_monai.data.files import (
 )
 from unet3d_monai.data.normalize import Normalize, Normalized, NormalizeMode
 from unet3d_monai.data.patch_dataset import HDF5PatchDataset, RandomHDF5PatchDataset, SmallVolumeWarning
-from unet3d_monai.data.reader import HDF5Reader
+from unet3d_monai.data.reader import HDF5Reader, LoadHDF5d
 from unet3d_monai.data.stats import NonFiniteWarning, VolumeStats, compute_volume_stats
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "HDF5KeyError",
     "HDF5PatchDataset",
     "HDF5Reader",
+    "LoadHDF5d",
     "NonFiniteWarning",
     "Normalize",
     "NormalizeMode",

@@ -13,6 +13,7 @@ from os import PathLike
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 __all__ = [
     "H5_SUFFIXES",
@@ -24,6 +25,7 @@ __all__ = [
     "list_h5_datasets",
     "make_datalist",
     "open_h5",
+    "read_h5",
 ]
 
 H5_SUFFIXES: tuple[str, ...] = (".h5", ".hdf5", ".hdf", ".hd5")
@@ -97,6 +99,21 @@ def get_h5_dataset(h5file: h5py.File, key: str) -> h5py.Dataset:
     present = ", ".join(f"'{n}'" for n in list_h5_datasets(h5file)) or "none"
     what = "is a group, not a dataset" if obj is not None else "is missing"
     raise HDF5KeyError(f"HDF5 file '{h5file.filename}': dataset '{key}' {what}; datasets present: {present}.")
+
+
+def read_h5(dataset: h5py.Dataset, index: object = ()) -> np.ndarray:
+    """``dataset[index]``, with a read failure (damaged or truncated data) turned into one clear sentence.
+
+    Raises:
+        HDF5FileError: h5py could not read the data.
+    """
+    try:
+        return dataset[index]
+    except OSError as e:
+        raise HDF5FileError(
+            f"HDF5 file '{dataset.file.filename}' dataset '{dataset.name.lstrip('/')}' cannot be read; "
+            f"the file may be truncated or damaged ({e})."
+        ) from e
 
 
 def _is_h5(path: Path) -> bool:

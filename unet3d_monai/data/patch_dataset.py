@@ -17,7 +17,7 @@ from monai.data.utils import set_rnd
 from monai.transforms import Randomizable
 from monai.utils import MAX_SEED, StrEnum, look_up_option
 
-from unet3d_monai.data.files import find_h5_files, get_h5_dataset, open_h5
+from unet3d_monai.data.files import find_h5_files, get_h5_dataset, open_h5, read_h5
 from unet3d_monai.data.patches import (
     check_patch_size,
     foreground_counts,
@@ -188,7 +188,7 @@ class _HDF5Volumes(torch.utils.data.Dataset):
     def _read(self, vol: _Volume, name: str, view: Sequence[slice]) -> np.ndarray:
         """The region ``view`` (in patch coordinates) of dataset ``name``, as ``(C, *region)``."""
         ds = self._file(vol.path)[self.dataset_keys[name]]
-        array = ds[self._stored_index(vol, name, view)]
+        array = read_h5(ds, self._stored_index(vol, name, view))
         if vol.channels[name] is None:
             array = array[None]
         if vol.z_mode == _ZMode.ADD_Z:

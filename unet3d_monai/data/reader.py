@@ -8,12 +8,14 @@ from os import PathLike
 from pathlib import Path
 
 import numpy as np
+from monai.config import KeysCollection
 from monai.data import ImageReader
-from monai.utils import MetaKeys, SpaceKeys, ensure_tuple
+from monai.transforms import LoadImage, MapTransform
+from monai.utils import MetaKeys, SpaceKeys, ensure_tuple, ensure_tuple_rep
 
-from unet3d_monai.data.files import H5_SUFFIXES, get_h5_dataset, open_h5
+from unet3d_monai.data.files import H5_SUFFIXES, get_h5_dataset, open_h5, read_h5
 
-__all__ = ["HDF5Reader", "VolumeLayout", "volume_layout"]
+__all__ = ["HDF5Reader", "LoadHDF5d", "VolumeLayout", "volume_layout"]
 
 NO_CHANNEL = "no_channel"
 
@@ -88,9 +90,15 @@ class HDF5Reader(ImageReader):
 
     Example::
 
-        load = LoadImaged(["image", "label"], reader=HDF5Reader(key="raw"), ensure_channel_first=True)
-        # or one reader per key:
-        LoadImaged("image", reader=HDF5Reader("raw")), LoadImaged("label", reader=HDF5Reader("label"))
+        Compose([
+            LoadImaged("image", reader=HDF5Reader("raw"), ensure_channel_first=True),
+            LoadImaged("label", reader=HDF5Reader("label"), ensure_channel_first=True),
+        ])
+
+    Note that ``LoadImage(d)`` given a reader in its constructor falls back to MONAI's other readers when
+    this one raises (PIL claims ``.h5`` files, then fails), so a missing file or dataset surfaces as another
+    reader's error. :class:`LoadHDF5d`, or ``LoadImage()(path, reader=HDF5Reader(...))``, passes the reader at
+    call time instead, so the error is this reader's own sentence.
     """
 
     def __init__(self, key: str = "raw", spatial_dims: int | None = None, dtype: np.dtype | type | None = None):
@@ -109,7 +117,7 @@ class HDF5Reader(ImageReader):
         with open_h5(name) as f:
             ds = get_h5_dataset(f, self.key)
             layout = volume_layout(ds.shape, name, self.key)
-            array = ds[()]
+            array = read_h5(ds)
             raw_spacing = ds.attrs.get("element_size_um", f.attrs.get("element_size_um"))
         channel_dim = 0 if layout.channels is not None else None
         if self.spatial_dims == 2 and len(layout.spatial_shape) == 3:
@@ -177,3 +185,45 @@ class HDF5Reader(ImageReader):
             "hdf5_key": first.key,
         }
         return array, meta
+
+
+class LoadHDF5d(MapTransform):
+    """Load whole HDF5 datasets into a sample dict: ``LoadImaged`` with one :class:`HDF5Reader` per key.
+
+    ``data[key]`` holds the file path (or several paths, stacked as channels); the loaded array is a
+    MetaTensor of ``dtype``, channel-first by default (``(C, Z, Y, X)`` or ``(C, Y, X)``). Errors are the
+    reader's own one-sentence errors (see :class:`HDF5Reader`).
+
+    Args:
+        keys: sample keys to load, e.g. ``("image", "label")``.
+        hdf5_keys: the internal dataset for each key (one string is used for every key).
+        spatial_dims: see :class:`HDF5Reader`.
+        dtype: dtype of the loaded arrays (None keeps the stored dtype).
+        ensure_channel_first: add a channel axis to data stored without one.
+        allow_missing_keys: don't raise if a sample lacks a key.
+
+    Example::
+
+        load = LoadHDF5d(["image", "label"], hdf5_keys=["raw", "label"])
+        sample = load({"image": "val/a.h5", "label": "val/a.h5"})   # image (1, Z, Y, X), label (1, Z, Y, X)
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        hdf5_keys: str | Sequence[str] = "raw",
+        spatial_dims: int | None = None,
+        dtype: np.dtype | type | None = np.float32,
+        ensure_channel_first: bool = True,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        names = ensure_tuple_rep(hdf5_keys, len(self.keys))
+        self.readers = {key: HDF5Reader(name, spatial_dims=spatial_dims) for key, name in zip(self.keys, names)}
+        self.loader = LoadImage(image_only=True, dtype=dtype, ensure_channel_first=ensure_channel_first)
+
+    def __call__(self, data: dict) -> dict:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.loader(d[key], reader=self.readers[key])
+        return d

@@ -28,7 +28,7 @@ from threading import Lock
 import numpy as np
 import torch
 
-from unet3d_monai.data.files import get_h5_dataset, open_h5
+from unet3d_monai.data.files import get_h5_dataset, open_h5, read_h5
 
 __all__ = [
     "NonFiniteWarning",
@@ -318,7 +318,7 @@ def compute_volume_stats(
         moments = _Moments()
         nonfinite = 0
         for sl in blocks:
-            block = ds[sl]
+            block = read_h5(ds, sl)
             if is_float:
                 finite = np.isfinite(block)
                 bad = block.size - int(np.count_nonzero(finite))
@@ -347,7 +347,7 @@ def compute_volume_stats(
                 nbins, width = FLOAT_HISTOGRAM_BINS, (vmax - vmin) / FLOAT_HISTOGRAM_BINS
             counts = np.zeros(nbins, dtype=np.int64)
             for sl in blocks:
-                block = ds[sl]
+                block = read_h5(ds, sl)
                 if is_float and nonfinite:
                     block = block[np.isfinite(block)]
                 if exact:
