@@ -245,7 +245,10 @@ class VolumePredictor:
                             writer.create_predictions((block.shape[0], *spatial))
                         writer.write_predictions(region, block)
                         if self.save_segmentation and not instance:
-                            writer.write_segmentation(self.segmenter(block), region)
+                            labels = self.segmenter(block)
+                            if not writer.has_segmentation:
+                                writer.create_segmentation((*labels.shape[:-3], *spatial))
+                            writer.write_segmentation(labels, region)
 
                     with torch.inference_mode():
                         engine.run(volume, write_block)

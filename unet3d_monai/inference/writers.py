@@ -116,6 +116,11 @@ class HDF5PredictionWriter:
         data = self._predictions[()].astype(np.float32)
         return data / 255.0 if self.dtype == OutputDtype.UINT8 else data
 
+    @property
+    def has_segmentation(self) -> bool:
+        """Whether the ``segmentation`` dataset has been created."""
+        return "segmentation" in self._file
+
     def create_segmentation(self, shape: tuple[int, ...]) -> None:
         """Create the ``segmentation`` dataset (``uint32``), ``(Z, Y, X)`` or ``(C, Z, Y, X)``."""
         chunks = tuple(min(64, s) for s in shape)
@@ -123,7 +128,9 @@ class HDF5PredictionWriter:
 
     def write_segmentation(self, labels: np.ndarray, region: Region | None = None) -> None:
         """Write labels for a spatial region (the whole volume when ``region`` is None)."""
-        if "segmentation" not in self._file:
+        if not self.has_segmentation:
+            if region is not None:
+                raise RuntimeError("create_segmentation must be called before writing a region of it.")
             self.create_segmentation(labels.shape)
         index = region if region is not None else tuple(slice(0, s) for s in labels.shape[-3:])
         if labels.ndim == 4:

@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from unet3d_monai.inference import (
+    Segmenter,
+    boundary_components,
+    boundary_watershed,
+    connected_components,
+    foreground_watershed,
+)
+
+
+def _two_cells():
+    """A 6x10x12 boundary map: a wall at x = 5..6 splits two cells; the outer faces are boundary too."""
+    boundary = np.full((6, 10, 12), 0.1, dtype=np.float32)
+    boundary[:, :, 5:7] = 0.9
+    boundary[:, :, 5] = 0.95  # the wall's ridge is at x = 5
+    return boundary
+
+
+def test_boundary_components_are_the_cell_interiors():
+    labels = boundary_components(_two_cells(), threshold=0.5)
+    assert labels.dtype == np.uint32
+    assert set(np.unique(labels)) == {0, 1, 2}
+    np.testing.assert_array_equal(labels[:, :, :5], 1)
+    np.testing.assert_array_equal(labels[:, :, 5:7], 0)
+    np.testing.assert_array_equal(labels[:, :, 7:], 2)
+
+
+def test_seeded_watershed_fills_the_boundary_up_to_the_ridge():
+    labels = boundary_watershed(_two_cells(), threshold=0.5)
+    assert (labels > 0).all()
+    # the wall voxels go to the nearest basin: x=5 (ridge, adjacent to cell 1) and x=6 to cell 2
+    np.testing.assert_array_equal(labels[:, :, :6], 1)
+    np.testing.assert_array_equal(labels[:, :, 6:], 2)
+
+
+def test_watershed_without_seeds_is_empty():
+    assert boundary_watershed(np.ones((4, 4, 4)), threshold=0.5).max() == 0
+
+
+def test_connected_components_agree_with_scipy_and_drop_small_objects():
+    mask = np.random.RandomState(0).rand(12, 15, 13) > 0.6
+    labels = connected_components(mask)
+    reference, count = ndimage.label(mask)
+    assert labels.max() == count
+    # same partition: a one-to-one mapping between label values
+    pairs = set(zip(labels[mask].tolist(), reference[mask].tolist()))
+    assert len(pairs) == count
+    sizes = np.bincount(reference.ravel())[1:]
+    kept = connected_components(mask, min_size=3)
+    assert kept.max() == int((sizes >= 3).sum())
+    assert set(np.unique(kept)) == set(range(int((sizes >= 3).sum()) + 1))
+
+
+def test_foreground_watershed_splits_touching_blobs():
+    z, y, x = np.mgrid[:16, :16, :28]
+    first = (z - 8) ** 2 + (y - 8) ** 2 + (x - 8) ** 2 <= 36
+    second = (z - 8) ** 2 + (y - 8) ** 2 + (x - 19) ** 2 <= 36
+    probabilities = np.where(first | second, 0.9, 0.1)
+    assert connected_components(probabilities > 0.5).max() == 1  # the blobs touch
+    labels = foreground_watershed(probabilities, threshold=0.5, min_distance=4)
+    assert labels.max() == 2
+    assert labels[8, 8, 8] != labels[8, 8, 19] and labels[8, 8, 8] > 0 and labels[8, 8, 19] > 0
+    np.testing.assert_array_equal(labels > 0, first | second)
+
+
+def test_segmenter_modes():
+    probabilities = np.array([[[0.2, 0.7]], [[0.8, 0.3]]], dtype=np.float32)[:, None]  # (2, 1, 1, 2)
+    np.testing.assert_array_equal(Segmenter("argmax")(probabilities), [[[1, 0]]])
+    np.testing.assert_array_equal(Segmenter("threshold", 0.5)(probabilities[:1]), [[[0, 1]]])
+    assert Segmenter("threshold")(probabilities).shape == (2, 1, 1, 2)
+    with pytest.raises(ValueError, match="one-channel"):
+        Segmenter("boundary_watershed")(probabilities)
+    with pytest.raises(ValueError):
+        Segmenter("otsu")
