@@ -1,0 +1,113 @@
+import pytest
+import torch
+from ignite.engine import Engine
+from monai.handlers import from_engine
+
+from unet3d_monai.metrics import (
+    MSE,
+    PSNR,
+    AdaptedRandError,
+    AdaptedRandErrorHandler,
+    AveragePrecision,
+    AveragePrecisionHandler,
+    BlobsAveragePrecision,
+    BlobsAveragePrecisionHandler,
+    BoundaryAdaptedRandError,
+    BoundaryAdaptedRandErrorHandler,
+    BoundaryAveragePrecision,
+    BoundaryAveragePrecisionHandler,
+    DiceCoefficient,
+    DiceCoefficientHandler,
+    MeanIoU,
+    MeanIoUHandler,
+    MSEHandler,
+    PSNRHandler,
+)
+
+
+def line(*values: float) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32).view(1, 1, 1, len(values))
+
+
+def run(handler, batches) -> Engine:
+    engine = Engine(lambda engine, batch: batch)
+    handler.attach(engine, "metric")
+    engine.run(batches, max_epochs=1)
+    return engine
+
+
+INSTANCES = line(1, 1, 0, 2, 2)
+MERGED = line(1, 1, 1, 1, 1)
+
+CASES = [
+    # (handler, two batches of (y_pred, y), expected mean over the items)
+    (MeanIoUHandler(), [(line(0.9, 0.8, 0.2), line(1, 0, 0)), (line(0.9, 0.1, 0.2), line(1, 0, 0))], 0.75),
+    (
+        DiceCoefficientHandler(),
+        [(line(1.0, 0.5, 0.0), line(1, 1, 0)), (line(1, 0, 0), line(1, 0, 0))],
+        (12 / 13 + 1) / 2,
+    ),
+    # merged: over the 4 labelled voxels, shared pairs 8 - 4, true 8 - 4, predicted 16 - 4 -> 1 - 4 / 8
+    (AdaptedRandErrorHandler(), [(MERGED, INSTANCES), (INSTANCES, INSTANCES)], 0.25),
+    (
+        BoundaryAdaptedRandErrorHandler(thresholds=(0.5,)),
+        [(line(0.1, 0.1, 0.9, 0.1, 0.1), INSTANCES), (line(0.1, 0.1, 0.1, 0.1, 0.1), INSTANCES)],
+        0.25,
+    ),
+    # merged: IoU 2/5 with each instance, no match -> 0
+    (AveragePrecisionHandler(), [(MERGED, INSTANCES), (INSTANCES, INSTANCES)], 0.5),
+    (
+        BoundaryAveragePrecisionHandler(thresholds=(0.5,)),
+        [(line(0.1, 0.1, 0.9, 0.1, 0.1), INSTANCES), (line(0.1, 0.1, 0.1, 0.1, 0.1), INSTANCES)],
+        0.5,
+    ),
+    (
+        BlobsAveragePrecisionHandler(thresholds=(0.5,)),
+        [(line(0.9, 0.9, 0.1, 0.9, 0.9), INSTANCES), (line(0.9, 0.9, 0.9, 0.9, 0.9), INSTANCES)],
+        0.5,
+    ),
+    (PSNRHandler(data_range=1.0), [(line(0.1, 0.1), line(0, 0)), (line(0.01, 0.01), line(0, 0))], 30.0),
+    (MSEHandler(), [(line(1, 1), line(0, 0)), (line(3, 3), line(0, 0))], 5.0),
+]
+
+
+@pytest.mark.parametrize("handler, batches, expected", CASES, ids=[type(c[0]).__name__ for c in CASES])
+def test_handler_in_engine(handler, batches, expected):
+    engine = run(handler, batches)
+    assert engine.state.metrics["metric"] == pytest.approx(expected)
+    assert engine.state.metric_details["metric"].shape[0] == 2
+
+
+@pytest.mark.parametrize(
+    "handler_class, metric_class, higher",
+    [
+        (MeanIoUHandler, MeanIoU, True),
+        (DiceCoefficientHandler, DiceCoefficient, True),
+        (AdaptedRandErrorHandler, AdaptedRandError, False),
+        (BoundaryAdaptedRandErrorHandler, BoundaryAdaptedRandError, False),
+        (AveragePrecisionHandler, AveragePrecision, True),
+        (BoundaryAveragePrecisionHandler, BoundaryAveragePrecision, True),
+        (BlobsAveragePrecisionHandler, BlobsAveragePrecision, True),
+        (PSNRHandler, PSNR, True),
+        (MSEHandler, MSE, False),
+    ],
+)
+def test_direction_attributes(handler_class, metric_class, higher):
+    assert metric_class.higher_is_better is higher
+    assert handler_class.higher_is_better is higher
+    handler = handler_class()
+    assert handler.higher_is_better is higher
+    assert isinstance(handler.metric_fn, metric_class)
+    assert handler.mode == ("max" if higher else "min")
+    assert handler.is_better(2.0, 1.0) is higher
+    assert handler.is_better(1.0, 2.0) is not higher
+
+
+def test_handler_with_dictionary_output_resets_between_runs():
+    handler = AdaptedRandErrorHandler(output_transform=from_engine(["pred", "label"]))
+    engine = Engine(lambda engine, batch: {"pred": batch[0], "label": batch[1]})
+    handler.attach(engine, "arand")
+    engine.run([(MERGED, INSTANCES)], max_epochs=1)
+    assert engine.state.metrics["arand"] == pytest.approx(0.5)
+    engine.run([(INSTANCES, INSTANCES)], max_epochs=1)
+    assert engine.state.metrics["arand"] == pytest.approx(0.0)
