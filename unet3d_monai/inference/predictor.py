@@ -100,7 +100,7 @@ class VolumePredictor:
         normalization: str = "standardize",
         device: torch.device | str | None = None,
         tta: bool | str = False,
-        amp: bool | None = None,
+        amp: bool | str | None = None,
         blockwise: bool | str = False,
         resume: bool | str = False,
         overwrite: bool | str = False,
@@ -120,6 +120,7 @@ class VolumePredictor:
         self.in_channels = network_in_channels(network)
         self.out_channels = network_out_channels(network)
         self.tta = as_bool(tta, "tta")
+        amp = None if amp is None else as_bool(amp, "amp")
         self.window_predictor, self.device = prepare_window_predictor(network, device, self.tta, amp)
         self.network = network
         roi_size = window_roi_size(inferer.roi_size, self.spatial_dims)

@@ -1,0 +1,155 @@
+"""Each inference bundle run end to end on a tiny HDF5 volume with a randomly initialised, shrunk network."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from monai.bundle import ConfigParser
+from monai.bundle import run as run_bundle
+
+from unet3d_monai.inference import predict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# task -> (network overrides that keep it small, roi_size, stored raw shape, output channels)
+CASES = {
+    "boundary": ({"network_def#f_maps": 4, "network_def#num_groups": 2}, [16, 24, 24], (18, 30, 28), 1),
+    "lightsheet_boundary": ({"network_def#f_maps": 4, "network_def#num_groups": 2}, [16, 32, 32], (18, 34, 36), 1),
+    "nuclei": ({"network_def#f_maps": [4, 8], "network_def#num_groups": 2}, [8, 16, 16], (11, 21, 19), 1),
+    "denoising": ({"network_def#f_maps": [4, 8], "network_def#num_groups": 2}, [8, 16, 16], (11, 21, 19), 1),
+    "multiclass": ({"network_def#f_maps": [4, 8], "network_def#num_groups": 2}, [8, 16, 16], (11, 21, 19), 3),
+    "dsb2018_2d": ({"network_def#f_maps": [4, 8]}, [1, 16, 16], (1, 21, 26), 1),
+}
+
+
+def _config(task):
+    return ROOT / "bundles" / task / "inference.json"
+
+
+def _normalized(raw, mode):
+    raw = raw.astype(np.float64)
+    if mode == "minmax":
+        return ((raw - raw.min()) / (raw.max() - raw.min() + 1e-10)).astype(np.float32)
+    return ((raw - raw.mean()) / raw.std()).astype(np.float32)
+
+
+def _save_random_network(task, overrides, path):
+    parser = ConfigParser()
+    parser.read_config(str(_config(task)))
+    parser.update(overrides)
+    torch.manual_seed(0)
+    network = parser.get_parsed_content("network_def")
+    torch.save(network.state_dict(), path)
+    return network, parser["normalization"]
+
+
+def _raw(shape):
+    return (np.random.RandomState(0).rand(*shape) * 1000).astype(np.uint16)
+
+
+def test_every_inference_bundle_has_the_documented_options():
+    for task in CASES:
+        config = json.loads(_config(task).read_text())
+        for name in (
+            "input",
+            "ckpt_path",
+            "output_dir",
+            "roi_size",
+            "overlap",
+            "sw_batch_size",
+            "tta",
+            "save_segmentation",
+            "blockwise",
+            "resume",
+            "overwrite",
+            "raw_key",
+            "device",
+        ):
+            assert name in config and name in config["options"], (task, name)
+        assert config["bundle_root"] == f"bundles/{task}"
+        assert config["inferer"]["_target_"] == "SlidingWindowInferer" and config["inferer"]["mode"] == "gaussian"
+        assert config["run"] == ["$@predictor.run(@input)"]
+
+
+@pytest.mark.parametrize("task", sorted(CASES))
+def test_inference_bundle_end_to_end(task, tmp_path):
+    overrides, roi_size, shape, out_channels = CASES[task]
+    raw = _raw(shape)
+    with h5py.File(tmp_path / "vol.h5", "w") as f:
+        f["raw"] = raw
+    network, normalization = _save_random_network(task, overrides, tmp_path / "model.pt")
+    run_bundle(
+        config_file=str(_config(task)),
+        input=str(tmp_path / "vol.h5"),
+        ckpt_path=str(tmp_path / "model.pt"),
+        output_dir=str(tmp_path / "out"),
+        roi_size=roi_size,
+        device="cpu",
+        progress=False,
+        save_segmentation=task != "denoising",
+        **overrides,
+    )
+    volume = _normalized(raw, normalization)
+    expected = predict(network, volume[None] if task != "dsb2018_2d" else volume[:, None], roi_size, device="cpu")
+    with h5py.File(tmp_path / "out" / "vol_predictions.h5", "r") as f:
+        predictions = f["predictions"][()]
+        assert predictions.shape == (out_channels, *(shape if len(shape) == 3 else (1, *shape[1:])))
+        np.testing.assert_allclose(predictions.reshape(expected.shape), expected, atol=1e-5)
+        if task != "denoising":
+            assert f["segmentation"].dtype == np.uint32
+            assert f["segmentation"].shape == predictions.shape[1:]
+
+
+def test_bundle_command_line_blockwise_with_a_seed_style_checkpoint(tmp_path):
+    overrides, roi_size, shape, _ = CASES["boundary"]
+    raw = _raw(shape)
+    with h5py.File(tmp_path / "vol.h5", "w") as f:
+        f["raw"] = raw
+    network, _ = _save_random_network("boundary", overrides, tmp_path / "model.pt")
+    seed_checkpoint = {"model_state_dict": {f"module.{k}": v for k, v in network.state_dict().items()}}
+    torch.save(seed_checkpoint, tmp_path / "best_checkpoint.pytorch")
+    command = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        str(_config("boundary")),
+        "--input",
+        str(tmp_path / "*.h5"),
+        "--ckpt_path",
+        str(tmp_path / "best_checkpoint.pytorch"),
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--roi_size",
+        "[16,24,24]",
+        "--overlap",
+        "0.5",
+        "--blockwise",
+        "true",
+        "--block_shape",
+        "[9,15,14]",
+        "--progress",
+        "false",
+        "--device",
+        "cpu",
+        "--network_def#f_maps",
+        "4",
+        "--network_def#num_groups",
+        "2",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = predict(network, _normalized(raw, "standardize"), roi_size, overlap=0.5, device="cpu")
+    with h5py.File(tmp_path / "out" / "vol_predictions.h5", "r") as f:
+        np.testing.assert_allclose(f["predictions"][()], expected, atol=1e-5)
+    # a second run refuses to overwrite
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode != 0 and "already exists" in result.stderr
