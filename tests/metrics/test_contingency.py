@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from unet3d_monai.metrics import compact_labels, contingency_table
+from unet3d_monai.metrics import compact_labels, component_labels, contingency_table
 
 
 def dense_table(true: np.ndarray, test: np.ndarray) -> dict[tuple[int, int], int]:
@@ -73,3 +73,11 @@ def test_many_labels_take_the_sparse_count_path():
     test = np.concatenate([rng.permutation(1100), rng.randint(0, 1100, size=1100)])
     table = contingency_table(true, test)
     assert as_dict(table) == dense_table(true, test)
+
+
+def test_component_labels_face_connectivity():
+    mask = np.array([[1, 1, 0], [0, 0, 1], [0, 1, 1]], dtype=bool)
+    components = component_labels(mask)
+    # the pair at the top and the L at the bottom right touch only diagonally
+    assert components.values.tolist() == [0, 1, 2]
+    assert components.index.tolist() == [1, 1, 0, 0, 0, 2, 0, 2, 2]

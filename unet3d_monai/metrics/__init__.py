@@ -29,7 +29,7 @@ from .handlers import (
     MSEHandler,
     PSNRHandler,
 )
-from .instance import InstanceMetric, label_components
+from .instance import InstanceMetric, component_labels
 from .mean_iou import MeanIoU
 from .regression import MSE, PSNR
 
@@ -62,6 +62,6 @@ __all__ = [
     "average_precision",
     "average_precision_from_table",
     "compact_labels",
+    "component_labels",
     "contingency_table",
-    "label_components",
 ]

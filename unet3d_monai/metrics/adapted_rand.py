@@ -9,7 +9,7 @@ import torch
 from monai.utils import MetricReduction
 
 from .contingency import CompactLabels, ContingencyTable, contingency_table
-from .instance import InstanceMetric, check_thresholds, label_components, to_label_array
+from .instance import InstanceMetric, check_thresholds, component_labels, to_label_array
 
 __all__ = ["AdaptedRandError", "BoundaryAdaptedRandError", "adapted_rand_error", "adapted_rand_error_from_table"]
 
@@ -95,12 +95,12 @@ class AdaptedRandError(InstanceMetric):
         self.ignore_index = ignore_index
         self.ignore_labels = (0,) if ignore_index is None else (0, int(ignore_index))
 
-    def _candidates(self, y_pred: torch.Tensor) -> Iterator[np.ndarray]:
+    def _candidates(self, y_pred: torch.Tensor) -> Iterator[np.ndarray | CompactLabels]:
         for channel in y_pred:
             yield to_label_array(channel, "y_pred (predicted instances)")
 
-    def _score(self, truth: CompactLabels, candidate: np.ndarray) -> float:
-        return adapted_rand_error(truth, candidate.reshape(-1), self.ignore_labels)
+    def _score(self, truth: CompactLabels, candidate: np.ndarray | CompactLabels) -> float:
+        return adapted_rand_error(truth, candidate, self.ignore_labels)
 
 
 class BoundaryAdaptedRandError(AdaptedRandError):
@@ -150,9 +150,9 @@ class BoundaryAdaptedRandError(AdaptedRandError):
         self.thresholds = check_thresholds(thresholds, "BoundaryAdaptedRandError thresholds")
         self.use_first_input = use_first_input
 
-    def _candidates(self, y_pred: torch.Tensor) -> Iterator[np.ndarray]:
+    def _candidates(self, y_pred: torch.Tensor) -> Iterator[np.ndarray | CompactLabels]:
         maps = y_pred[:1] if self.use_first_input else y_pred
         for boundary in maps:
             probabilities = boundary.detach().float().cpu().numpy()
             for threshold in self.thresholds:
-                yield label_components(probabilities < threshold)
+                yield component_labels(probabilities < threshold)

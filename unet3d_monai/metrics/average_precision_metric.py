@@ -10,7 +10,7 @@ import torch
 from monai.utils import MetricReduction
 
 from .contingency import CompactLabels, ContingencyTable, contingency_table
-from .instance import InstanceMetric, check_thresholds, label_components, to_label_array
+from .instance import InstanceMetric, check_thresholds, component_labels, to_label_array
 
 __all__ = [
     "DSB2018_IOU_THRESHOLDS",
@@ -118,12 +118,12 @@ class AveragePrecision(InstanceMetric):
             raise ValueError(f"{type(self).__name__} min_instance_size must be None or >= 1, got {min_instance_size}.")
         self.min_instance_size = min_instance_size
 
-    def _candidates(self, y_pred: torch.Tensor) -> Iterator[np.ndarray]:
+    def _candidates(self, y_pred: torch.Tensor) -> Iterator[np.ndarray | CompactLabels]:
         for channel in y_pred:
             yield to_label_array(channel, "y_pred (predicted instances)")
 
-    def _score(self, truth: CompactLabels, candidate: np.ndarray) -> float:
-        return average_precision(truth, candidate.reshape(-1), self.iou_thresholds, self.min_instance_size)
+    def _score(self, truth: CompactLabels, candidate: np.ndarray | CompactLabels) -> float:
+        return average_precision(truth, candidate, self.iou_thresholds, self.min_instance_size)
 
 
 class _ProbabilityMapAveragePrecision(AveragePrecision):
@@ -161,10 +161,10 @@ class _ProbabilityMapAveragePrecision(AveragePrecision):
     def _mask(self, probabilities: np.ndarray, threshold: float) -> np.ndarray:
         """The voxels kept at ``threshold``; their connected components are the predicted instances."""
 
-    def _candidates(self, y_pred: torch.Tensor) -> Iterator[np.ndarray]:
+    def _candidates(self, y_pred: torch.Tensor) -> Iterator[np.ndarray | CompactLabels]:
         probabilities = y_pred[self.input_channel].detach().float().cpu().numpy()
         for threshold in self.thresholds:
-            yield label_components(self._mask(probabilities, threshold))
+            yield component_labels(self._mask(probabilities, threshold))
 
 
 class BoundaryAveragePrecision(_ProbabilityMapAveragePrecision):

@@ -14,7 +14,7 @@ from scipy import ndimage
 
 from .contingency import CompactLabels, compact_labels
 
-__all__ = ["InstanceMetric", "check_thresholds", "label_components", "to_label_array"]
+__all__ = ["InstanceMetric", "check_thresholds", "component_labels", "to_label_array"]
 
 
 def to_label_array(labels: torch.Tensor, name: str) -> np.ndarray:
@@ -35,14 +35,15 @@ def to_label_array(labels: torch.Tensor, name: str) -> np.ndarray:
     return array.astype(np.int64)
 
 
-def label_components(mask: np.ndarray) -> np.ndarray:
+def component_labels(mask: np.ndarray) -> CompactLabels:
     """Connected components of a boolean mask with face connectivity (6 neighbours in 3D, 4 in 2D).
 
-    Returns an int32 image: 0 outside the mask, 1..n for the components.
+    Label 0 is the outside of the mask, 1..n the components; returned in the renumbered form the contingency table
+    takes, without an extra pass over the image.
     """
     structure = ndimage.generate_binary_structure(mask.ndim, 1)
-    components, _ = ndimage.label(mask, structure=structure)
-    return components
+    components, n_components = ndimage.label(mask, structure=structure)
+    return CompactLabels(components.reshape(-1), np.arange(n_components + 1, dtype=np.int64))
 
 
 class InstanceMetric(CumulativeIterationMetric):
@@ -76,11 +77,11 @@ class InstanceMetric(CumulativeIterationMetric):
         self.get_not_nans = get_not_nans
 
     @abstractmethod
-    def _candidates(self, y_pred: torch.Tensor) -> Iterator[np.ndarray]:
-        """Candidate integer label images (spatial shape) for one batch item ``y_pred`` of shape ``(C, *spatial)``."""
+    def _candidates(self, y_pred: torch.Tensor) -> Iterator[np.ndarray | CompactLabels]:
+        """Candidate label images (spatial shape, or renumbered) for one item ``y_pred`` of shape ``(C, *spatial)``."""
 
     @abstractmethod
-    def _score(self, truth: CompactLabels, candidate: np.ndarray) -> float:
+    def _score(self, truth: CompactLabels, candidate: np.ndarray | CompactLabels) -> float:
         """Score of one candidate label image against the (renumbered) ground truth."""
 
     def _check_inputs(self, y_pred: torch.Tensor, y: torch.Tensor | None) -> None:
