@@ -12,6 +12,7 @@ from monai.transforms import (
     RandGaussianSmoothd,
     RandRotate90d,
     RandRotated,
+    RandSmoothDeformd,
 )
 from monai.utils import set_determinism
 
@@ -36,6 +37,9 @@ def _geometric():
         RandRotated(KEYS, range_x=np.pi / 4, prob=1.0, mode="nearest", padding_mode="reflection"),
         Rand3DElasticd(
             KEYS, sigma_range=(3, 3), magnitude_range=(40, 40), prob=1.0, mode="nearest", padding_mode="reflection"
+        ),
+        RandSmoothDeformd(
+            KEYS, spatial_size=(12, 16, 16), rand_size=(3, 3, 3), def_range=0.2, prob=1.0, grid_mode="nearest"
         ),
     ]
 
