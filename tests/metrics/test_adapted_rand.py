@@ -151,3 +151,15 @@ def test_boundary_default_thresholds_and_validation():
     assert BoundaryAdaptedRandError.higher_is_better is False
     with pytest.raises(ValueError, match="thresholds"):
         BoundaryAdaptedRandError(thresholds=(1.5,))
+
+
+def test_half_precision_and_meta_tensor_inputs():
+    from monai.data import MetaTensor
+
+    truth = MetaTensor(torch.tensor([1.0, 1.0, 2.0, 2.0]).view(1, 1, 1, 4))
+    merged = torch.ones(1, 1, 1, 4, dtype=torch.bfloat16)
+    assert AdaptedRandError()(y_pred=merged, y=truth.half()).item() == pytest.approx(0.5)
+    boundary = MetaTensor(torch.tensor([0.1, 0.9, 0.1, 0.1]).view(1, 1, 1, 4))
+    split = BoundaryAdaptedRandError(thresholds=(0.5,))(y_pred=boundary.to(torch.bfloat16), y=truth)
+    # interior segments {0} and {2, 3}, boundary {1} with label 0: truth 1 is split in two -> 1 - 2 / (2 + 1)
+    assert split.item() == pytest.approx(1 / 3)

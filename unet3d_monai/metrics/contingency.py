@@ -57,7 +57,7 @@ def compact_labels(labels: np.ndarray) -> CompactLabels:
     low, high = int(flat.min()), int(flat.max())
     span = high - low + 1
     if span <= max(flat.size, _DENSE_MIN_ENTRIES):
-        shifted = flat - low
+        shifted = flat if low == 0 else flat - low
         occupied = np.bincount(shifted, minlength=span) > 0
         values = np.flatnonzero(occupied) + low
         if values.size == span:

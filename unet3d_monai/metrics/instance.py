@@ -24,7 +24,10 @@ def to_label_array(labels: torch.Tensor, name: str) -> np.ndarray:
         labels: a tensor of instance labels (integer, boolean or whole-valued floating point).
         name: how to call the tensor in the error message.
     """
-    array = labels.detach().cpu().numpy()
+    tensor = labels.detach().cpu()
+    if tensor.dtype in (torch.float16, torch.bfloat16):
+        tensor = tensor.float()
+    array = tensor.numpy()
     if np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_:
         return array
     if not np.array_equal(array, np.trunc(array)):
