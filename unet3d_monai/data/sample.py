@@ -28,7 +28,6 @@ import argparse
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,7 +209,9 @@ def _check_shape(task: str, shape: Sequence[int] | None) -> tuple[int, ...]:
     return shape
 
 
-def generate_volume(task: str, shape: Sequence[int] | None = None, seed: int = 0, split: str = "train", index: int = 0):
+def generate_volume(
+    task: str, shape: Sequence[int] | None = None, seed: int = 0, split: str = "train", index: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Render one synthetic volume of ``task``.
 
     Args:
@@ -240,8 +241,7 @@ def generate_volume(task: str, shape: Sequence[int] | None = None, seed: int = 0
 def _write_h5(path: Path, raw: np.ndarray, label: np.ndarray, attrs: dict) -> None:
     """Write ``raw`` and ``label`` to ``path`` through a temporary file in the same folder."""
     chunks = tuple(min(s, c) for s, c in zip(raw.shape, (32, 64, 64)))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".h5.tmp", dir=path.parent)
-    os.close(fd)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("raw", data=raw, chunks=chunks)
@@ -251,7 +251,7 @@ def _write_h5(path: Path, raw: np.ndarray, label: np.ndarray, attrs: dict) -> No
                 f.attrs[key] = value
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -307,7 +307,10 @@ def write_sample_dataset(
             "its train/, val/ and test/ folders."
         )
     root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".partial", dir=root.parent))
+    staging = root.parent / f".{root.name}.{os.getpid()}.partial"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
     try:
         for split, count in zip(_SPLITS, counts):
             if count == 0:
