@@ -199,32 +199,32 @@ def _place_ellipsoids(
     density: float,
     min_gap: float,
     max_count: int,
-    inside: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Centres and semi-axes (physical units) of ellipsoids that do not overlap (up to ``min_gap``).
 
-    Candidates are drawn uniformly (inside the boolean mask ``inside`` when given) and kept when their
-    bounding spheres stay apart; ``density`` sets how many candidates are tried per unit volume.
+    Candidates are drawn uniformly and kept when their bounding spheres stay apart; ``density`` sets how
+    many candidates are tried per unit volume.
     """
     extent = np.asarray(shape) * spacing
     mean_radius = float(np.mean(radius_range))
     volume = float(np.prod(extent))
     candidates = int(min(max_count * 6, max(8, density * volume / mean_radius ** len(shape))))
+    centres = rng.uniform(0, 1, size=(candidates, len(shape))) * extent
+    semi_axes = rng.uniform(*radius_range, size=(candidates, 1)) * np.exp(
+        rng.uniform(-elongation, elongation, size=(candidates, len(shape)))
+    )
+    kept = np.zeros((0, len(shape)))
+    kept_bounds = np.zeros(0)
     placed: list[tuple[np.ndarray, np.ndarray]] = []
-    for _ in range(candidates):
+    for centre, axes in zip(centres, semi_axes):
         if len(placed) >= max_count:
             break
-        centre = rng.uniform(0, 1, size=len(shape)) * extent
-        radius = rng.uniform(*radius_range)
-        axes = radius * np.exp(rng.uniform(-elongation, elongation, size=len(shape)))
-        if inside is not None:
-            voxel = tuple(np.minimum((centre / spacing).astype(int), np.asarray(shape) - 1))
-            if not inside[voxel]:
-                continue
         bound = axes.max()
-        if any(np.linalg.norm(centre - c) < bound + a.max() + min_gap for c, a in placed):
+        if np.any(np.linalg.norm(kept - centre, axis=1) < kept_bounds + bound + min_gap):
             continue
         placed.append((centre, axes))
+        kept = np.vstack([kept, centre])
+        kept_bounds = np.append(kept_bounds, bound)
     return placed
 
 
