@@ -19,6 +19,7 @@ from monai.utils import MAX_SEED, StrEnum, look_up_option
 
 from unet3d_monai.data.files import find_h5_files, get_h5_dataset, open_h5, read_h5
 from unet3d_monai.data.patches import (
+    FILTER_BYTES_PER_VOXEL,
     check_patch_size,
     foreground_counts,
     grid_origins,
@@ -340,7 +341,7 @@ class HDF5PatchDataset(_HDF5Volumes):
     def _filter(self, vol: _Volume, starts: list[list[int]]) -> list[int]:
         ds = self._file(vol.path)[self.label_key]
         channels = vol.channels["label"] or 1
-        slice_bytes = channels * num_voxels(vol.spatial_shape[1:]) * ds.dtype.itemsize
+        slice_bytes = num_voxels(vol.spatial_shape[1:]) * (channels * ds.dtype.itemsize + FILTER_BYTES_PER_VOXEL)
         chunk = None
         if ds.chunks is not None and vol.z_mode == _ZMode.SAME:
             chunk = ds.chunks[1 if vol.channels["label"] is not None else 0]

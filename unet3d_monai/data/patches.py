@@ -74,10 +74,10 @@ def grid_origins(
 def _box_sums(array: np.ndarray, axis: int, starts: Sequence[int], length: int) -> np.ndarray:
     """Sums of ``array`` over the windows ``[s, s + length)`` (clipped to the axis) along ``axis``."""
     size = array.shape[axis]
-    cum = np.cumsum(array, axis=axis, dtype=np.int64)
-    pad = [(0, 0)] * array.ndim
-    pad[axis] = (1, 0)
-    cum = np.pad(cum, pad)
+    shape = list(array.shape)
+    shape[axis] += 1
+    cum = np.zeros(shape, dtype=np.int64)  # cum[k] = sum of the first k elements along axis
+    np.cumsum(array, axis=axis, dtype=np.int64, out=cum[(slice(None),) * axis + (slice(1, None),)])
     lo = np.asarray(starts, dtype=np.intp)
     hi = np.minimum(lo + length, size)
     return np.take(cum, hi, axis=axis) - np.take(cum, lo, axis=axis)
@@ -143,6 +143,11 @@ def select_patches(
         if c / patch_voxels > threshold or rng.rand() < slack_acceptance:
             kept.append(i)
     return kept
+
+
+FILTER_BYTES_PER_VOXEL = 17
+"""Working memory of :func:`foreground_counts` per voxel of a slab, besides the label itself (a boolean mask,
+an int64 per-voxel count and an int64 cumulative sum)."""
 
 
 def slab_thickness(slice_bytes: int, max_bytes: int, chunk: int | None) -> int:

@@ -41,7 +41,7 @@ __all__ = [
 DEFAULT_PERCENTILES: tuple[float, float] = (1.0, 99.6)
 FLOAT_HISTOGRAM_BINS = 2**20
 MAX_INTEGER_BINS = 2**22
-DEFAULT_BLOCK_BYTES = 16 * 2**20
+DEFAULT_BLOCK_BYTES = 8 * 2**20
 
 
 class NonFiniteWarning(RuntimeWarning):
@@ -221,12 +221,12 @@ class _Moments:
         n_b = values.size
         if n_b == 0:
             return
-        v = values.astype(np.float64, copy=False)
-        mean_b = float(np.sum(v) / n_b)
-        d = v - mean_b
-        m2_b = float(np.dot(d.ravel(), d.ravel()))
-        self.min = min(self.min, float(v.min()))
-        self.max = max(self.max, float(v.max()))
+        self.min = min(self.min, float(values.min()))
+        self.max = max(self.max, float(values.max()))
+        d = np.array(values, dtype=np.float64).ravel()  # one float64 copy, then in-place
+        mean_b = float(np.sum(d) / n_b)
+        d -= mean_b
+        m2_b = float(np.dot(d, d))
         n = self.n + n_b
         delta = mean_b - self.mean
         self.mean += delta * n_b / n
@@ -351,9 +351,14 @@ def compute_volume_stats(
                 if is_float and nonfinite:
                     block = block[np.isfinite(block)]
                 if exact:
-                    idx = (block.astype(np.int64, copy=False) - int(vmin)).ravel()
+                    idx = np.array(block, dtype=np.int64).ravel()
+                    idx -= int(vmin)
                 else:
-                    idx = ((block.astype(np.float64, copy=False) - vmin) / width).astype(np.int64).ravel()
+                    pos = np.array(block, dtype=np.float64).ravel()
+                    pos -= vmin
+                    pos /= width
+                    idx = pos.astype(np.int64)
+                    del pos
                     np.clip(idx, 0, nbins - 1, out=idx)
                 counts += np.bincount(idx, minlength=nbins)
             p_low, p_high = _histogram_percentiles(counts, moments.n, vmin, width, exact, (q_low, q_high))
