@@ -65,18 +65,6 @@ def default_block_shape(
     return tuple(block)
 
 
-def _read_padded(source: VolumeSource, region: Region) -> np.ndarray:
-    """Read ``region`` from ``source``; the parts outside the volume are zeros (MONAI's constant padding)."""
-    spatial = source.shape[1:]
-    inside = tuple(slice(max(r.start, 0), min(r.stop, s)) for r, s in zip(region, spatial))
-    data = source.read(inside)
-    if all(r.start >= 0 and r.stop <= s for r, s in zip(region, spatial)):
-        return data
-    out = np.zeros((data.shape[0], *(r.stop - r.start for r in region)), dtype=np.float32)
-    out[(slice(None), *(slice(i.start - r.start, i.stop - r.start) for i, r in zip(inside, region)))] = data
-    return out
-
-
 class BlockwiseInference:
     """Sliding-window prediction of a volume larger than memory, with the same result as the in-memory one.
 
@@ -208,28 +196,23 @@ class BlockwiseInference:
         journal.attrs["block"] = -1
         handle.flush()
 
+    def _window(self, data: torch.Tensor, window: Region, region: Region) -> torch.Tensor:
+        """The input under ``window`` from ``data`` (the input over ``region``); zeros outside the volume."""
+        in_window, in_region = self.grid.clip(window, region)
+        if all(w.stop - w.start == r for w, r in zip(in_window, self.grid.roi_size)):
+            return data[(slice(None), *in_region)]
+        patch = torch.zeros((data.shape[0], *self.grid.roi_size), dtype=data.dtype)
+        patch[(slice(None), *in_window)] = data[(slice(None), *in_region)]
+        return patch
+
     def _predict_windows(self, source: VolumeSource, indices: Sequence[int], bar) -> tuple[Region, np.ndarray]:
         grid = self.grid
         region = grid.bounding_region(indices)
-        reach = tuple(
-            slice(min(grid.windows[i][d].start for i in indices), max(grid.windows[i][d].stop for i in indices))
-            for d in range(len(grid.image_size))
-        )
-        data = torch.from_numpy(_read_padded(source, reach))
+        data = torch.from_numpy(source.read(region))
         local: torch.Tensor | None = None
         for first in range(0, len(indices), self.sw_batch_size):
             batch = indices[first : first + self.sw_batch_size]
-            windows = torch.stack(
-                [
-                    data[
-                        (
-                            slice(None),
-                            *(slice(w.start - r.start, w.stop - r.start) for w, r in zip(grid.windows[i], reach)),
-                        )
-                    ]
-                    for i in batch
-                ]
-            ).to(self.device)
+            windows = torch.stack([self._window(data, grid.windows[i], region) for i in batch]).to(self.device)
             probabilities = (self.predictor(windows).float() * grid.importance_map.to(self.device)).cpu()
             if local is None:
                 local = torch.zeros((probabilities.shape[1], *(r.stop - r.start for r in region)), dtype=torch.float32)
