@@ -34,6 +34,10 @@ class SingleConv(nn.Sequential):
         torch.Size([1, 8, 8, 8, 8])
     """
 
+    # TorchScript shares one compiled type between Sequential modules holding the same submodule names, whatever
+    # their order ('cg' and 'gc' would run in the same order); a constant holding the order keeps the types apart
+    __constants__ = ["layer_order"]
+
     def __init__(
         self,
         in_channels: int,
@@ -46,6 +50,7 @@ class SingleConv(nn.Sequential):
         spatial_dims: int = 3,
     ) -> None:
         super().__init__()
+        self.layer_order = layer_order
         for name, layer in create_conv_layers(
             in_channels, out_channels, kernel_size, layer_order, num_groups, padding, dropout_prob, spatial_dims
         ):

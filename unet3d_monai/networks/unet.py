@@ -265,7 +265,8 @@ class UNetBase(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return the logits ``(B, out_channels, *spatial)`` of ``x`` ``(B, in_channels, *spatial)``."""
-        self._check_input(x)
+        if not torch.jit.is_tracing():
+            self._check_input(x)
         features: list[torch.Tensor] = []
         for encoder in self.encoders:
             x = encoder(x)
@@ -285,7 +286,7 @@ class UNet3D(UNetBase):
     pooling kernels over ``num_levels - 1`` levels, 8 with the defaults, 4 with 3 levels).
 
     Receptive field (convolutions only; GroupNorm statistics span the whole input): with the defaults (kernel 3,
-    pooling 2, 4 levels) an output voxel sees about 100 voxels per axis (44 with 3 levels, 212 with 5 levels).
+    pooling 2, 4 levels) an output voxel sees up to 100 voxels per axis (44 with 3 levels, 204 with 5 levels).
 
     Args: see :class:`UNetBase`; defaults as pytorch-3dunet: ``f_maps=64``, 4 levels, ``layer_order='gcr'``,
     ``num_groups=8``.
@@ -346,7 +347,7 @@ class ResidualUNet3D(UNetBase):
     ``num_levels - 1`` levels, 16 with the defaults).
 
     Receptive field (convolutions only; GroupNorm statistics span the whole input): with the defaults (kernel 3,
-    pooling 2, 5 levels) an output voxel sees about 200 voxels per axis (about 40 with 3 levels).
+    pooling 2, 5 levels) an output voxel sees up to 215 voxels per axis (108 with 4 levels, 48 with 3 levels).
 
     Args: see :class:`UNetBase`; defaults as pytorch-3dunet: ``f_maps=64``, 5 levels, ``layer_order='gcr'``,
     ``num_groups=8``. ``conv_padding`` must keep the size (``(conv_kernel_size - 1) // 2``).
@@ -404,7 +405,7 @@ class ResidualUNetSE3D(UNetBase):
     including odd ones, at least ``min_input_size`` voxels per axis: 16 with the defaults).
 
     Receptive field: the channel excitation averages each feature map over the whole input, so every output voxel
-    depends on the whole input; the convolutions alone see about 200 voxels per axis with the defaults.
+    depends on the whole input; the convolutions alone see up to 215 voxels per axis with the defaults.
 
     Args: see :class:`UNetBase`; defaults as pytorch-3dunet: ``f_maps=64``, 5 levels, ``layer_order='gcr'``,
     ``num_groups=8``.
@@ -461,7 +462,7 @@ class UNet2D(UNetBase):
     including odd ones, at least ``min_input_size`` pixels per axis: 8 with the defaults, 4 with 3 levels).
     A volume stored as ``(C, 1, Y, X)`` is squeezed to ``(C, Y, X)`` before it reaches this network.
 
-    Receptive field (convolutions only): about 100 pixels per axis with the defaults (4 levels), 44 with 3 levels.
+    Receptive field (convolutions only): up to 100 pixels per axis with the defaults (4 levels), 44 with 3 levels.
 
     Args: see :class:`UNetBase`; defaults as pytorch-3dunet: ``f_maps=64``, 4 levels, ``layer_order='gcr'``,
     ``num_groups=8``.
@@ -517,7 +518,7 @@ class ResidualUNet2D(UNetBase):
     Shapes: input ``(B, in_channels, Y, X)``, output logits ``(B, out_channels, Y, X)`` (same size, any size
     including odd ones, at least ``min_input_size`` pixels per axis: 16 with the defaults).
 
-    Receptive field (convolutions only): about 200 pixels per axis with the defaults (5 levels).
+    Receptive field (convolutions only): up to 215 pixels per axis with the defaults (5 levels), 48 with 3 levels.
 
     Args: see :class:`UNetBase`; defaults as pytorch-3dunet: ``f_maps=64``, 5 levels, ``layer_order='gcr'``,
     ``num_groups=8``.
