@@ -7,10 +7,12 @@ whole volume, as pytorch-3dunet's ``Standardize``/``PercentileNormalizer`` do.
 Accuracy:
     - ``mean``, ``std`` (population, ``ddof=0``), ``min`` and ``max`` are exact up to float64 rounding
       (per-block float64 sums merged with Chan's parallel formula).
-    - Percentiles come from a histogram pass. For integer data whose range spans at most 2**22 values the
-      histogram has one bin per integer and the percentiles equal ``numpy.percentile`` (linear method)
-      exactly. For floating-point data the histogram has 2**20 equal bins between min and max and values
-      are interpolated inside a bin, so the error is at most ``(max - min) / 2**20``.
+    - Percentiles come from a histogram. 8- and 16-bit integer (and boolean) data take a single pass with one
+      bin per representable value, which gives every statistic exactly. Other integer data whose range spans
+      at most 2**22 values get one bin per integer in a second pass; their percentiles equal
+      ``numpy.percentile`` (linear method) exactly. Floating-point data get, in a second pass, 2**20 equal
+      bins between min and max; values are interpolated inside a bin, so the error is at most
+      ``(max - min) / 2**20``.
     - NaN and +-Inf voxels are excluded from every statistic, counted in ``nonfinite``, and reported once
       with a :class:`NonFiniteWarning` naming the file.
 """
@@ -25,6 +27,7 @@ from os import PathLike
 from pathlib import Path
 from threading import Lock
 
+import h5py
 import numpy as np
 import torch
 
@@ -258,6 +261,100 @@ def _histogram_percentiles(
     return out
 
 
+def _small_integer_stats(ds: h5py.Dataset, blocks: list[tuple[slice, ...]], q_low: float, q_high: float) -> VolumeStats:
+    """One pass for (u)int8/(u)int16/bool data: a histogram with one bin per representable value gives every
+    statistic exactly."""
+    if ds.dtype.kind == "b":
+        lo, hi = 0, 1
+    else:
+        info = np.iinfo(ds.dtype)
+        lo, hi = int(info.min), int(info.max)
+    nbins = hi - lo + 1
+    counts = np.zeros(nbins, dtype=np.int64)
+    for sl in blocks:
+        block = read_h5(ds, sl).ravel()
+        if ds.dtype.kind == "b":
+            block = block.view(np.uint8)
+        elif lo != 0:
+            block = block.astype(np.int32) - lo
+        counts += np.bincount(block, minlength=nbins)
+    present = np.flatnonzero(counts)
+    n = int(counts.sum())
+    values = np.arange(lo, hi + 1, dtype=np.int64)[present]
+    c = counts[present]
+    mean = int(np.dot(c, values)) / n  # exact integer sum
+    m2 = float(np.dot(c.astype(np.float64), (values - mean) ** 2))
+    p_low, p_high = _histogram_percentiles(counts, n, float(lo), 1.0, True, (q_low, q_high))
+    return VolumeStats(
+        mean=mean,
+        std=math.sqrt(m2 / n),
+        min=float(values[0]),
+        max=float(values[-1]),
+        p_low=float(p_low),
+        p_high=float(p_high),
+        q_low=q_low,
+        q_high=q_high,
+    )
+
+
+def _two_pass_stats(ds: h5py.Dataset, blocks: list[tuple[slice, ...]], q_low: float, q_high: float) -> VolumeStats:
+    """Moments, min and max in a first pass, then a histogram over [min, max] for the percentiles."""
+    path, key = ds.file.filename, ds.name.lstrip("/")
+    is_float = ds.dtype.kind == "f"
+    moments = _Moments()
+    nonfinite = 0
+    for sl in blocks:
+        block = read_h5(ds, sl)
+        if is_float:
+            finite = np.isfinite(block)
+            bad = block.size - int(np.count_nonzero(finite))
+            if bad:
+                nonfinite += bad
+                block = block[finite]
+        moments.update(block)
+    if moments.n == 0:
+        raise ValueError(f"HDF5 file '{path}' dataset '{key}' has no finite values.")
+
+    vmin, vmax = moments.min, moments.max
+    if vmin == vmax:
+        p_low = p_high = vmin
+    else:
+        exact = not is_float and (vmax - vmin) < MAX_INTEGER_BINS
+        if exact:
+            nbins, width = int(vmax - vmin) + 1, 1.0
+        else:
+            nbins, width = FLOAT_HISTOGRAM_BINS, (vmax - vmin) / FLOAT_HISTOGRAM_BINS
+        counts = np.zeros(nbins, dtype=np.int64)
+        for sl in blocks:
+            block = read_h5(ds, sl)
+            if is_float and nonfinite:
+                block = block[np.isfinite(block)]
+            if exact:
+                idx = np.array(block, dtype=np.int64).ravel()
+                idx -= int(vmin)
+            else:
+                pos = np.array(block, dtype=np.float64).ravel()
+                pos -= vmin
+                pos /= width
+                idx = pos.astype(np.int64)
+                del pos
+                np.clip(idx, 0, nbins - 1, out=idx)
+            counts += np.bincount(idx, minlength=nbins)
+        p_low, p_high = _histogram_percentiles(counts, moments.n, vmin, width, exact, (q_low, q_high))
+        p_low, p_high = min(max(p_low, vmin), vmax), min(max(p_high, vmin), vmax)
+    return VolumeStats(
+        mean=moments.mean,
+        std=math.sqrt(max(moments.m2, 0.0) / moments.n),
+        min=vmin,
+        max=vmax,
+        p_low=float(p_low),
+        p_high=float(p_high),
+        q_low=q_low,
+        q_high=q_high,
+        nonfinite=nonfinite,
+    )
+
+
 _CACHE: dict[tuple, VolumeStats] = {}
 _CACHE_LOCK = Lock()
 _CACHE_MAX_ENTRIES = 4096
@@ -277,10 +374,10 @@ def compute_volume_stats(
 ) -> VolumeStats:
     """Statistics of the HDF5 dataset ``key`` in ``path``, read block by block (never whole).
 
-    Two passes over the data: moments/min/max, then a histogram for the percentiles (see the module
-    docstring for the accuracy). Results are cached in memory per process, keyed by the resolved
-    path, the key, the percentiles and the file's modification time and size, so calling this again for
-    an unchanged file is free.
+    One pass (8/16-bit integers: an exact histogram) or two passes over the data (moments/min/max, then a
+    histogram for the percentiles); see the module docstring for the accuracy. Results are cached in memory
+    per process, keyed by the resolved path, the key, the percentiles and the file's modification time and
+    size, so calling this again for an unchanged file is free.
 
     Args:
         path: HDF5 file.
@@ -312,69 +409,18 @@ def compute_volume_stats(
             raise ValueError(f"HDF5 file '{path}' dataset '{key}' has non-numeric dtype {ds.dtype}.")
         if ds.size == 0:
             raise ValueError(f"HDF5 file '{path}' dataset '{key}' is empty (shape {ds.shape}).")
-        is_float = ds.dtype.kind == "f"
         blocks = list(iter_blocks(ds.shape, ds.chunks, ds.dtype.itemsize, max_block_bytes))
-
-        moments = _Moments()
-        nonfinite = 0
-        for sl in blocks:
-            block = read_h5(ds, sl)
-            if is_float:
-                finite = np.isfinite(block)
-                bad = block.size - int(np.count_nonzero(finite))
-                if bad:
-                    nonfinite += bad
-                    block = block[finite]
-            moments.update(block)
-        if moments.n == 0:
-            raise ValueError(f"HDF5 file '{path}' dataset '{key}' has no finite values.")
-        if nonfinite:
-            warnings.warn(
-                f"HDF5 file '{path}' dataset '{key}' contains {nonfinite} NaN/Inf values; "
-                "they are left out of the intensity statistics.",
-                NonFiniteWarning,
-                stacklevel=2,
-            )
-
-        vmin, vmax = moments.min, moments.max
-        if vmin == vmax:
-            p_low = p_high = vmin
+        if ds.dtype.kind in "biu" and ds.dtype.itemsize <= 2:
+            stats = _small_integer_stats(ds, blocks, q_low, q_high)
         else:
-            exact = not is_float and (vmax - vmin) < MAX_INTEGER_BINS
-            if exact:
-                nbins, width = int(vmax - vmin) + 1, 1.0
-            else:
-                nbins, width = FLOAT_HISTOGRAM_BINS, (vmax - vmin) / FLOAT_HISTOGRAM_BINS
-            counts = np.zeros(nbins, dtype=np.int64)
-            for sl in blocks:
-                block = read_h5(ds, sl)
-                if is_float and nonfinite:
-                    block = block[np.isfinite(block)]
-                if exact:
-                    idx = np.array(block, dtype=np.int64).ravel()
-                    idx -= int(vmin)
-                else:
-                    pos = np.array(block, dtype=np.float64).ravel()
-                    pos -= vmin
-                    pos /= width
-                    idx = pos.astype(np.int64)
-                    del pos
-                    np.clip(idx, 0, nbins - 1, out=idx)
-                counts += np.bincount(idx, minlength=nbins)
-            p_low, p_high = _histogram_percentiles(counts, moments.n, vmin, width, exact, (q_low, q_high))
-            p_low, p_high = min(max(p_low, vmin), vmax), min(max(p_high, vmin), vmax)
-
-    stats = VolumeStats(
-        mean=moments.mean,
-        std=math.sqrt(max(moments.m2, 0.0) / moments.n),
-        min=vmin,
-        max=vmax,
-        p_low=float(p_low),
-        p_high=float(p_high),
-        q_low=q_low,
-        q_high=q_high,
-        nonfinite=nonfinite,
-    )
+            stats = _two_pass_stats(ds, blocks, q_low, q_high)
+    if stats.nonfinite:
+        warnings.warn(
+            f"HDF5 file '{path}' dataset '{key}' contains {stats.nonfinite} NaN/Inf values; "
+            "they are left out of the intensity statistics.",
+            NonFiniteWarning,
+            stacklevel=2,
+        )
     with _CACHE_LOCK:
         if len(_CACHE) >= _CACHE_MAX_ENTRIES:
             _CACHE.pop(next(iter(_CACHE)))
