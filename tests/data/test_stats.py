@@ -128,3 +128,14 @@ def test_no_warning_on_clean_data(write_h5):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         compute_volume_stats(path, "raw")
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.bool_])
+def test_one_pass_small_integer_stats(write_h5, dtype):
+    rng = np.random.RandomState(4)
+    raw = (rng.randint(-50, 60, size=(5, 6, 7)) if dtype == np.int8 else rng.rand(5, 6, 7) > 0.7).astype(dtype)
+    s = compute_volume_stats(write_h5("s.h5", raw=raw), "raw", percentiles=(10, 90))
+    ref = raw.astype(np.float64)
+    assert s.mean == pytest.approx(ref.mean(), rel=1e-12) and s.std == pytest.approx(ref.std(), rel=1e-12)
+    assert (s.min, s.max) == (ref.min(), ref.max())
+    assert (s.p_low, s.p_high) == tuple(np.percentile(ref, (10, 90)))

@@ -257,7 +257,8 @@ def _histogram_percentiles(
         k = int(math.floor(h))
         v_lo = _rank_value(cum, k, lo_edge, width, exact)
         v_hi = _rank_value(cum, min(k + 1, n - 1), lo_edge, width, exact)
-        out.append(v_lo + (h - k) * (v_hi - v_lo))
+        t = h - k  # interpolate as numpy.percentile's linear method does, bit for bit
+        out.append(v_hi - (v_hi - v_lo) * (1 - t) if t >= 0.5 else v_lo + (v_hi - v_lo) * t)
     return out
 
 
