@@ -253,7 +253,8 @@ def _histogram_percentiles(
     cum = np.cumsum(counts)
     out = []
     for q in qs:
-        h = (n - 1) * q / 100.0
+        qf = q / 100.0
+        h = (n - 1) * qf  # numpy's virtual index for the linear method, computed in the same order
         k = int(math.floor(h))
         v_lo = _rank_value(cum, k, lo_edge, width, exact)
         v_hi = _rank_value(cum, min(k + 1, n - 1), lo_edge, width, exact)
