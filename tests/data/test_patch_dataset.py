@@ -249,19 +249,21 @@ def test_random_patches_repeatable_and_in_bounds(volume):
         assert lab[pos] == lab_patch[tuple(src)]
 
 
-def test_random_patches_with_monai_dataloader_and_set_determinism(volume):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_random_patches_with_monai_dataloader_and_set_determinism(volume, workers):
     path = volume[0]
 
-    def run():
-        set_determinism(seed=3)
-        ds = RandomHDF5PatchDataset(path, (4, 5, 5), num_samples=6, transform=RandFlipd(["image"], prob=0.5))
-        out = [b["patch_origin"] for b in DataLoader(ds, batch_size=3, num_workers=0)]
+    def run(seed):
+        set_determinism(seed=seed)
+        ds = RandomHDF5PatchDataset(path, (4, 5, 5), num_samples=8, transform=RandFlipd(["image"], prob=0.5))
+        batches = list(DataLoader(ds, batch_size=2, num_workers=workers))
         set_determinism(seed=None)
-        return torch.cat(out)
+        return torch.cat([b["patch_origin"] for b in batches]), torch.cat([b["image"] for b in batches])
 
-    first, second = run(), run()
-    assert first.shape == (6, 3)
-    assert torch.equal(first, second)
+    (o1, i1), (o2, i2), (o3, _) = run(3), run(3), run(4)
+    assert o1.shape == (8, 3)
+    assert torch.equal(o1, o2) and torch.equal(i1, i2)
+    assert not torch.equal(o1, o3)
 
 
 def test_random_patches_threshold(write_h5):
