@@ -107,3 +107,14 @@ def test_loadhdf5d_loads_image_and_label(write_h5):
     np.testing.assert_array_equal(d["image"][0].numpy(), raw[0])
     np.testing.assert_array_equal(d["label"][0].numpy(), (raw[0] > 0.5).astype(np.float32))
     assert d["label"].meta["hdf5_key"] == "label"
+
+
+def test_stacking_files_of_different_shapes_is_an_error(write_h5):
+    a = write_h5("a.h5", raw=np.zeros((2, 3, 4), np.float32))
+    b = write_h5("b.h5", raw=np.zeros((2, 3, 5), np.float32))
+    c = write_h5("c.h5", raw=np.zeros((1, 2, 3, 4), np.float32))
+    reader = HDF5Reader("raw")
+    with pytest.raises(ValueError, match=r"Cannot stack .*a\.h5.*\(2, 3, 4\).*b\.h5.*\(2, 3, 5\).*differ\."):
+        reader.get_data(reader.read([a, b]))
+    with pytest.raises(ValueError, match=r"one has a channel axis and the other has not\."):
+        reader.get_data(reader.read([a, c]))

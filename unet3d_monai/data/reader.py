@@ -62,6 +62,25 @@ class _HDF5Image:
     key: str
     spacing: tuple[float, ...] | None
 
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return self.array.shape[1:] if self.channel_dim == 0 else self.array.shape
+
+
+def _spacing(value: object, n_spatial: int) -> tuple[float, ...] | None:
+    """Voxel size from an ``element_size_um`` attribute ((z, y, x), or (y, x) for 2D), None if unusable."""
+    if value is None:
+        return None
+    try:
+        values = np.asarray(value, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        return None
+    if values.size == 3 and n_spatial == 2:
+        values = values[1:]
+    if values.size != n_spatial or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        return None
+    return tuple(float(v) for v in values)
+
 
 class HDF5Reader(ImageReader):
     """Load one internal dataset of ``.h5``/``.hdf5``/``.hdf``/``.hd5`` files, for MONAI's ``LoadImage(d)``.
@@ -117,29 +136,22 @@ class HDF5Reader(ImageReader):
         with open_h5(name) as f:
             ds = get_h5_dataset(f, self.key)
             layout = volume_layout(ds.shape, name, self.key)
+            if self.spatial_dims == 2 and len(layout.spatial_shape) == 3 and layout.spatial_shape[0] != 1:
+                raise ValueError(
+                    f"HDF5 file '{name}' dataset '{self.key}' has shape {ds.shape}; spatial_dims=2 expects "
+                    "(Y, X), (1, Y, X) or (C, 1, Y, X)."
+                )
             array = read_h5(ds)
             raw_spacing = ds.attrs.get("element_size_um", f.attrs.get("element_size_um"))
         channel_dim = 0 if layout.channels is not None else None
         if self.spatial_dims == 2 and len(layout.spatial_shape) == 3:
-            if layout.spatial_shape[0] != 1:
-                raise ValueError(
-                    f"HDF5 file '{name}' dataset '{self.key}' has shape {array.shape}; spatial_dims=2 expects "
-                    "(Y, X), (1, Y, X) or (C, 1, Y, X)."
-                )
             array = array[:, 0] if channel_dim == 0 else array[0]
         elif self.spatial_dims == 3 and len(layout.spatial_shape) == 2:
             array = array[None]
         if self.dtype is not None:
             array = array.astype(self.dtype, copy=False)
         n_spatial = array.ndim - (channel_dim is not None)
-        spacing = None
-        if raw_spacing is not None:
-            values = np.asarray(raw_spacing, dtype=np.float64).ravel()
-            if values.size == n_spatial:
-                spacing = tuple(float(v) for v in values)
-            elif values.size == 3 and n_spatial == 2:
-                spacing = tuple(float(v) for v in values[1:])
-        return _HDF5Image(array, channel_dim, str(name), self.key, spacing)
+        return _HDF5Image(array, channel_dim, str(name), self.key, _spacing(raw_spacing, n_spatial))
 
     def read(self, data: Sequence[str | PathLike] | str | PathLike) -> _HDF5Image | list[_HDF5Image]:
         """Read the dataset ``key`` of one file, or of each of several files.
@@ -156,15 +168,15 @@ class HDF5Reader(ImageReader):
         images = [img] if isinstance(img, _HDF5Image) else list(img)
         first = images[0]
         for other in images[1:]:
-            if other.array.shape[other.channel_dim is not None :] != first.array.shape[first.channel_dim is not None :]:
-                raise ValueError(
-                    f"Cannot stack HDF5 datasets '{first.key}' of '{first.filename}' (shape {first.array.shape}) and "
-                    f"'{other.filename}' (shape {other.array.shape}): spatial shapes differ."
-                )
             if (other.channel_dim is None) != (first.channel_dim is None):
                 raise ValueError(
                     f"Cannot stack HDF5 datasets of '{first.filename}' and '{other.filename}': one has a channel "
                     "axis and the other has not."
+                )
+            if other.spatial_shape != first.spatial_shape:
+                raise ValueError(
+                    f"Cannot stack HDF5 datasets '{first.key}' of '{first.filename}' (shape {first.array.shape}) and "
+                    f"'{other.filename}' (shape {other.array.shape}): spatial shapes differ."
                 )
         if len(images) == 1:
             array, channel_dim = first.array, first.channel_dim
