@@ -122,6 +122,7 @@ def predict(
     applied to each window) and blended with MONAI's Gaussian importance map
     (``SlidingWindowInferer(mode="gaussian")``). A roi larger than the volume pads it with zeros (a note is
     logged) and the output is cropped back. A 2D network predicts a ``(C, Z, Y, X)`` volume slice by slice.
+    The network is put in eval mode and moved to ``device``; gradients are off (``torch.inference_mode``).
 
     Args:
         network: a 2D or 3D network returning logits, with a ``final_activation`` module.
