@@ -137,9 +137,11 @@ def load_network_weights(network: nn.Module, path: str | os.PathLike) -> nn.Modu
     state with a ``"network"`` entry (``last.pt``) or a pytorch-3dunet checkpoint (``"model_state_dict"``).
 
     Wrapper prefixes (``module.``, ``_orig_mod.``) are removed, and a network wrapped in ``DataParallel`` is
-    filled through its ``module``. Returns ``network``, so a bundle can use it in an expression::
+    filled through its ``module``. Returns ``network``, so a bundle can use it in an expression (MONAI binds only
+    the names of ``from ... import`` statements listed in ``imports``)::
 
-        "network": "$unet3d_monai.compat.load_network_weights(@network_def, @ckpt_path).to(@device)"
+        "imports": ["$from unet3d_monai.compat import load_network_weights"],
+        "network": "$load_network_weights(@network_def, @ckpt_path).to(@device)"
 
     Raises:
         FileNotFoundError: when ``path`` does not exist.
