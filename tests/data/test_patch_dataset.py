@@ -9,7 +9,13 @@ from monai.transforms import Compose, RandFlipd, RandRotate90d
 from monai.utils import set_determinism
 
 from unet3d_monai.data import HDF5PatchDataset, Normalized, RandomHDF5PatchDataset, SmallVolumeWarning
-from unet3d_monai.data.patches import foreground_counts, grid_origins, select_patches, window_starts
+from unet3d_monai.data.patches import (
+    filter_block_shape,
+    foreground_counts,
+    grid_origins,
+    select_patches,
+    window_starts,
+)
 
 SHAPE = (10, 12, 14)
 PATCH = (4, 5, 6)
@@ -161,24 +167,46 @@ def test_filter_matches_brute_force_with_slack(write_h5, block_bytes):
     assert [tuple(int(v) for v in ds[i]["patch_origin"]) for i in range(len(ds))] == [origins[i] for i in expected]
 
 
-def test_foreground_counts_reads_slabs_only():
+@pytest.mark.parametrize("block_shape", [(2, 3), (1, 7), (9, 2)])
+def test_foreground_counts_reads_blocks_only(block_shape):
     rng = np.random.RandomState(2)
     label = rng.randint(0, 3, size=(2, 9, 7, 8))  # two channels
     patch, stride = (3, 4, 5), (2, 2, 3)
     starts, origins = grid_origins(label.shape[1:], patch, stride)
-    slabs = []
+    seen = np.zeros(label.shape[1:], dtype=int)
 
-    def read_slab(a, b):
-        slabs.append(b - a)
-        return label[:, a:b]
+    def read_block(region):
+        assert region[0].stop - region[0].start <= block_shape[0]
+        assert region[1].stop - region[1].start <= block_shape[1]
+        assert region[2] == slice(0, 8)
+        seen[region] += 1
+        return label[(slice(None), *region)]
 
-    counts = foreground_counts(read_slab, label.shape[1:], starts, patch, ignore_index=2, slab_size=2)
-    assert max(slabs) == 2 and sum(slabs) == 9
+    counts = foreground_counts(read_block, label.shape[1:], starts, patch, ignore_index=2, block_shape=block_shape)
+    assert (seen == 1).all()  # every voxel read exactly once
     fg = (label != 0) & (label != 2)
     expected = [fg[:, z : z + 3, y : y + 4, x : x + 5].sum() for z, y, x in origins]
     np.testing.assert_array_equal(counts.ravel(), expected)
     kept = select_patches(counts, 2 * 3 * 4 * 5, 0.3, 0.0, 0)
     assert kept == [i for i, c in enumerate(expected) if c / 120 > 0.3]
+
+
+def test_foreground_counts_2d():
+    label = np.random.RandomState(3).randint(0, 2, size=(1, 11, 9))
+    starts, origins = grid_origins((11, 9), (4, 4), (3, 2))
+    counts = foreground_counts(lambda r: label[(slice(None), *r)], (11, 9), starts, (4, 4), block_shape=(2,))
+    np.testing.assert_array_equal(counts.ravel(), [label[0, y : y + 4, x : x + 4].sum() for y, x in origins])
+
+
+def test_filter_block_shape_is_chunk_aligned_within_budget():
+    # whole 100 x 200 slices of 3 bytes fit 4 at a time, rounded down to the chunk depth 2
+    assert filter_block_shape((50, 100, 200), (2, 10, 10), 3, 4 * 100 * 200 * 3 + 5) == (4, 100)
+    # one chunk depth of whole slices is too big: bands of whole chunk rows
+    assert filter_block_shape((50, 100, 200), (8, 10, 10), 3, 8 * 30 * 200 * 3) == (8, 30)
+    # a single chunk row over budget still reads at least one chunk row
+    assert filter_block_shape((50, 100, 200), (8, 10, 10), 3, 10) == (8, 10)
+    assert filter_block_shape((50, 100, 200), None, 1, 1000) == (1, 5)
+    assert filter_block_shape((11, 9), (4, 3), 2, 100) == (4,)
 
 
 def test_dataloader_two_workers_yields_the_same_items(volume):

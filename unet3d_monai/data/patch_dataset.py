@@ -21,11 +21,11 @@ from unet3d_monai.data.files import find_h5_files, get_h5_dataset, open_h5, read
 from unet3d_monai.data.patches import (
     FILTER_BYTES_PER_VOXEL,
     check_patch_size,
+    filter_block_shape,
     foreground_counts,
     grid_origins,
     num_voxels,
     select_patches,
-    slab_thickness,
 )
 from unet3d_monai.data.reader import volume_layout
 from unet3d_monai.data.stats import DEFAULT_BLOCK_BYTES, DEFAULT_PERCENTILES, compute_volume_stats
@@ -341,17 +341,26 @@ class HDF5PatchDataset(_HDF5Volumes):
     def _filter(self, vol: _Volume, starts: list[list[int]]) -> list[int]:
         ds = self._file(vol.path)[self.label_key]
         channels = vol.channels["label"] or 1
-        slice_bytes = num_voxels(vol.spatial_shape[1:]) * (channels * ds.dtype.itemsize + FILTER_BYTES_PER_VOXEL)
-        chunk = None
-        if ds.chunks is not None and vol.z_mode == _ZMode.SAME:
-            chunk = ds.chunks[1 if vol.channels["label"] is not None else 0]
-        thickness = slab_thickness(slice_bytes, self.max_block_bytes, chunk)
-
-        def read_slab(a: int, b: int) -> np.ndarray:
-            view = [slice(a, b)] + [slice(0, s) for s in vol.spatial_shape[1:]]
-            return self._read(vol, "label", view)
-
-        counts = foreground_counts(read_slab, vol.spatial_shape, starts, self.patch_size, self.ignore_index, thickness)
+        chunks = None
+        if ds.chunks is not None:
+            spatial_chunks = ds.chunks[1:] if vol.channels["label"] is not None else ds.chunks
+            if vol.z_mode == _ZMode.DROP_Z:
+                chunks = spatial_chunks[1:]
+            elif vol.z_mode == _ZMode.ADD_Z:
+                chunks = (1, *spatial_chunks)
+            else:
+                chunks = spatial_chunks
+        block_shape = filter_block_shape(
+            vol.spatial_shape, chunks, channels * (ds.dtype.itemsize + FILTER_BYTES_PER_VOXEL), self.max_block_bytes
+        )
+        counts = foreground_counts(
+            lambda region: self._read(vol, "label", region),
+            vol.spatial_shape,
+            starts,
+            self.patch_size,
+            self.ignore_index,
+            block_shape,
+        )
         denominator = num_voxels(self.patch_size) * channels
         return select_patches(counts, denominator, self.threshold, self.slack_acceptance, self.filter_seed)
 

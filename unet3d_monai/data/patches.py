@@ -18,6 +18,7 @@ import numpy as np
 
 __all__ = [
     "check_patch_size",
+    "filter_block_shape",
     "foreground_counts",
     "grid_origins",
     "select_patches",
@@ -71,58 +72,118 @@ def grid_origins(
     return starts, list(itertools.product(*starts))
 
 
-def _box_sums(array: np.ndarray, axis: int, starts: Sequence[int], length: int) -> np.ndarray:
-    """Sums of ``array`` over the windows ``[s, s + length)`` (clipped to the axis) along ``axis``."""
-    size = array.shape[axis]
-    shape = list(array.shape)
-    shape[axis] += 1
-    cum = np.zeros(shape, dtype=np.int64)  # cum[k] = sum of the first k elements along axis
-    np.cumsum(array, axis=axis, dtype=np.int64, out=cum[(slice(None),) * axis + (slice(1, None),)])
+def _pieces(size: int, starts: Sequence[int], length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut an axis at every window start and end.
+
+    Returns:
+        the sorted cut positions (0 and ``size`` included), and for each window the index of its first cut and of
+        its end cut, so a window is the run of pieces ``[lo_idx, hi_idx)``.
+    """
     lo = np.asarray(starts, dtype=np.intp)
     hi = np.minimum(lo + length, size)
-    return np.take(cum, hi, axis=axis) - np.take(cum, lo, axis=axis)
+    bounds = np.unique(np.concatenate([[0], lo, hi, [size]]))
+    return bounds, np.searchsorted(bounds, lo), np.searchsorted(bounds, hi)
+
+
+def _windows_from_pieces(pieces: np.ndarray, axis: int, lo_idx: np.ndarray, hi_idx: np.ndarray) -> np.ndarray:
+    """Window sums from per-piece sums along ``axis`` (a cumulative sum over the few pieces)."""
+    shape = list(pieces.shape)
+    shape[axis] += 1
+    cum = np.zeros(shape, dtype=np.int64)
+    np.cumsum(pieces, axis=axis, out=cum[(slice(None),) * axis + (slice(1, None),)])
+    return np.take(cum, hi_idx, axis=axis) - np.take(cum, lo_idx, axis=axis)
+
+
+def _box_sums(array: np.ndarray, axis: int, starts: Sequence[int], length: int) -> np.ndarray:
+    """Sums of ``array`` over the windows ``[s, s + length)`` (clipped to the axis) along ``axis``.
+
+    The pieces between window starts and ends are summed with ``np.add.reduceat`` (no full-size temporary).
+    """
+    bounds, lo_idx, hi_idx = _pieces(array.shape[axis], starts, length)
+    pieces = np.add.reduceat(array, bounds[:-1], axis=axis, dtype=np.int64)
+    return _windows_from_pieces(pieces, axis, lo_idx, hi_idx)
+
+
+def _foreground(label: np.ndarray, ignore_index: int | None) -> np.ndarray:
+    fg = label != 0
+    if ignore_index is not None:
+        fg &= label != ignore_index
+    return fg
 
 
 def foreground_counts(
-    read_slab: Callable[[int, int], np.ndarray],
+    read_block: Callable[[tuple[slice, ...]], np.ndarray],
     spatial_shape: Sequence[int],
     starts: Sequence[Sequence[int]],
     patch_size: Sequence[int],
     ignore_index: int | None = None,
-    slab_size: int = 1,
+    block_shape: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """Number of foreground label voxels in every grid patch, reading the label one slab at a time.
+    """Number of foreground label voxels in every grid patch, reading the label block by block.
 
-    A voxel counts once per channel whose value is neither 0 nor ``ignore_index``. Only one slab along the
-    first spatial axis and the per-slab window sums are in memory at any time (box sums from cumulative sums,
-    exact integers).
+    A voxel counts once per channel whose value is neither 0 nor ``ignore_index``. The label is read in blocks
+    spanning ``block_shape`` along the leading axes and the whole last axis (choose them chunk-aligned, see
+    :func:`filter_block_shape`); besides one block and its boolean mask, only per-piece sums (a few values
+    per window and row) are kept. The counts are exact integers.
 
     Args:
-        read_slab: ``read_slab(a, b)`` returns the label for first-axis indices ``[a, b)`` as
-            ``(C, b - a, *rest)``.
-        spatial_shape: the label's spatial shape.
+        read_block: ``read_block(region)`` returns the label inside ``region`` (one slice per spatial axis)
+            as ``(C, *region_shape)``.
+        spatial_shape: the label's spatial shape (2 or 3 axes).
         starts: window starts per axis (from :func:`grid_origins`).
         patch_size: the window size per axis.
         ignore_index: label value that does not count as foreground.
-        slab_size: thickness of the slabs along the first axis.
+        block_shape: block size along every axis but the last (default 1).
 
     Returns:
         int64 array of shape ``(len(starts[0]), len(starts[1]), ...)``.
     """
-    size0 = int(spatial_shape[0])
+    shape = tuple(int(s) for s in spatial_shape)
+    if len(shape) not in (2, 3):
+        raise ValueError(f"foreground_counts handles 2 or 3 spatial axes, got shape {shape}.")
+    block = tuple(block_shape) if block_shape is not None else (1,) * (len(shape) - 1)
+    last = slice(0, shape[-1])
     rows = []
-    for a in range(0, size0, slab_size):
-        b = min(a + slab_size, size0)
-        label = read_slab(a, b)
-        fg = label != 0
-        if ignore_index is not None:
-            fg &= label != ignore_index
-        counts = fg.sum(axis=0, dtype=np.int64)  # over channels: (b - a, *rest)
-        for axis in range(1, counts.ndim):
-            counts = _box_sums(counts, axis, starts[axis], patch_size[axis])
-        rows.append(counts)
-    per_row = np.concatenate(rows, axis=0)
-    return _box_sums(per_row, 0, starts[0], patch_size[0])
+    for a in range(0, shape[0], block[0]):
+        b = min(a + block[0], shape[0])
+        if len(shape) == 2:
+            fg = _foreground(read_block((slice(a, b), last)), ignore_index)
+            rows.append(sum(_box_sums(c, 1, starts[1], patch_size[1]) for c in fg))
+            continue
+        bounds, lo_idx, hi_idx = _pieces(shape[1], starts[1], patch_size[1])
+        pieces = np.zeros((b - a, len(bounds) - 1, shape[2]), dtype=np.int64)
+        for y0 in range(0, shape[1], block[1]):
+            y1 = min(y0 + block[1], shape[1])
+            fg = _foreground(read_block((slice(a, b), slice(y0, y1), last)), ignore_index)
+            cuts = np.concatenate([[y0], bounds[(bounds > y0) & (bounds < y1)]]) - y0
+            first = int(np.searchsorted(bounds, y0, side="right")) - 1
+            for c in fg:
+                pieces[:, first : first + len(cuts)] += np.add.reduceat(c, cuts, axis=1, dtype=np.int64)
+        per_y = _windows_from_pieces(pieces, 1, lo_idx, hi_idx)
+        rows.append(_box_sums(per_y, 2, starts[2], patch_size[2]))
+    return _box_sums(np.concatenate(rows, axis=0), 0, starts[0], patch_size[0])
+
+
+def filter_block_shape(
+    spatial_shape: Sequence[int], chunks: Sequence[int] | None, bytes_per_voxel: int, max_bytes: int
+) -> tuple[int, ...]:
+    """Block sizes along every axis but the last for :func:`foreground_counts`.
+
+    Blocks are whole chunks (so no chunk is read twice) and hold at most ``max_bytes`` unless one chunk row
+    (one chunk along the leading axes, the whole last axis) is bigger.
+    """
+    shape = tuple(int(s) for s in spatial_shape)
+    unit = tuple(int(c) for c in chunks[:-1]) if chunks is not None else (1,) * (len(shape) - 1)
+    row = shape[-1] * bytes_per_voxel
+    if len(shape) == 2:
+        n = max(1, max_bytes // row)
+        return (min(shape[0], max(unit[0], n // unit[0] * unit[0])),)
+    slice_bytes = shape[1] * row
+    if unit[0] * slice_bytes <= max_bytes:  # whole slices fit
+        n = max_bytes // slice_bytes
+        return (min(shape[0], n // unit[0] * unit[0]), shape[1])
+    n = max(1, max_bytes // (unit[0] * row))
+    return (min(shape[0], unit[0]), min(shape[1], max(unit[1], n // unit[1] * unit[1])))
 
 
 def select_patches(
@@ -145,17 +206,9 @@ def select_patches(
     return kept
 
 
-FILTER_BYTES_PER_VOXEL = 17
-"""Working memory of :func:`foreground_counts` per voxel of a slab, besides the label itself (a boolean mask,
-an int64 per-voxel count and an int64 cumulative sum)."""
-
-
-def slab_thickness(slice_bytes: int, max_bytes: int, chunk: int | None) -> int:
-    """Slab thickness along the first axis within ``max_bytes``, a multiple of the chunk size when possible."""
-    n = max(1, max_bytes // max(1, slice_bytes))
-    if chunk is not None and n >= chunk:
-        n = (n // chunk) * chunk
-    return n
+FILTER_BYTES_PER_VOXEL = 2
+"""Working memory of :func:`foreground_counts` per voxel and channel of a block besides the label itself (boolean
+masks)."""
 
 
 def num_voxels(shape: Sequence[int]) -> int:
