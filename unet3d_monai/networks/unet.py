@@ -139,7 +139,8 @@ class UNetBase(nn.Module):
         pool_kernel_size: max-pooling kernel and stride between levels, an int or one per spatial dimension such as
             ``(1, 2, 2)`` for anisotropic volumes; transposed-convolution upsampling uses it as stride.
         conv_padding: convolution zero-padding, an int or one per spatial dimension.
-        conv_upscale: the first convolution of an encoder ``DoubleConv`` has ``out // conv_upscale`` channels.
+        conv_upscale: the first convolution of an encoder ``DoubleConv`` has ``out // conv_upscale`` channels
+            (residual blocks do not use it).
         upsample: ``'default'`` (nearest interpolation and concatenation for the plain U-Net, transposed
             convolution and summation for the residual ones), ``'nearest'``, ``'trilinear'`` / ``'bilinear'``
             (linear interpolation in 3D / 2D, concatenation) or ``'deconv'`` (transposed convolution).
@@ -148,6 +149,12 @@ class UNetBase(nn.Module):
         basic_module: the block of every level: ``DoubleConv``, ``ResNetBlock`` or ``ResNetBlockSE``.
         spatial_dims: 2 or 3.
         default_num_levels: number of levels when ``num_levels`` is ``None`` and ``f_maps`` is an int.
+
+    Attributes:
+        f_maps: channels of each level (list).
+        min_input_size: smallest accepted spatial size per axis (list); smaller inputs raise ``ValueError``.
+        final_activation: the activation that turns logits into probabilities (or the identity).
+        encoders, decoders, final_conv: the module tree of pytorch-3dunet, whose checkpoints load strictly.
     """
 
     def __init__(
