@@ -203,7 +203,8 @@ def main() -> None:
         f"patches, peak memory so far {mib(filter_peak)}"
     )
     print()
-    print(f"peak memory over the whole run (RSS + workers' USS, sampled): {mib(peak.peak)}")
+    overall = max([peak.peak, filter_peak] + [row[-1] for row in rows])
+    print(f"peak memory over the whole run (RSS + workers' USS, sampled): {mib(overall)}")
     print(
         f"getrusage maxrss (RSS, shared pages included): this process {mib(usage_self)}, "
         f"largest worker {mib(usage_children)}"

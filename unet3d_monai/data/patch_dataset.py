@@ -233,8 +233,8 @@ class HDF5PatchDataset(_HDF5Volumes):
 
     Patches are enumerated per file like pytorch-3dunet's ``SliceBuilder`` (last window flush with the end of
     each axis, so every voxel is covered), optionally filtered by label foreground like its
-    ``FilterSliceBuilder`` (the label is read slab by slab for this, never whole). Intensity statistics of each
-    raw volume are computed once at creation (chunk-wise, cached, see
+    ``FilterSliceBuilder`` (the label is read once, in chunk-aligned blocks, never whole). Intensity statistics
+    of each raw volume are computed once at creation (chunk-wise, cached, see
     :func:`~unet3d_monai.data.compute_volume_stats`) and attached to every item for
     :class:`~unet3d_monai.data.Normalized`.
 
@@ -272,7 +272,7 @@ class HDF5PatchDataset(_HDF5Volumes):
         label_dtype: dtype of the label in items (float32; integer ids above 2**24 need e.g. ``np.int64``).
         compute_stats: compute and attach ``"image_stats"``.
         stats_percentiles: percentile ranks of ``p_low``/``p_high`` in the statistics.
-        max_block_bytes: memory budget of one block/slab read by the statistics and the filter.
+        max_block_bytes: memory budget of one block read by the statistics and the filter.
 
     Example::
 
