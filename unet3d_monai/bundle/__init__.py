@@ -1,6 +1,7 @@
 """Small helpers that the bundles in ``bundles/`` call from their JSON: command-line option checks,
 typed option parsing, resuming, and preparing the dataset folder."""
 
+from .dataset import prepare_dataset_dir
 from .options import as_bool, check_cli_overrides, resume_checkpoint
 
-__all__ = ["as_bool", "check_cli_overrides", "resume_checkpoint"]
+__all__ = ["as_bool", "check_cli_overrides", "prepare_dataset_dir", "resume_checkpoint"]

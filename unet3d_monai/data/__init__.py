@@ -1,5 +1,6 @@
 """HDF5 data on MONAI: reader, lazy patch datasets, file discovery, per-volume statistics and normalisation."""
 
+from unet3d_monai.data import sample, transforms
 from unet3d_monai.data.files import (
     HDF5FileError,
     HDF5KeyError,

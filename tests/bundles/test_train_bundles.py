@@ -1,0 +1,270 @@
+"""Every training bundle run for a couple of iterations on tiny synthetic data, plus resuming, fine-tuning, crash
+safety, the bundle tools (verify_net_in_out, ckpt_export), clear errors and a 2-process data-parallel run."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from monai.bundle import ConfigParser
+from monai.bundle import run as run_bundle
+
+from unet3d_monai.data.sample import write_sample_dataset
+
+ROOT = Path(__file__).resolve().parents[2]
+TASKS = ["boundary", "lightsheet_boundary", "nuclei", "denoising", "multiclass", "dsb2018_2d"]
+# small networks and patches keep every run to a few seconds on 2 CPU cores
+SMALL = {
+    "boundary": {"network_def#f_maps": 8, "patch_size": [16, 32, 32]},
+    "lightsheet_boundary": {"network_def#f_maps": 8, "network_def#num_levels": 3, "patch_size": [16, 32, 32]},
+    "nuclei": {"network_def#f_maps": [8, 16, 32], "patch_size": [16, 32, 32]},
+    "denoising": {"network_def#f_maps": [8, 16, 32], "patch_size": [16, 32, 32]},
+    "multiclass": {"network_def#f_maps": [8, 16, 32], "patch_size": [16, 32, 32]},
+    "dsb2018_2d": {"network_def#f_maps": [8, 16, 32], "patch_size": [32, 32], "batch_size": 2},
+}
+SHAPES = {"dsb2018_2d": (1, 48, 48)}
+
+
+def _config(task, name="train.json"):
+    return ROOT / "bundles" / task / name
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("datasets")
+    return {
+        task: write_sample_dataset(
+            task, root / task, shape=SHAPES.get(task, (16, 40, 40)), n_train=1, n_val=1, n_test=1
+        )
+        for task in TASKS
+    }
+
+
+def _overrides(task, dataset_dir, work, **extra):
+    return {
+        "dataset_dir": str(dataset_dir),
+        "ckpt_dir": str(work / "models"),
+        "output_dir": str(work / "output"),
+        "epochs": 1,
+        "epoch_length": 2,
+        "val_interval": 1,
+        "num_workers": 0,
+        **SMALL[task],
+        **extra,
+    }
+
+
+def _messages(error: BaseException) -> str:
+    """The messages of an exception and of every exception it was raised from (MONAI wraps config errors)."""
+    parts = []
+    while error is not None:
+        parts.append(f"{type(error).__name__}: {error}")
+        error = error.__cause__ or error.__context__
+    return "\n".join(parts)
+
+
+def _train_fails(task, overrides, match):
+    with pytest.raises(Exception) as info:
+        _train(task, overrides)
+    messages = _messages(info.value)
+    assert re.search(match, messages), messages
+    return messages
+
+
+def _train(task, overrides):
+    run_bundle("training", config_file=str(_config(task)), **overrides)
+
+
+def _network(task, overrides):
+    parser = ConfigParser()
+    parser.read_config(str(_config(task)))
+    parser.update(overrides)
+    return parser.get_parsed_content("network_def")
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_training_bundle_runs_and_checkpoints(task, datasets, tmp_path):
+    overrides = _overrides(task, datasets[task], tmp_path)
+    _train(task, overrides)
+    network = _network(task, overrides)
+    network.load_state_dict(torch.load(tmp_path / "models" / "model.pt", weights_only=True), strict=True)
+    last = torch.load(tmp_path / "models" / "last.pt", weights_only=True)
+    assert set(last) == {"network", "optimizer", "lr_scheduler", "trainer", "checkpointer"}
+    assert last["trainer"]["iteration"] == 2 and last["trainer"]["epoch_length"] == 2
+    assert np.isfinite(last["checkpointer"]["best_metric"]) and last["checkpointer"]["best_epoch"] == 1
+    assert list((tmp_path / "output").glob("events.out.tfevents.*"))
+
+
+def test_metric_direction_reaches_scheduler_and_checkpoints():
+    for task, higher in [("boundary", False), ("nuclei", True), ("denoising", True), ("multiclass", True)]:
+        parser = ConfigParser()
+        parser.read_config(str(_config(task)))
+        parser.update({"network_def#f_maps": 8, "network_def#num_levels": 2})
+        assert parser.get_parsed_content("higher_is_better") is higher
+        assert parser.get_parsed_content("lr_scheduler").mode == ("max" if higher else "min")
+
+
+def test_resume_continues_counters_and_optimizer(datasets, tmp_path):
+    overrides = _overrides("boundary", datasets["boundary"], tmp_path)
+    _train("boundary", overrides)
+    first = torch.load(tmp_path / "models" / "last.pt", weights_only=True)
+    _train("boundary", {**overrides, "epochs": 2, "resume": "true"})
+    second = torch.load(tmp_path / "models" / "last.pt", weights_only=True)
+    assert first["trainer"]["iteration"] == 2 and second["trainer"]["iteration"] == 4
+    # Adam's step counter continues from the restored optimizer state instead of restarting at 0
+    steps = {float(s["step"]) for s in second["optimizer"]["state"].values()}
+    assert steps == {4.0}
+
+
+def test_resume_without_state_is_explained(datasets, tmp_path):
+    overrides = _overrides("boundary", datasets["boundary"], tmp_path, resume=True)
+    _train_fails("boundary", overrides, "--resume true needs the training state .*last.pt, which does not exist")
+
+
+def test_fine_tune_from_seed_checkpoint(datasets, tmp_path, seed_fixtures):
+    """A pytorch-3dunet best_checkpoint.pytorch initialises the bundle's network exactly (learning rate 0)."""
+    seed_ckpt = seed_fixtures / "unet3d_gcr.pytorch"
+    overrides = _overrides(
+        "boundary",
+        datasets["boundary"],
+        tmp_path,
+        **{"network_def#f_maps": 8, "network_def#num_levels": 3, "network_def#num_groups": 4},
+        pretrained_ckpt=str(seed_ckpt),
+        learning_rate=0.0,
+        weight_decay=0.0,
+    )
+    _train("boundary", overrides)
+    tuned = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
+    seed_state = torch.load(seed_ckpt, weights_only=True)["model_state_dict"]
+    assert set(tuned) == set(seed_state)
+    for key, value in seed_state.items():
+        torch.testing.assert_close(tuned[key], value, rtol=0, atol=0)
+
+
+def test_pretrained_checkpoint_of_another_architecture_is_explained(datasets, tmp_path, seed_fixtures):
+    overrides = _overrides("boundary", datasets["boundary"], tmp_path)
+    overrides["pretrained_ckpt"] = str(seed_fixtures / "unet3d_gcr.pytorch")
+    _train_fails("boundary", overrides, "f_maps")
+
+
+def test_missing_dataset_dir_is_explained(tmp_path):
+    overrides = _overrides("boundary", tmp_path / "nowhere", tmp_path)
+    _train_fails("boundary", overrides, "nowhere")
+
+
+def test_missing_label_key_is_explained(datasets, tmp_path):
+    overrides = _overrides("boundary", datasets["boundary"], tmp_path, label_key="labels")
+    _train_fails("boundary", overrides, r"labels.*(raw|label)")
+
+
+def test_nan_loss_stops_with_the_iteration(datasets, tmp_path):
+    """Adam with a learning rate of 1e30 blows the weights up after one step: the second loss is not finite."""
+    overrides = _overrides("boundary", datasets["boundary"], tmp_path, learning_rate=1e30)
+    _train_fails("boundary", overrides, r"loss became (nan|inf) at iteration 2 \(epoch 1\)")
+    assert not (tmp_path / "models" / "model.pt").exists()
+
+
+def _cli(*args, **popen):
+    return [sys.executable, "-m", "monai.bundle", *args]
+
+
+def test_misspelt_option_on_the_command_line(datasets, tmp_path):
+    cmd = _cli("run", "training", "--config_file", str(_config("boundary")), "--dataset_dir", str(datasets["boundary"]))
+    result = subprocess.run([*cmd, "--epoch", "2"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode != 0
+    assert "unknown option --epoch for this bundle. Did you mean --epochs?" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_verify_net_in_out_and_torchscript_export(task, tmp_path):
+    meta, config = str(_config(task, "metadata.json")), str(_config(task))
+    small = {k: v for k, v in SMALL[task].items() if k.startswith("network_def")}
+    small_args = [a for k, v in small.items() for a in (f"--{k}", json.dumps(v))]
+    verify = _cli("verify_net_in_out", "network_def", "--meta_file", meta, "--config_file", config, *small_args)
+    result = subprocess.run(verify, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "data shape of network is verified with no error" in result.stdout + result.stderr
+    network = _network(task, small)
+    ckpt = tmp_path / "model.pt"
+    torch.save(network.state_dict(), ckpt)
+    export = _cli("ckpt_export", "network_def", "--filepath", str(tmp_path / "model.ts"), "--ckpt_file", str(ckpt))
+    result = subprocess.run(
+        [*export, "--meta_file", meta, "--config_file", config, *small_args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    scripted = torch.jit.load(str(tmp_path / "model.ts"))
+    shape = (1, 1, 32, 32) if task == "dsb2018_2d" else (1, 1, 8, 16, 16)
+    x = torch.randn(shape)
+    network.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), network(x), rtol=1e-4, atol=1e-5)
+
+
+def test_killed_training_resumes(datasets, tmp_path):
+    """SIGKILL at an arbitrary moment never leaves a half-written checkpoint, and --resume continues."""
+    args = [f"--{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in SMALL["boundary"].items()]
+    base = [
+        *_cli("run", "training", "--config_file", str(_config("boundary"))),
+        "--dataset_dir", str(datasets["boundary"]),
+        "--ckpt_dir", str(tmp_path / "models"),
+        "--output_dir", str(tmp_path / "output"),
+        "--epoch_length", "2",
+        "--val_interval", "1",
+        "--num_workers", "0",
+        *args,
+    ]  # fmt: skip
+    proc = subprocess.Popen([*base, "--epochs", "100"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "models" / "last.pt"
+    try:
+        deadline = time.monotonic() + 240
+        while not last.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert last.exists(), "training wrote no last.pt"
+        time.sleep(float(np.random.default_rng().uniform(0.0, 3.0)))
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    state = torch.load(last, weights_only=True)
+    torch.load(tmp_path / "models" / "model.pt", weights_only=True)
+    done = state["trainer"]["iteration"] // 2
+    result = subprocess.run(
+        [*base, "--epochs", str(done + 1), "--resume", "true"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert torch.load(last, weights_only=True)["trainer"]["iteration"] == 2 * (done + 1)
+
+
+def test_two_process_data_parallel_training(datasets, tmp_path):
+    configs = f"['{_config('boundary')}','{_config('boundary', 'multi_gpu_train.json')}']"
+    args = [f"--{k}={json.dumps(v)}" for k, v in SMALL["boundary"].items()]
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+        "-m", "monai.bundle", "run", "training", "--config_file", configs,
+        "--meta_file", str(_config("boundary", "metadata.json")),
+        "--dataset_dir", str(datasets["boundary"]),
+        "--ckpt_dir", str(tmp_path / "models"),
+        "--output_dir", str(tmp_path / "output"),
+        "--epochs", "1", "--epoch_length", "2", "--val_interval", "1", "--num_workers", "0",
+        *args,
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    last = torch.load(tmp_path / "models" / "last.pt", weights_only=True)
+    assert last["trainer"]["iteration"] == 2
+    # only rank 0 writes the checkpoints, without DistributedDataParallel's "module." prefix
+    assert not any(k.startswith("module.") for k in last["network"])
+    network = _network("boundary", SMALL["boundary"])
+    network.load_state_dict(torch.load(tmp_path / "models" / "model.pt", weights_only=True))
