@@ -187,6 +187,8 @@ def test_final_activation_options():
         ({"pool_kernel_size": (1, 2)}, r"pool_kernel_size must be an int or 3 ints"),
         ({"conv_padding": -1}, r"conv_padding must be an int or 3 ints .* of at least 0"),
         ({"dropout_prob": 1.5}, r"dropout_prob must lie in \[0, 1\]"),
+        ({"dropout_prob": "high"}, r"dropout_prob must be a number or a pair of numbers, got 'high'"),
+        ({"dropout_prob": [0.1, 0.2, 0.3]}, r"dropout_prob must be a number or a pair of numbers"),
         ({"f_maps": "8"}, r"f_maps must be an int or a list of ints"),
     ],
 )

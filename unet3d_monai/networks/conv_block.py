@@ -117,12 +117,12 @@ class DoubleConv(nn.Sequential):
 
 def split_dropout(dropout_prob: float | Sequence[float]) -> tuple[float, float]:
     """Return the dropout probabilities of a block's two convolution units from one value or a pair."""
-    if isinstance(dropout_prob, Sequence) and not isinstance(dropout_prob, str):
-        if len(dropout_prob) != 2:
-            raise ValueError(f"dropout_prob must be a number or a pair of numbers, got {list(dropout_prob)}.")
-        probabilities = (float(dropout_prob[0]), float(dropout_prob[1]))
-    else:
-        probabilities = (float(dropout_prob), float(dropout_prob))
+    values = list(dropout_prob) if isinstance(dropout_prob, Sequence) and not isinstance(dropout_prob, str) else None
+    if values is None:
+        values = [dropout_prob, dropout_prob]
+    if len(values) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"dropout_prob must be a number or a pair of numbers, got {dropout_prob!r}.")
+    probabilities = (float(values[0]), float(values[1]))
     for probability in probabilities:
         if not 0.0 <= probability <= 1.0:
             raise ValueError(f"dropout_prob must lie in [0, 1], got {dropout_prob}.")
