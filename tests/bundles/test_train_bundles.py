@@ -56,6 +56,7 @@ def _overrides(task, dataset_dir, work, **extra):
         "epochs": 1,
         "epoch_length": 2,
         "val_interval": 1,
+        "val_at_start": False,
         "num_workers": 0,
         **SMALL[task],
         **extra,
@@ -222,6 +223,7 @@ def test_killed_training_resumes(datasets, tmp_path):
         "--output_dir", str(tmp_path / "output"),
         "--epoch_length", "2",
         "--val_interval", "1",
+        "--val_at_start", "false",
         "--num_workers", "0",
         *args,
     ]  # fmt: skip
