@@ -135,3 +135,13 @@ def test_default_block_shape_halves_the_longest_axis_until_it_fits():
     assert default_block_shape((512, 512, 512), (64, 64, 64), channels=4, memory_bytes=64 * 2**20) == (64, 64, 128)
     assert default_block_shape((100, 100, 100), (64, 64, 64), channels=4) == (100, 100, 100)
     assert default_block_shape((512, 512, 512), (64, 64, 64), channels=4, memory_bytes=1) == (64, 64, 64)
+
+
+def test_blockwise_2d_network_with_tta_equals_in_memory(tmp_path):
+    net = TinyNet(spatial_dims=2, seed=4)
+    volume = np.random.RandomState(5).randn(1, 5, 27, 22).astype(np.float32)
+    expected = predict(net, volume, (13, 10), overlap=0.5, tta=True, device="cpu")
+    predictor, _ = prepare_window_predictor(net, "cpu", tta=True)
+    grid = WindowGrid(volume.shape[1:], (1, 13, 10), overlap=(0.0, 0.5, 0.5))
+    engine = BlockwiseInference(predictor, grid, tmp_path / "acc.h5", block_shape=(2, 8, 9), sw_batch_size=4)
+    np.testing.assert_allclose(_run(engine, volume, 1), expected, atol=1e-5)
