@@ -163,3 +163,27 @@ def test_half_precision_and_meta_tensor_inputs():
     split = BoundaryAdaptedRandError(thresholds=(0.5,))(y_pred=boundary.to(torch.bfloat16), y=truth)
     # interior segments {0} and {2, 3}, boundary {1} with label 0: truth 1 is split in two -> 1 - 2 / (2 + 1)
     assert split.item() == pytest.approx(1 / 3)
+
+
+def test_grow_segments_assigns_boundary_to_nearest_component():
+    from unet3d_monai.metrics.instance import grow_segments
+
+    labels = np.array([[1, 1, 0, 0, 0, 2], [1, 0, 0, 0, 2, 2]])
+    np.testing.assert_array_equal(grow_segments(labels), [[1, 1, 1, 2, 2, 2], [1, 1, 1, 2, 2, 2]])
+    np.testing.assert_array_equal(grow_segments(np.zeros((2, 3), int)), np.zeros((2, 3), int))
+
+
+def test_boundary_arand_with_grown_segments_scores_the_cells():
+    """Two cells separated by a two-voxel boundary band: ungrown, the band is a third segment spanning both
+    cells; grown, the segmentation equals the ground truth."""
+    truth = np.array([1, 1, 1, 1, 2, 2, 2, 2])[None].repeat(4, 0)
+    prob = np.array([0.1, 0.1, 0.1, 0.9, 0.9, 0.1, 0.1, 0.1], np.float32)[None].repeat(4, 0)
+    y = torch.as_tensor(truth)[None, None]
+    y_pred = torch.as_tensor(prob)[None, None]
+    plain = BoundaryAdaptedRandError(thresholds=(0.5,))(y_pred=y_pred, y=y)
+    grown = BoundaryAdaptedRandError(thresholds=(0.5,), grow_segments=True)(y_pred=y_pred, y=y)
+    seg = np.array([1, 1, 1, 0, 0, 2, 2, 2])[None].repeat(4, 0)
+    expected_plain = skimage_are(truth, seg)[0]
+    assert float(plain) == pytest.approx(expected_plain, abs=1e-6) and expected_plain > 0.2
+    # grown: voxel 3 joins cell 1 and voxel 4 joins cell 2 (their nearest components): equal to the ground truth
+    assert float(grown) == pytest.approx(0.0, abs=1e-9)

@@ -121,6 +121,7 @@ class BoundaryAdaptedRandErrorHandler(DirectedMetricHandler):
         use_first_input: bool = True,
         use_last_target: bool = True,
         ignore_index: int | None = None,
+        grow_segments: bool = False,
         output_transform: Callable = lambda x: x,
         save_details: bool = True,
     ) -> None:
@@ -129,6 +130,7 @@ class BoundaryAdaptedRandErrorHandler(DirectedMetricHandler):
             use_first_input=use_first_input,
             use_last_target=use_last_target,
             ignore_index=ignore_index,
+            grow_segments=grow_segments,
         )
         super().__init__(metric, output_transform, save_details)
 
