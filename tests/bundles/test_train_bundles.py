@@ -180,7 +180,19 @@ def test_misspelt_option_on_the_command_line(datasets, tmp_path):
     cmd = _cli("run", "training", "--config_file", str(_config("boundary")), "--dataset_dir", str(datasets["boundary"]))
     result = subprocess.run([*cmd, "--epoch", "2"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode != 0
-    assert "unknown option --epoch for this bundle. Did you mean --epochs?" in result.stdout + result.stderr
+    assert "error: unknown option --epoch for this bundle. Did you mean --epochs?" in result.stderr
+    assert "Traceback" not in result.stderr  # one sentence, not MONAI's nested tracebacks
+
+
+def test_bad_input_on_the_command_line_is_one_sentence(tmp_path):
+    cmd = _cli("run", "training", "--config_file", str(_config("boundary")), "--dataset_dir", str(tmp_path / "none"))
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "error: " in result.stderr and str(tmp_path / "none") in result.stderr
+    full = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, "UNET3D_MONAI_TRACEBACK": "1"}
+    )
+    assert "Traceback" in full.stderr
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from .errors import install_error_hook
+
 __all__ = ["as_bool", "check_cli_overrides", "resume_checkpoint", "MONAI_RUN_ARGUMENTS"]
 
 #: arguments consumed by ``monai.bundle run`` itself; everything else on the command line is a config override.
@@ -58,8 +60,10 @@ def check_cli_overrides(allowed: Iterable[str], argv: Sequence[str] | None = Non
     """Fail with one sentence when the command line names an option the bundle does not have.
 
     MONAI's bundle runner silently adds unknown ``--name value`` pairs to the config, so a misspelt
-    ``--epoch 5`` would train with the default number of epochs. The bundles call this in ``initialize`` with
-    their documented option names.
+    ``--epoch 5`` would train with the default number of epochs. The bundles call this first in ``initialize``
+    with their documented option names; on the bundle command line it also installs
+    :func:`~unet3d_monai.bundle.errors.install_error_hook`, so that bad input ends the run with its one-sentence
+    explanation rather than MONAI's nested tracebacks.
 
     Args:
         allowed: option names the bundle understands (top-level config ids).
@@ -70,6 +74,7 @@ def check_cli_overrides(allowed: Iterable[str], argv: Sequence[str] | None = Non
     if argv is None:
         if not _is_bundle_cli(sys.argv):
             return
+        install_error_hook()
         argv = sys.argv[1:]
     for name in _override_names(argv):
         if name in MONAI_RUN_ARGUMENTS or name in allowed:
