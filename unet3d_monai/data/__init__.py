@@ -1,4 +1,6 @@
-"""HDF5 data on MONAI: reader, lazy patch datasets, file discovery, per-volume statistics and normalisation."""
+"""HDF5 data on MONAI: reader, lazy patch datasets, file discovery, per-volume statistics and normalisation, label
+and augmentation transforms (:mod:`unet3d_monai.data.transforms`) and synthetic sample datasets
+(:mod:`unet3d_monai.data.sample`)."""
 
 from unet3d_monai.data import sample, transforms
 from unet3d_monai.data.files import (
@@ -30,4 +32,6 @@ __all__ = [
     "compute_volume_stats",
     "find_h5_files",
     "make_datalist",
+    "sample",
+    "transforms",
 ]
