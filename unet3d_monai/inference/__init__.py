@@ -8,6 +8,7 @@ post-processing into label volumes.
 - :class:`Segmenter` turns probabilities into thresholded, argmax or instance labels.
 """
 
+from unet3d_monai.inference.autocast import AutocastInferer
 from unet3d_monai.inference.blockwise import BlockwiseInference, VolumeSource, default_block_shape
 from unet3d_monai.inference.predictor import VolumePredictor, predict_file
 from unet3d_monai.inference.segmentation import (
@@ -26,6 +27,7 @@ from unet3d_monai.inference.writers import HDF5PredictionWriter, OutputDtype, wr
 
 __all__ = [
     "ArrayVolume",
+    "AutocastInferer",
     "BlockwiseInference",
     "HDF5PredictionWriter",
     "HDF5Volume",
