@@ -146,9 +146,9 @@ class UNetBase(nn.Module):
             (linear interpolation in 3D / 2D, concatenation) or ``'deconv'`` (transposed convolution).
         dropout_prob: dropout probability (or a pair, one per convolution unit), used when ``layer_order`` holds
             'd' or 'D'.
-        basic_module: the block of every level: ``DoubleConv``, ``ResNetBlock`` or ``ResNetBlockSE``.
-        spatial_dims: 2 or 3.
-        default_num_levels: number of levels when ``num_levels`` is ``None`` and ``f_maps`` is an int.
+    Each concrete class sets three class attributes: ``basic_module`` (the block of every level: ``DoubleConv``,
+    ``ResNetBlock`` or ``ResNetBlockSE``), ``network_dims`` (2 or 3) and ``default_num_levels`` (levels when
+    ``num_levels`` is ``None`` and ``f_maps`` is an int).
 
     Attributes:
         f_maps: channels of each level (list).
@@ -157,29 +157,34 @@ class UNetBase(nn.Module):
         encoders, decoders, final_conv: the module tree of pytorch-3dunet, whose checkpoints load strictly.
     """
 
+    basic_module: type[DoubleConv] | type[ResNetBlock] | type[ResNetBlockSE] | None = None
+    network_dims: int = 3
+    default_num_levels: int = 4
+
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        final_sigmoid: bool,
-        f_maps: int | Sequence[int],
-        layer_order: str,
-        num_groups: int,
-        num_levels: int | None,
-        is_segmentation: bool,
-        conv_kernel_size: int | Sequence[int],
-        pool_kernel_size: int | Sequence[int],
-        conv_padding: int | Sequence[int],
-        conv_upscale: int,
-        upsample: str,
-        dropout_prob: float | Sequence[float],
-        *,
-        basic_module: type[DoubleConv] | type[ResNetBlock] | type[ResNetBlockSE],
-        spatial_dims: int,
-        default_num_levels: int,
+        final_sigmoid: bool = True,
+        f_maps: int | Sequence[int] = 64,
+        layer_order: str = "gcr",
+        num_groups: int = 8,
+        num_levels: int | None = None,
+        is_segmentation: bool = True,
+        conv_kernel_size: int | Sequence[int] = 3,
+        pool_kernel_size: int | Sequence[int] = 2,
+        conv_padding: int | Sequence[int] = 1,
+        conv_upscale: int = 2,
+        upsample: str = "default",
+        dropout_prob: float | Sequence[float] = 0.1,
     ) -> None:
         super().__init__()
         name = type(self).__name__
+        basic_module, spatial_dims, default_num_levels = self.basic_module, self.network_dims, self.default_num_levels
+        if basic_module is None:
+            raise TypeError(
+                f"{name} is abstract: use UNet3D, ResidualUNet3D, ResidualUNetSE3D, UNet2D or ResidualUNet2D."
+            )
         _positive_int(in_channels, "in_channels")
         _positive_int(out_channels, "out_channels")
         _positive_int(num_groups, "num_groups")
@@ -307,42 +312,9 @@ class UNet3D(UNetBase):
         >>> probabilities = net.final_activation(logits)
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        final_sigmoid: bool = True,
-        f_maps: int | Sequence[int] = 64,
-        layer_order: str = "gcr",
-        num_groups: int = 8,
-        num_levels: int | None = None,
-        is_segmentation: bool = True,
-        conv_kernel_size: int | Sequence[int] = 3,
-        pool_kernel_size: int | Sequence[int] = 2,
-        conv_padding: int | Sequence[int] = 1,
-        conv_upscale: int = 2,
-        upsample: str = "default",
-        dropout_prob: float | Sequence[float] = 0.1,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            final_sigmoid,
-            f_maps,
-            layer_order,
-            num_groups,
-            num_levels,
-            is_segmentation,
-            conv_kernel_size,
-            pool_kernel_size,
-            conv_padding,
-            conv_upscale,
-            upsample,
-            dropout_prob,
-            basic_module=DoubleConv,
-            spatial_dims=3,
-            default_num_levels=4,
-        )
+    basic_module = DoubleConv
+    network_dims = 3
+    default_num_levels = 4
 
 
 class ResidualUNet3D(UNetBase):
@@ -366,42 +338,9 @@ class ResidualUNet3D(UNetBase):
         torch.Size([1, 1, 16, 21, 21])
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        final_sigmoid: bool = True,
-        f_maps: int | Sequence[int] = 64,
-        layer_order: str = "gcr",
-        num_groups: int = 8,
-        num_levels: int | None = None,
-        is_segmentation: bool = True,
-        conv_kernel_size: int | Sequence[int] = 3,
-        pool_kernel_size: int | Sequence[int] = 2,
-        conv_padding: int | Sequence[int] = 1,
-        conv_upscale: int = 2,
-        upsample: str = "default",
-        dropout_prob: float | Sequence[float] = 0.1,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            final_sigmoid,
-            f_maps,
-            layer_order,
-            num_groups,
-            num_levels,
-            is_segmentation,
-            conv_kernel_size,
-            pool_kernel_size,
-            conv_padding,
-            conv_upscale,
-            upsample,
-            dropout_prob,
-            basic_module=ResNetBlock,
-            spatial_dims=3,
-            default_num_levels=5,
-        )
+    basic_module = ResNetBlock
+    network_dims = 3
+    default_num_levels = 5
 
 
 class ResidualUNetSE3D(UNetBase):
@@ -424,42 +363,9 @@ class ResidualUNetSE3D(UNetBase):
         torch.Size([2, 1, 12, 16, 16])
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        final_sigmoid: bool = True,
-        f_maps: int | Sequence[int] = 64,
-        layer_order: str = "gcr",
-        num_groups: int = 8,
-        num_levels: int | None = None,
-        is_segmentation: bool = True,
-        conv_kernel_size: int | Sequence[int] = 3,
-        pool_kernel_size: int | Sequence[int] = 2,
-        conv_padding: int | Sequence[int] = 1,
-        conv_upscale: int = 2,
-        upsample: str = "default",
-        dropout_prob: float | Sequence[float] = 0.1,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            final_sigmoid,
-            f_maps,
-            layer_order,
-            num_groups,
-            num_levels,
-            is_segmentation,
-            conv_kernel_size,
-            pool_kernel_size,
-            conv_padding,
-            conv_upscale,
-            upsample,
-            dropout_prob,
-            basic_module=ResNetBlockSE,
-            spatial_dims=3,
-            default_num_levels=5,
-        )
+    basic_module = ResNetBlockSE
+    network_dims = 3
+    default_num_levels = 5
 
 
 class UNet2D(UNetBase):
@@ -481,42 +387,9 @@ class UNet2D(UNetBase):
         torch.Size([2, 1, 45, 48])
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        final_sigmoid: bool = True,
-        f_maps: int | Sequence[int] = 64,
-        layer_order: str = "gcr",
-        num_groups: int = 8,
-        num_levels: int | None = None,
-        is_segmentation: bool = True,
-        conv_kernel_size: int | Sequence[int] = 3,
-        pool_kernel_size: int | Sequence[int] = 2,
-        conv_padding: int | Sequence[int] = 1,
-        conv_upscale: int = 2,
-        upsample: str = "default",
-        dropout_prob: float | Sequence[float] = 0.1,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            final_sigmoid,
-            f_maps,
-            layer_order,
-            num_groups,
-            num_levels,
-            is_segmentation,
-            conv_kernel_size,
-            pool_kernel_size,
-            conv_padding,
-            conv_upscale,
-            upsample,
-            dropout_prob,
-            basic_module=DoubleConv,
-            spatial_dims=2,
-            default_num_levels=4,
-        )
+    basic_module = DoubleConv
+    network_dims = 2
+    default_num_levels = 4
 
 
 class ResidualUNet2D(UNetBase):
@@ -537,39 +410,6 @@ class ResidualUNet2D(UNetBase):
         torch.Size([1, 2, 31, 40])
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        final_sigmoid: bool = True,
-        f_maps: int | Sequence[int] = 64,
-        layer_order: str = "gcr",
-        num_groups: int = 8,
-        num_levels: int | None = None,
-        is_segmentation: bool = True,
-        conv_kernel_size: int | Sequence[int] = 3,
-        pool_kernel_size: int | Sequence[int] = 2,
-        conv_padding: int | Sequence[int] = 1,
-        conv_upscale: int = 2,
-        upsample: str = "default",
-        dropout_prob: float | Sequence[float] = 0.1,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            final_sigmoid,
-            f_maps,
-            layer_order,
-            num_groups,
-            num_levels,
-            is_segmentation,
-            conv_kernel_size,
-            pool_kernel_size,
-            conv_padding,
-            conv_upscale,
-            upsample,
-            dropout_prob,
-            basic_module=ResNetBlock,
-            spatial_dims=2,
-            default_num_levels=5,
-        )
+    basic_module = ResNetBlock
+    network_dims = 2
+    default_num_levels = 5
