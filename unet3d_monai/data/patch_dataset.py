@@ -62,6 +62,17 @@ class _Volume:
     origins: list[tuple[int, ...]] = field(default_factory=list)
 
 
+def _check_foreground_filter(threshold: float | None, slack_acceptance: float, label_key: str | None) -> None:
+    """Validate the options of the label-foreground patch filter shared by both patch datasets."""
+    if threshold is not None:
+        if label_key is None:
+            raise ValueError("threshold filters patches by label foreground and needs a label_key.")
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {threshold}.")
+    if not 0.0 <= slack_acceptance <= 1.0:
+        raise ValueError(f"slack_acceptance must be in [0, 1], got {slack_acceptance}.")
+
+
 class _HDF5Volumes(torch.utils.data.Dataset):
     """Shared machinery: file checks, statistics, per-process handles and region reading."""
 
@@ -304,13 +315,7 @@ class HDF5PatchDataset(_HDF5Volumes):
     ) -> None:
         patch_size = check_patch_size(patch_size, "patch_size")
         self.stride = patch_size if stride is None else check_patch_size(stride, "stride", ndim=len(patch_size))
-        if threshold is not None:
-            if label_key is None:
-                raise ValueError("threshold filters patches by label foreground and needs a label_key.")
-            if not 0.0 <= threshold <= 1.0:
-                raise ValueError(f"threshold must be in [0, 1], got {threshold}.")
-        if not 0.0 <= slack_acceptance <= 1.0:
-            raise ValueError(f"slack_acceptance must be in [0, 1], got {slack_acceptance}.")
+        _check_foreground_filter(threshold, slack_acceptance, label_key)
         self.threshold = threshold
         self.slack_acceptance = float(slack_acceptance)
         self.ignore_index = ignore_index
@@ -426,13 +431,7 @@ class RandomHDF5PatchDataset(_HDF5Volumes, Randomizable):
     ) -> None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples <= 0:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")
-        if threshold is not None:
-            if label_key is None:
-                raise ValueError("threshold filters patches by label foreground and needs a label_key.")
-            if not 0.0 <= threshold <= 1.0:
-                raise ValueError(f"threshold must be in [0, 1], got {threshold}.")
-        if not 0.0 <= slack_acceptance <= 1.0:
-            raise ValueError(f"slack_acceptance must be in [0, 1], got {slack_acceptance}.")
+        _check_foreground_filter(threshold, slack_acceptance, label_key)
         if max_tries < 1:
             raise ValueError(f"max_tries must be at least 1, got {max_tries}.")
         self.num_samples = int(num_samples)
