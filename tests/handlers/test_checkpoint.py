@@ -146,3 +146,22 @@ def test_trainer_saved_and_restored_through_validator(tmp_path):
     assert resumed.state.iteration == 12 and resumed.state.epoch == 3
     assert restored_saver.best_metric == 0.5
     torch.testing.assert_close(restored_net.weight, net.weight)
+
+
+@pytest.mark.parametrize("epochs, interval, validated", [(3, 2, [3]), (4, 2, []), (1, 5, [1])])
+def test_final_validation_scores_the_last_epochs(epochs, interval, validated):
+    """Only a last epoch that the interval skipped is validated at the end."""
+    from unet3d_monai.handlers import FinalValidation
+
+    class Recorder:
+        runs: list = []
+
+        def run(self, epoch):
+            self.runs.append(epoch)
+
+    recorder = Recorder()
+    recorder.runs = []
+    trainer = Engine(lambda e, b: None)
+    FinalValidation(recorder, interval).attach(trainer)
+    trainer.run([0], max_epochs=epochs)
+    assert recorder.runs == validated

@@ -7,6 +7,7 @@ TensorBoard, and a progress bar that shows the loss.
 """
 
 from .checkpoint import BestAndLastCheckpointer, TrainingStateLoader, atomic_torch_save
+from .final_validation import FinalValidation
 from .learning_rate import LearningRateLogger
 from .nonfinite_loss import StopOnNonFiniteLoss
 from .progress import LossProgressBar
@@ -14,6 +15,7 @@ from .tensorboard_slices import TensorBoardSliceHandler
 
 __all__ = [
     "BestAndLastCheckpointer",
+    "FinalValidation",
     "LearningRateLogger",
     "LossProgressBar",
     "StopOnNonFiniteLoss",
