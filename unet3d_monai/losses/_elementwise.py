@@ -9,11 +9,8 @@ from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
 from ._utils import (
-    check_binary_target,
-    drop_last_target_channel,
-    ignore_mask,
+    prepare_binary_inputs,
     reduce_masked,
-    upcast_half,
     validate_reduction,
 )
 
@@ -56,11 +53,9 @@ class ElementwiseLoss(_Loss, ABC):
             target: shape (B, C, *spatial), or (B, C + 1, *spatial) with ``skip_last_target=True``.
         """
         name = type(self).__name__
-        input = upcast_half(input)
-        if self.skip_last_target:
-            target = drop_last_target_channel(name, target)
-        target_values = check_binary_target(name, input, target, self.skip_last_target)
-        mask = ignore_mask(target, self.ignore_index)
+        input, target_values, mask = prepare_binary_inputs(
+            name, input, target, self.skip_last_target, self.ignore_index
+        )
         if mask is not None:
             target_values = torch.where(mask, target_values, torch.zeros_like(target_values))
         return reduce_masked(self.elementwise(input, target_values), mask, self.reduction)

@@ -18,6 +18,7 @@ __all__ = [
     "drop_last_target_channel",
     "ignore_mask",
     "normalize",
+    "prepare_binary_inputs",
     "reduce_masked",
     "upcast_half",
     "validate_normalization",
@@ -132,6 +133,22 @@ def ignore_mask(target: torch.Tensor, ignore_index: float | None) -> torch.Tenso
     if ignore_index is None:
         return None
     return target != ignore_index
+
+
+def prepare_binary_inputs(
+    name: str, input: torch.Tensor, target: torch.Tensor, skip_last_target: bool, ignore_index: float | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The common start of every loss with one target channel per output channel.
+
+    Upcasts half-precision ``input``, drops the appended last target channel when ``skip_last_target``, checks
+    the shapes, and returns ``(input, target_values, mask)``: the target in the input's dtype and the mask of
+    kept elements (``None`` when nothing is ignored).
+    """
+    input = upcast_half(input)
+    if skip_last_target:
+        target = drop_last_target_channel(name, target)
+    target_values = check_binary_target(name, input, target, skip_last_target)
+    return input, target_values, ignore_mask(target, ignore_index)
 
 
 def reduce_masked(loss: torch.Tensor, mask: torch.Tensor | None, reduction: str) -> torch.Tensor:

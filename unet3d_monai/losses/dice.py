@@ -11,12 +11,9 @@ from torch.nn.modules.loss import _Loss
 
 from ._utils import (
     as_weight_buffer,
-    check_binary_target,
     check_class_weights,
-    drop_last_target_channel,
-    ignore_mask,
     normalize,
-    upcast_half,
+    prepare_binary_inputs,
     validate_normalization,
     validate_reduction,
 )
@@ -103,13 +100,11 @@ class DiceLoss(_Loss):
             target: shape (B, C, *spatial), or (B, C + 1, *spatial) with ``skip_last_target=True``.
         """
         name = type(self).__name__
-        input = upcast_half(input)
-        if self.skip_last_target:
-            target = drop_last_target_channel(name, target)
-        target_values = check_binary_target(name, input, target, self.skip_last_target)
+        input, target_values, mask = prepare_binary_inputs(
+            name, input, target, self.skip_last_target, self.ignore_index
+        )
         weight = check_class_weights(name, "weight", self.weight, input.shape[1])
         prediction = normalize(name, self.normalization, input)
-        mask = ignore_mask(target, self.ignore_index)
         if mask is not None:
             prediction = torch.where(mask, prediction, torch.zeros_like(prediction))
             target_values = torch.where(mask, target_values, torch.zeros_like(target_values))

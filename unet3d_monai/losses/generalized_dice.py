@@ -7,11 +7,8 @@ import torch
 from torch.nn.modules.loss import _Loss
 
 from ._utils import (
-    check_binary_target,
-    drop_last_target_channel,
-    ignore_mask,
     normalize,
-    upcast_half,
+    prepare_binary_inputs,
     validate_normalization,
 )
 
@@ -88,12 +85,10 @@ class GeneralizedDiceLoss(_Loss):
             target: shape (B, C, *spatial), or (B, C + 1, *spatial) with ``skip_last_target=True``.
         """
         name = type(self).__name__
-        input = upcast_half(input)
-        if self.skip_last_target:
-            target = drop_last_target_channel(name, target)
-        target_values = check_binary_target(name, input, target, self.skip_last_target)
+        input, target_values, mask = prepare_binary_inputs(
+            name, input, target, self.skip_last_target, self.ignore_index
+        )
         prediction = normalize(name, self.normalization, input)
-        mask = ignore_mask(target, self.ignore_index)
         if prediction.shape[1] == 1:
             prediction = torch.cat([prediction, 1 - prediction], dim=1)
             target_values = torch.cat([target_values, 1 - target_values], dim=1)
