@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, Events
 from monai.handlers import CheckpointLoader
@@ -146,7 +147,7 @@ class BestAndLastCheckpointer:
                 f"{sorted(engine.state.metrics)} and key_metric_name={key!r}."
             )
         value = float(engine.state.metrics[key])
-        if _is_rank_zero():
+        if idist.get_rank() == 0:
             if self.is_improvement(value):
                 self.best_metric = value
                 self.best_epoch = int(engine.state.epoch)
@@ -191,9 +192,3 @@ def _state_of(obj: Any) -> Any:
     if isinstance(obj, torch.nn.Module):
         return _unwrap(obj).state_dict()
     return obj.state_dict()
-
-
-def _is_rank_zero() -> bool:
-    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or (
-        torch.distributed.get_rank() == 0
-    )
