@@ -1,15 +1,22 @@
 """Shared test fixtures."""
 
+import os
 from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pytorch3dunet"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pytorch3dunet"
+SEED_CONFIGS = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / "configs"
 
 
 @pytest.fixture(scope="session")
 def seed_fixtures() -> Path:
-    """Folder with checkpoints written by pytorch-3dunet and their recorded inputs/outputs."""
-    if not (FIXTURES / "manifest.json").is_file():
-        pytest.fail(f"pytorch-3dunet fixtures not found at {FIXTURES}")
+    """Checkpoints written by pytorch-3dunet and their recorded inputs/outputs, shipped in ``tests/fixtures``."""
+    assert (FIXTURES / "manifest.json").is_file(), f"pytorch-3dunet fixtures missing from the repository at {FIXTURES}"
     return FIXTURES
+
+
+def seed_config_files() -> list[Path]:
+    """pytorch-3dunet's example YAML configs, read from ``../shared/seed/configs`` when it exists (not shipped)."""
+    root = Path(os.environ.get("UNET3D_MONAI_SEED_CONFIGS", SEED_CONFIGS))
+    return sorted(root.glob("*/*.y*ml"))
