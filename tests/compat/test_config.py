@@ -1,16 +1,14 @@
 """Building networks from the model section of pytorch-3dunet's YAML configurations."""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
+from tests.conftest import SEED_CONFIGS, seed_config_files
 from unet3d_monai.compat import load_pytorch3dunet_checkpoint, network_from_pytorch3dunet_config
 from unet3d_monai.compat.config import PYTORCH3DUNET_NETWORKS
-
-from tests.conftest import SEED_CONFIGS, seed_config_files
 
 CONFIG_FILES = seed_config_files()
 DEFAULT_LEVELS = {"UNet3D": 4, "UNet2D": 4, "ResidualUNet3D": 5, "ResidualUNetSE3D": 5, "ResidualUNet2D": 5}
