@@ -4,7 +4,15 @@ import pytest
 import torch
 
 from tests.inference._networks import TinyNet
-from unet3d_monai.inference import ArrayVolume, BlockwiseInference, WindowGrid, default_block_shape, predict
+from unet3d_monai.inference import (
+    ArrayVolume,
+    BlockwiseInference,
+    WindowGrid,
+    default_block_shape,
+    fit_window,
+    network_min_window,
+    predict,
+)
 from unet3d_monai.inference.sliding_window import prepare_window_predictor
 
 
@@ -58,13 +66,16 @@ def test_blockwise_equals_in_memory(case, tmp_path):
     assert not (tmp_path / "acc.h5").exists()
 
 
-def test_blockwise_equals_in_memory_when_the_roi_is_padded(tmp_path):
+def test_blockwise_equals_in_memory_when_the_roi_is_larger_than_the_volume(tmp_path):
     net = TinyNet(seed=1)
     volume = np.random.RandomState(2).randn(1, 6, 25, 17).astype(np.float32)
     roi = (10, 8, 20)
     expected = predict(net, volume, roi, overlap=0.25, device="cpu")
+    window = fit_window(roi, volume.shape[1:], network_min_window(net))
+    assert window == (6, 8, 17)
     predictor, _ = prepare_window_predictor(net, "cpu")
-    engine = BlockwiseInference(predictor, WindowGrid((6, 25, 17), roi, 0.25), tmp_path / "a.h5", block_shape=(4, 7, 5))
+    grid = WindowGrid((6, 25, 17), window, 0.25)
+    engine = BlockwiseInference(predictor, grid, tmp_path / "a.h5", block_shape=(4, 7, 5))
     np.testing.assert_allclose(_run(engine, volume, 1), expected, atol=1e-5)
 
 

@@ -5,6 +5,8 @@ post-processing into label volumes.
   predict HDF5/NIfTI files and write ``<stem>_predictions.h5`` (the latter is what the bundles use).
 - :class:`BlockwiseInference` with :class:`WindowGrid` predicts volumes larger than memory with the same
   global window grid, so the result equals the in-memory one.
+- :class:`FittedSlidingWindowInferer` fits the window to each volume (never larger than the volume, padded
+  by reflection only below the network's minimum input).
 - :class:`Segmenter` turns probabilities into thresholded, argmax or instance labels.
 """
 
@@ -21,6 +23,7 @@ from unet3d_monai.inference.segmentation import (
 )
 from unet3d_monai.inference.sliding_window import predict
 from unet3d_monai.inference.volumes import ArrayVolume, HDF5Volume, find_volume_files, load_nifti
+from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, fit_window, network_min_window
 from unet3d_monai.inference.window_grid import WindowGrid
 from unet3d_monai.inference.window_predictor import WindowPredictor
 from unet3d_monai.inference.writers import HDF5PredictionWriter, OutputDtype, write_nifti
@@ -29,6 +32,7 @@ __all__ = [
     "ArrayVolume",
     "AutocastInferer",
     "BlockwiseInference",
+    "FittedSlidingWindowInferer",
     "HDF5PredictionWriter",
     "HDF5Volume",
     "OutputDtype",
@@ -43,8 +47,10 @@ __all__ = [
     "connected_components",
     "default_block_shape",
     "find_volume_files",
+    "fit_window",
     "foreground_watershed",
     "load_nifti",
+    "network_min_window",
     "predict",
     "predict_file",
     "write_nifti",

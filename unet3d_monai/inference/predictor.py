@@ -12,7 +12,7 @@ import numpy as np
 import psutil
 import torch
 from monai.inferers import SlidingWindowInferer
-from monai.utils import PytorchPadMode, ensure_tuple_rep, look_up_option, optional_import
+from monai.utils import ensure_tuple_rep, look_up_option, optional_import
 from torch import nn
 
 from unet3d_monai.bundle.options import as_bool
@@ -20,6 +20,7 @@ from unet3d_monai.inference.blockwise import BlockwiseInference
 from unet3d_monai.inference.segmentation import SegmentationMode, Segmenter
 from unet3d_monai.inference.sliding_window import infer_volume, prepare_window_predictor, window_roi_size
 from unet3d_monai.inference.volumes import HDF5Volume, find_volume_files, is_nifti, load_nifti, volume_stem
+from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, network_min_window
 from unet3d_monai.inference.window_grid import WindowGrid
 from unet3d_monai.inference.window_predictor import (
     network_digest,
@@ -129,17 +130,17 @@ class VolumePredictor:
             overlap = (0.0, *overlap)
         self.overlap = ensure_tuple_rep(overlap, 3)
         self.progress = as_bool(progress, "progress")
-        self.inferer = SlidingWindowInferer(
+        self.inferer = FittedSlidingWindowInferer(
             roi_size=roi_size,
             sw_batch_size=int(inferer.sw_batch_size),
             overlap=self.overlap,
             mode=inferer.mode,
             sigma_scale=inferer.sigma_scale,
-            padding_mode=inferer.padding_mode,
             cval=inferer.cval,
             sw_device=self.device,
             device=torch.device("cpu"),
             progress=self.progress,
+            min_window=network_min_window(network),
         )
         self.output_dir = Path(output_dir)
         self.raw_key = raw_key
@@ -267,12 +268,8 @@ class VolumePredictor:
 
     def _blockwise_engine(self, path: Path, spatial: Sequence[int], output: Path) -> BlockwiseInference:
         inferer = self.inferer
-        if look_up_option(inferer.padding_mode, PytorchPadMode) != PytorchPadMode.CONSTANT or inferer.cval != 0:
-            raise ValueError(
-                f"Block-wise prediction pads with zeros; the inferer asks for padding_mode "
-                f"'{inferer.padding_mode}' with cval {inferer.cval}."
-            )
-        grid = WindowGrid(spatial, inferer.roi_size, inferer.overlap, inferer.mode, inferer.sigma_scale)
+        window = inferer.window_for(spatial, self.network)
+        grid = WindowGrid(spatial, window, inferer.overlap, inferer.mode, inferer.sigma_scale)
         stat = path.stat()
         fingerprint = {
             "input": str(path.resolve()),

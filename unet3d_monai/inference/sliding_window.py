@@ -10,6 +10,7 @@ import torch
 from monai.inferers import SlidingWindowInferer
 from torch import nn
 
+from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, network_min_window
 from unet3d_monai.inference.window_predictor import (
     WindowPredictor,
     network_in_channels,
@@ -92,14 +93,6 @@ def infer_volume(
     window_predictor: WindowPredictor, volume: torch.Tensor, inferer: SlidingWindowInferer, device: torch.device
 ) -> torch.Tensor:
     """Run ``inferer`` over a ``(C, Z, Y, X)`` tensor; the stitched output ``(C_out, Z, Y, X)`` is on the CPU."""
-    roi = tuple(inferer.roi_size)
-    if any(r > s for r, s in zip(roi, volume.shape[1:])):
-        logger.info(
-            "roi_size %s is larger than the volume %s along some axis: the volume is padded with zeros for "
-            "prediction and the output cropped back.",
-            roi,
-            tuple(volume.shape[1:]),
-        )
     with torch.inference_mode():
         output = inferer(volume[None], window_predictor, device=torch.device("cpu"))
     return output[0]
@@ -120,8 +113,9 @@ def predict(
 
     Windows of ``roi_size`` overlapping by ``overlap`` are predicted by ``network`` (its ``final_activation``
     applied to each window) and blended with MONAI's Gaussian importance map
-    (``SlidingWindowInferer(mode="gaussian")``). A roi larger than the volume pads it with zeros (a note is
-    logged) and the output is cropped back. A 2D network predicts a ``(C, Z, Y, X)`` volume slice by slice.
+    (``SlidingWindowInferer(mode="gaussian")``). The window is ``roi_size`` clipped to the volume; only an axis
+    shorter than the network's minimum input is padded, by reflection (see :class:`FittedSlidingWindowInferer`).
+    A 2D network predicts a ``(C, Z, Y, X)`` volume slice by slice.
     The network is put in eval mode and moved to ``device``; gradients are off (``torch.inference_mode``).
 
     Args:
@@ -148,7 +142,7 @@ def predict(
     spatial_dims = network_spatial_dims(network)
     tensor = to_channel_first_3d(volume, spatial_dims, network_in_channels(network))
     window_predictor, device = prepare_window_predictor(network, device, tta, amp)
-    inferer = SlidingWindowInferer(
+    inferer = FittedSlidingWindowInferer(
         roi_size=window_roi_size(roi_size, spatial_dims),
         sw_batch_size=sw_batch_size,
         overlap=overlap,
@@ -156,6 +150,7 @@ def predict(
         sw_device=device,
         device=torch.device("cpu"),
         progress=progress,
+        min_window=network_min_window(network),
     )
     output = infer_volume(window_predictor, tensor, inferer, device).numpy()
     if spatial_dims == 2 and volume.ndim in (2, 3):
