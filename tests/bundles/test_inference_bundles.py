@@ -73,7 +73,8 @@ def test_every_inference_bundle_has_the_documented_options():
         ):
             assert name in config and name in config["options"], (task, name)
         assert config["bundle_root"] == f"bundles/{task}"
-        assert config["inferer"]["_target_"] == "SlidingWindowInferer" and config["inferer"]["mode"] == "gaussian"
+        assert config["inferer"]["_target_"] == "unet3d_monai.inference.FittedSlidingWindowInferer"
+        assert config["inferer"]["mode"] == "gaussian"
         assert config["run"] == ["$@predictor.run(@input)"]
 
 

@@ -101,6 +101,30 @@ def test_training_bundle_runs_and_checkpoints(task, datasets, tmp_path):
     assert last["trainer"]["iteration"] == 2 and last["trainer"]["epoch_length"] == 2
     assert np.isfinite(last["checkpointer"]["best_metric"]) and last["checkpointer"]["best_epoch"] == 1
     assert list((tmp_path / "output").glob("events.out.tfevents.*"))
+    record = json.loads((tmp_path / "models" / "model.json").read_text())
+    assert record["patch_size"] == list(SMALL[task]["patch_size"])
+    assert record["normalization"] == "standardize" and record["task"] == task
+    assert record["final_activation"] == {"denoising": "identity", "multiclass": "softmax"}.get(task, "sigmoid")
+    assert record["spatial_dims"] == (2 if task == "dsb2018_2d" else 3)
+    rebuilt = ConfigParser({"network": record["network"]}).get_parsed_content("network")
+    assert type(rebuilt) is type(network)
+    rebuilt.load_state_dict(torch.load(tmp_path / "models" / "model.pt", weights_only=True), strict=True)
+
+
+def test_a_patch_larger_than_the_volumes_is_fitted_and_recorded_for_prediction(datasets, tmp_path):
+    """Volumes are 16 x 40 x 40: a 32 x 64 x 64 patch trains (and validates) at 16 x 40 x 40, and the inference
+    bundle predicts with that window by default."""
+    overrides = _overrides("boundary", datasets["boundary"], tmp_path, patch_size=[32, 64, 64])
+    _train("boundary", overrides)
+    record = json.loads((tmp_path / "models" / "model.json").read_text())
+    assert record["patch_size"] == [16, 40, 40]
+    parser = ConfigParser()
+    parser.read_config(str(_config("boundary", "inference.json")))
+    parser.update({"ckpt_path": str(tmp_path / "models" / "model.pt")})
+    assert parser.get_parsed_content("roi_size") == [16, 40, 40]
+    assert parser.get_parsed_content("normalization") == "standardize"
+    parser.update({"ckpt_path": str(tmp_path / "elsewhere" / "model.pt")})
+    assert parser.get_parsed_content("roi_size") == [80, 170, 170]
 
 
 def test_metric_direction_reaches_scheduler_and_checkpoints():

@@ -12,6 +12,7 @@ from unet3d_monai.data.files import (
 )
 from unet3d_monai.data.normalize import Normalize, Normalized, NormalizeMode
 from unet3d_monai.data.patch_dataset import HDF5PatchDataset, RandomHDF5PatchDataset, SmallVolumeWarning
+from unet3d_monai.data.patch_fit import fit_patch_size
 from unet3d_monai.data.reader import HDF5Reader, LoadHDF5d
 from unet3d_monai.data.stats import NonFiniteWarning, VolumeStats, compute_volume_stats
 
@@ -31,6 +32,7 @@ __all__ = [
     "check_dataset_dir",
     "compute_volume_stats",
     "find_h5_files",
+    "fit_patch_size",
     "make_datalist",
     "sample",
     "transforms",

@@ -15,6 +15,8 @@ import torch
 from ignite.engine import Engine, Events
 from monai.handlers import CheckpointLoader
 
+from unet3d_monai.inference.model_record import write_model_record
+
 __all__ = ["BestAndLastCheckpointer", "TrainingStateLoader", "atomic_torch_save"]
 
 logger = logging.getLogger(__name__)
@@ -85,6 +87,9 @@ class BestAndLastCheckpointer:
         validator: the evaluator whose key metric is read; None when the checkpointer is attached to it directly.
         best_filename: name of the best-network file.
         last_filename: name of the training-state file.
+        record: written as the model record beside the best network (``model.json``, see
+            :func:`unet3d_monai.inference.write_model_record`): ``{"patch_size": ..., "normalization": ...,
+            "task": ...}``; None writes no record.
 
     Example::
 
@@ -102,6 +107,7 @@ class BestAndLastCheckpointer:
         validator: Engine | None = None,
         best_filename: str = "model.pt",
         last_filename: str = "last.pt",
+        record: Mapping[str, Any] | None = None,
     ) -> None:
         for name, obj in save_dict.items():
             if not hasattr(obj, "state_dict"):
@@ -113,6 +119,7 @@ class BestAndLastCheckpointer:
         self.validator = validator
         self.best_filename = best_filename
         self.last_filename = last_filename
+        self.record = None if record is None else dict(record)
         self.best_metric: float | None = None
         self.best_epoch: int = -1
 
@@ -152,6 +159,8 @@ class BestAndLastCheckpointer:
                 self.best_metric = value
                 self.best_epoch = int(engine.state.epoch)
                 atomic_torch_save(_unwrap(self.network).state_dict(), self.best_path)
+                if self.record is not None:
+                    write_model_record(self.best_path, self.network, **self.record)
                 logger.info(f"new best {key}={value:.6g} at epoch {self.best_epoch}: saved {self.best_path}")
             state = {name: _state_of(obj) for name, obj in self.save_dict.items() if obj is not self}
             state["checkpointer"] = self.state_dict()

@@ -12,6 +12,7 @@ post-processing into label volumes.
 
 from unet3d_monai.inference.autocast import AutocastInferer
 from unet3d_monai.inference.blockwise import BlockwiseInference, VolumeSource, default_block_shape
+from unet3d_monai.inference.model_record import model_record_path, read_model_record, recorded, write_model_record
 from unet3d_monai.inference.predictor import VolumePredictor, predict_file
 from unet3d_monai.inference.segmentation import (
     SegmentationMode,
@@ -50,8 +51,12 @@ __all__ = [
     "fit_window",
     "foreground_watershed",
     "load_nifti",
+    "model_record_path",
     "network_min_window",
     "predict",
     "predict_file",
+    "read_model_record",
+    "recorded",
+    "write_model_record",
     "write_nifti",
 ]

@@ -39,7 +39,8 @@ def _find_network(network: Any) -> nn.Module | None:
 def network_min_window(network: nn.Module) -> tuple[int, ...]:
     """The smallest input a U-Net accepts along each spatial axis: the product of its pooling strides.
 
-    Every pooling layer divides the size by its stride; the deepest level needs at least one voxel, so an input
+    The package's networks state it (``min_input_size``, which also counts unpadded convolutions); for other
+    networks every pooling layer divides the size by its stride; the deepest level needs at least one voxel, so an input
     smaller than the product of the strides along an axis cannot pass. A 3D network gives three sizes, a 2D
     network two; a network without pooling gives ones.
 
@@ -48,6 +49,9 @@ def network_min_window(network: nn.Module) -> tuple[int, ...]:
         >>> network_min_window(UNet3D(1, 1, f_maps=8, num_levels=3, pool_kernel_size=(1, 2, 2)))
         (1, 4, 4)
     """
+    recorded_minimum = getattr(network, "min_input_size", None)
+    if recorded_minimum is not None:
+        return tuple(int(m) for m in recorded_minimum)
     spatial_dims = None
     strides: list[tuple[int, ...]] = []
     for module in network.modules():

@@ -118,6 +118,11 @@ def minimum_input_size(
     )
 
 
+def _plain(value: int | float | Sequence) -> int | float | list:
+    """A sequence argument as a plain list (JSON-serialisable), a number as it is."""
+    return [v for v in value] if isinstance(value, Sequence) else value
+
+
 class UNetBase(nn.Module):
     """Shared U-Net body of pytorch-3dunet's ``AbstractUNet``; use one of the concrete classes.
 
@@ -151,6 +156,8 @@ class UNetBase(nn.Module):
     ``num_levels`` is ``None`` and ``f_maps`` is an int).
 
     Attributes:
+        init_args: the constructor's arguments (JSON-serialisable), recorded with trained weights so that the
+            network can be rebuilt: ``type(net)(**net.init_args)``.
         f_maps: channels of each level (list).
         min_input_size: smallest accepted spatial size per axis (list); smaller inputs raise ``ValueError``.
         final_activation: the activation that turns logits into probabilities (or the identity).
@@ -180,6 +187,22 @@ class UNetBase(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
+        self.init_args = {
+            "in_channels": in_channels,
+            "out_channels": out_channels,
+            "final_sigmoid": final_sigmoid,
+            "f_maps": f_maps if isinstance(f_maps, int) else [int(f) for f in f_maps],
+            "layer_order": layer_order,
+            "num_groups": num_groups,
+            "num_levels": num_levels,
+            "is_segmentation": is_segmentation,
+            "conv_kernel_size": _plain(conv_kernel_size),
+            "pool_kernel_size": _plain(pool_kernel_size),
+            "conv_padding": _plain(conv_padding),
+            "conv_upscale": conv_upscale,
+            "upsample": upsample,
+            "dropout_prob": _plain(dropout_prob),
+        }
         basic_module, spatial_dims, default_num_levels = self.basic_module, self.network_dims, self.default_num_levels
         if basic_module is None:
             raise TypeError(

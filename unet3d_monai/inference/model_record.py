@@ -1,0 +1,133 @@
+"""The record kept next to trained weights: how to rebuild the network and how it was trained to see data.
+
+Training writes ``<ckpt_dir>/model.json`` beside ``<ckpt_dir>/model.pt`` each time it saves the best weights::
+
+    {
+      "network": {"_target_": "unet3d_monai.networks.UNet3D", "in_channels": 1, "out_channels": 1, ...},
+      "spatial_dims": 3,
+      "patch_size": [32, 96, 96],
+      "normalization": "standardize",
+      "final_activation": "sigmoid",
+      "task": "boundary"
+    }
+
+The inference bundles read it, so a trained model predicts with the window (``patch_size``) and the
+normalisation it was trained and validated with unless told otherwise. A pytorch-3dunet checkpoint has no
+record; the bundle's own values apply then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+__all__ = ["model_record_path", "read_model_record", "recorded", "write_model_record"]
+
+RECORD_KEYS = ("network", "spatial_dims", "patch_size", "normalization", "final_activation", "task")
+
+
+def model_record_path(ckpt_path: str | os.PathLike) -> Path:
+    """Where the record of ``ckpt_path`` lives: the same name with the suffix ``.json`` (``model.pt`` ->
+    ``model.json``)."""
+    return Path(ckpt_path).with_suffix(".json")
+
+
+def _final_activation(network: nn.Module) -> str:
+    activation = getattr(network, "final_activation", None)
+    if isinstance(activation, nn.Sigmoid):
+        return "sigmoid"
+    if isinstance(activation, nn.Softmax):
+        return "softmax"
+    return "identity"
+
+
+def _network_config(network: nn.Module) -> dict[str, Any] | None:
+    init_args = getattr(network, "init_args", None)
+    if not isinstance(init_args, dict):
+        return None
+    return {"_target_": f"unet3d_monai.networks.{type(network).__name__}", **init_args}
+
+
+def write_model_record(
+    ckpt_path: str | os.PathLike,
+    network: nn.Module,
+    patch_size: Sequence[int],
+    normalization: str,
+    task: str | None = None,
+) -> Path:
+    """Write the record of the weights at ``ckpt_path`` (atomically, beside them); returns its path.
+
+    Args:
+        ckpt_path: the weights file the record describes (``model.pt``).
+        network: the trained network (a DataParallel/DDP wrapper is unwrapped).
+        patch_size: the training patch, spatial sizes only; prediction uses it as its default window.
+        normalization: the intensity normalisation of the training data (a ``Normalize`` mode).
+        task: the bundle or task name.
+
+    Example::
+
+        write_model_record("models/model.pt", network, patch_size=(32, 96, 96), normalization="standardize")
+    """
+    network = network.module if hasattr(network, "module") else network
+    spatial_dims = getattr(network, "spatial_dims", None)
+    record = {
+        "network": _network_config(network),
+        "spatial_dims": int(spatial_dims) if spatial_dims is not None else len(patch_size),
+        "patch_size": [int(p) for p in patch_size],
+        "normalization": str(normalization),
+        "final_activation": _final_activation(network),
+        "task": task,
+    }
+    path = model_record_path(ckpt_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(record, handle, indent=2)
+            handle.write("\n")
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_model_record(ckpt_path: str | os.PathLike | None) -> dict[str, Any] | None:
+    """The record of the weights at ``ckpt_path``, or None when there is none (e.g. a pytorch-3dunet checkpoint).
+
+    Raises:
+        ValueError: the record exists but is not a JSON object.
+    """
+    if ckpt_path is None:
+        return None
+    path = model_record_path(ckpt_path)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"Model record '{path}' is not valid JSON ({error.msg} at line {error.lineno}).") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"Model record '{path}' must hold a JSON object, got {type(record).__name__}.")
+    return record
+
+
+def recorded(ckpt_path: str | os.PathLike | None, key: str, default: Any) -> Any:
+    """``key`` of the record of ``ckpt_path``, or ``default`` when there is no record or it lacks ``key``.
+
+    The inference bundles use it for their defaults, e.g.
+    ``"roi_size": "$unet3d_monai.inference.recorded(@ckpt_path, 'patch_size', [80, 170, 170])"``.
+    """
+    if key not in RECORD_KEYS:
+        raise ValueError(f"Unknown model record key {key!r}; expected one of {RECORD_KEYS}.")
+    record = read_model_record(ckpt_path)
+    if record is None or record.get(key) is None:
+        return default
+    return record[key]
