@@ -10,7 +10,7 @@ post-processing into label volumes.
 - :class:`Segmenter` turns probabilities into thresholded, argmax or instance labels.
 """
 
-from unet3d_monai.inference.autocast import AutocastInferer
+from unet3d_monai.inference.autocast import AutocastInferer, cpu_bfloat16_enabled, native_cpu_bfloat16
 from unet3d_monai.inference.blockwise import BlockwiseInference, VolumeSource, default_block_shape
 from unet3d_monai.inference.model_record import model_record_path, read_model_record, recorded, write_model_record
 from unet3d_monai.inference.predictor import VolumePredictor, predict_file
@@ -46,12 +46,14 @@ __all__ = [
     "boundary_components",
     "boundary_watershed",
     "connected_components",
+    "cpu_bfloat16_enabled",
     "default_block_shape",
     "find_volume_files",
     "fit_window",
     "foreground_watershed",
     "load_nifti",
     "model_record_path",
+    "native_cpu_bfloat16",
     "network_min_window",
     "predict",
     "predict_file",
