@@ -121,6 +121,7 @@ def cell_membranes(
     cell_size: float,
     membrane_width: float = 0.45,
     warp: float = 0.18,
+    gap_fraction: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A tissue of cells filling the volume: instance labels and a noise-free membrane stain.
 
@@ -136,6 +137,8 @@ def cell_membranes(
         cell_size: mean distance between neighbouring cell centres, physical units.
         membrane_width: standard deviation of the membrane profile, physical units.
         warp: amplitude of the space warping, as a fraction of ``cell_size``.
+        gap_fraction: share of the volume where the membrane stain fades to 5 % (patches of weak or missing
+            membrane, as in real stainings); the walls are still there in the labels.
 
     Returns:
         ``(labels, membranes, cytoplasm)``: uint32 instance ids ``1..N`` of ``shape``, and two float64
@@ -169,6 +172,10 @@ def cell_membranes(
     membranes = membranes.reshape(shape)
     patchy_scale = [4.0 / s for s in spacing_arr]
     membranes *= np.clip(1.0 + 0.35 * smooth_field(rng, shape, patchy_scale), 0.2, None)
+    if gap_fraction > 0:
+        gap_field = smooth_field(rng, shape, [0.4 * cell_size / s for s in spacing_arr])
+        cut = np.quantile(gap_field, gap_fraction)
+        membranes *= 0.05 + 0.95 * np.clip((gap_field - cut) / 0.4, 0.0, 1.0)
 
     seed_ids, labels = np.unique(nearest[:, 0], return_inverse=True)
     labels = (labels + 1).reshape(shape).astype(np.uint32)

@@ -5,7 +5,8 @@
 ``raw`` (float32) and ``label``. Tasks:
 
 - ``boundary``: confocal images of a cell membrane stain (a tissue of cells filling the volume,
-  thin bright membranes blurred by an anisotropic PSF, uneven illumination, shot and read noise);
+  thin bright membranes blurred by an anisotropic PSF, patches of weak or missing membrane stain,
+  uneven illumination, shot and read noise);
   ``label``: cell instance ids (uint16), to be turned into boundaries by ``LabelToBoundaryd``.
 - ``lightsheet_boundary``: the same tissue seen by a light-sheet microscope: larger cells, a wider
   PSF, stripes along x, a lower signal-to-noise ratio; ``label``: cell instance ids (uint16).
@@ -46,7 +47,7 @@ Volume = tuple[np.ndarray, np.ndarray]
 
 def _boundary(rng: np.random.Generator, shape: tuple[int, ...]) -> Volume:
     spacing = (2.0, 1.0, 1.0)
-    labels, membranes, cytoplasm = _phantoms.cell_membranes(rng, shape, spacing, cell_size=17.0)
+    labels, membranes, cytoplasm = _phantoms.cell_membranes(rng, shape, spacing, cell_size=17.0, gap_fraction=0.1)
     puncta = np.zeros(shape)
     count = max(1, int(np.prod(shape) / 6000))
     puncta.reshape(-1)[rng.integers(0, puncta.size, size=count)] = rng.uniform(1.0, 4.0, size=count)
@@ -67,7 +68,9 @@ def _boundary(rng: np.random.Generator, shape: tuple[int, ...]) -> Volume:
 
 def _lightsheet_boundary(rng: np.random.Generator, shape: tuple[int, ...]) -> Volume:
     spacing = (1.5, 1.0, 1.0)
-    labels, membranes, cytoplasm = _phantoms.cell_membranes(rng, shape, spacing, cell_size=22.0, membrane_width=0.6)
+    labels, membranes, cytoplasm = _phantoms.cell_membranes(
+        rng, shape, spacing, cell_size=22.0, membrane_width=0.6, gap_fraction=0.1
+    )
     light = _phantoms.illumination(rng, shape, scale=40.0, contrast=0.35, depth_decay=0.3)
     # light-sheet stripes: shadows cast along the illumination axis (x) by absorbing structures
     stripes = 1.0 + 0.15 * np.tanh(_phantoms.smooth_field(rng, (shape[0], shape[1], 1), (4.0, 2.5, 1.0)))
