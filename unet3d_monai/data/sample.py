@@ -47,7 +47,7 @@ Volume = tuple[np.ndarray, np.ndarray]
 
 def _boundary(rng: np.random.Generator, shape: tuple[int, ...]) -> Volume:
     spacing = (2.0, 1.0, 1.0)
-    labels, membranes, cytoplasm = _phantoms.cell_membranes(rng, shape, spacing, cell_size=17.0, gap_fraction=0.1)
+    labels, membranes, cytoplasm = _phantoms.cell_membranes(rng, shape, spacing, cell_size=28.0, gap_fraction=0.1)
     puncta = np.zeros(shape)
     count = max(1, int(np.prod(shape) / 6000))
     puncta.reshape(-1)[rng.integers(0, puncta.size, size=count)] = rng.uniform(1.0, 4.0, size=count)
@@ -69,7 +69,7 @@ def _boundary(rng: np.random.Generator, shape: tuple[int, ...]) -> Volume:
 def _lightsheet_boundary(rng: np.random.Generator, shape: tuple[int, ...]) -> Volume:
     spacing = (1.5, 1.0, 1.0)
     labels, membranes, cytoplasm = _phantoms.cell_membranes(
-        rng, shape, spacing, cell_size=22.0, membrane_width=0.6, gap_fraction=0.1
+        rng, shape, spacing, cell_size=32.0, membrane_width=0.6, gap_fraction=0.1
     )
     light = _phantoms.illumination(rng, shape, scale=40.0, contrast=0.35, depth_decay=0.3)
     # light-sheet stripes: shadows cast along the illumination axis (x) by absorbing structures

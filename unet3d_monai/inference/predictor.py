@@ -80,6 +80,8 @@ class VolumePredictor:
         segmentation_mode: how to segment (threshold, argmax, boundary/foreground components or watershed).
         threshold: probability threshold of the segmentation.
         min_size: smallest instance kept, in voxels.
+        min_distance: smallest distance between two seeds of ``foreground_watershed``, in voxels (about the
+            radius of the smallest object).
         block_shape: spatial block size of block-wise prediction (None: fits ``block_memory_mb``).
         block_memory_mb: memory budget of one block with its halo.
         memory_fraction: fraction of the available RAM an in-memory prediction may use.
@@ -110,6 +112,7 @@ class VolumePredictor:
         segmentation_mode: SegmentationMode | str = SegmentationMode.THRESHOLD,
         threshold: float = 0.5,
         min_size: int = 0,
+        min_distance: int = 2,
         block_shape: Sequence[int] | None = None,
         block_memory_mb: float = 256.0,
         memory_fraction: float = 0.5,
@@ -150,7 +153,7 @@ class VolumePredictor:
         self.overwrite = as_bool(overwrite, "overwrite")
         self.output_dtype = OutputDtype(look_up_option(output_dtype, OutputDtype))
         self.save_segmentation = as_bool(save_segmentation, "save_segmentation")
-        self.segmenter = Segmenter(segmentation_mode, threshold=threshold, min_size=min_size)
+        self.segmenter = Segmenter(segmentation_mode, threshold=threshold, min_size=min_size, min_distance=min_distance)
         self.block_shape = None if block_shape is None else tuple(int(b) for b in block_shape)
         self.block_memory_bytes = int(block_memory_mb * 2**20)
         if not 0 < memory_fraction <= 1:
