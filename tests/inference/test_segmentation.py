@@ -75,3 +75,30 @@ def test_segmenter_modes():
         Segmenter("boundary_watershed")(probabilities)
     with pytest.raises(ValueError):
         Segmenter("otsu")
+
+
+def test_distance_watershed_keeps_cells_apart_through_a_gap_in_their_wall():
+    """Two 3D cells separated by a wall with a hole: interior components merge them, distance seeds do not."""
+    from skimage.metrics import adapted_rand_error
+
+    from unet3d_monai.inference import boundary_distance_watershed, boundary_watershed
+
+    truth = np.ones((10, 16, 33), dtype=np.int64)
+    truth[:, :, 17:] = 2
+    boundary = np.zeros(truth.shape, dtype=np.float32)
+    boundary[:, :, 16:18] = 1.0
+    boundary[4:6, 7:9, 16:18] = 0.0  # the gap
+    merged = boundary_watershed(boundary, threshold=0.5)
+    split = boundary_distance_watershed(boundary, threshold=0.5, min_distance=3)
+    assert merged.max() == 1
+    assert split.max() == 2 and split.dtype == np.uint32 and split.min() >= 1
+    assert adapted_rand_error(truth, split.astype(np.int64))[0] < 0.01
+    assert adapted_rand_error(truth, merged.astype(np.int64))[0] > 0.3
+    via_segmenter = Segmenter("boundary_distance_watershed", threshold=0.5, min_distance=3)(boundary[None])
+    np.testing.assert_array_equal(via_segmenter, split)
+
+
+def test_distance_watershed_of_an_all_boundary_map_is_empty():
+    from unet3d_monai.inference import boundary_distance_watershed
+
+    assert boundary_distance_watershed(np.ones((4, 5, 6), np.float32)).max() == 0

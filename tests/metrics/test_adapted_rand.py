@@ -187,3 +187,24 @@ def test_boundary_arand_with_grown_segments_scores_the_cells():
     assert float(plain) == pytest.approx(expected_plain, abs=1e-6) and expected_plain > 0.2
     # grown: voxel 3 joins cell 1 and voxel 4 joins cell 2 (their nearest components): equal to the ground truth
     assert float(grown) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_boundary_metric_scores_the_given_segmenter_as_scikit_image_does():
+    from skimage.metrics import adapted_rand_error
+
+    from unet3d_monai.inference import Segmenter
+
+    rng = np.random.default_rng(3)
+    truth = np.ones((6, 20, 24), dtype=np.int64)
+    truth[:, :, 12:] = 2
+    truth[:, 10:, :] += 2
+    boundary = (rng.random(truth.shape) * 0.3).astype(np.float32)
+    boundary[:, :, 11:13] = 0.9
+    boundary[:, 9:11, :] = 0.9
+    segmenter = Segmenter("boundary_distance_watershed", threshold=0.5, min_distance=3)
+    metric = BoundaryAdaptedRandError(segmenter=segmenter)
+    value = metric(y_pred=torch.from_numpy(boundary)[None, None], y=torch.from_numpy(truth)[None, None])
+    expected = adapted_rand_error(truth, segmenter(boundary[None]).astype(np.int64))[0]
+    assert value.item() == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(TypeError, match="segmenter must be callable"):
+        BoundaryAdaptedRandError(segmenter="watershed")

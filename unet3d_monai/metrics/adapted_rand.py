@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -129,6 +129,9 @@ class BoundaryAdaptedRandError(AdaptedRandError):
         ignore_index: a ground-truth label left out of the score, in addition to 0.
         grow_segments: assign the boundary voxels to the nearest component before scoring (False: the seed's
             definition).
+        segmenter: score the segmentation this callable makes of each boundary map ``(1, *spatial)`` instead of
+            the thresholded components, e.g. the ``Segmenter`` that prediction uses, so that validation scores
+            what prediction will deliver (``thresholds`` and ``grow_segments`` are then not used).
         reduction: MONAI reduction mode of :meth:`aggregate`.
         get_not_nans: whether :meth:`aggregate` also returns the number of defined items.
 
@@ -148,6 +151,7 @@ class BoundaryAdaptedRandError(AdaptedRandError):
         use_last_target: bool = True,
         ignore_index: int | None = None,
         grow_segments: bool = False,
+        segmenter: Callable[[np.ndarray], np.ndarray] | None = None,
         reduction: MetricReduction | str = MetricReduction.MEAN,
         get_not_nans: bool = False,
     ) -> None:
@@ -157,11 +161,17 @@ class BoundaryAdaptedRandError(AdaptedRandError):
         self.thresholds = check_thresholds(thresholds, "BoundaryAdaptedRandError thresholds")
         self.use_first_input = use_first_input
         self.grow_segments = bool(grow_segments)
+        if segmenter is not None and not callable(segmenter):
+            raise TypeError(f"BoundaryAdaptedRandError segmenter must be callable, got {type(segmenter).__name__}.")
+        self.segmenter = segmenter
 
     def _candidates(self, y_pred: torch.Tensor) -> Iterator[np.ndarray | CompactLabels]:
         maps = y_pred[:1] if self.use_first_input else y_pred
         for boundary in maps:
             probabilities = boundary.detach().float().cpu().numpy()
+            if self.segmenter is not None:
+                yield np.asarray(self.segmenter(probabilities[None]))
+                continue
             for threshold in self.thresholds:
                 if self.grow_segments:
                     structure = ndimage.generate_binary_structure(probabilities.ndim, 1)

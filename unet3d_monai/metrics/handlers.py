@@ -122,6 +122,7 @@ class BoundaryAdaptedRandErrorHandler(DirectedMetricHandler):
         use_last_target: bool = True,
         ignore_index: int | None = None,
         grow_segments: bool = False,
+        segmenter: Callable | None = None,
         output_transform: Callable = lambda x: x,
         save_details: bool = True,
     ) -> None:
@@ -131,6 +132,7 @@ class BoundaryAdaptedRandErrorHandler(DirectedMetricHandler):
             use_last_target=use_last_target,
             ignore_index=ignore_index,
             grow_segments=grow_segments,
+            segmenter=segmenter,
         )
         super().__init__(metric, output_transform, save_details)
 
