@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,7 +153,8 @@ class Run:
     def failure(self) -> str:
         """One line: what failed and where its log is, with the log's last line."""
         lines = Path(self.log).read_text(errors="replace").strip().splitlines()
-        return f"exit status {self.returncode} (log {self.log}: {lines[-1] if lines else 'empty'})"
+        last = lines[-1][-200:] if lines else "empty"
+        return f"exit status {self.returncode} (log {self.log}: {last})"
 
 
 def run_logged(command: list[str], log: Path) -> Run:
@@ -210,14 +212,18 @@ def read_prediction(path: Path, dataset: str) -> np.ndarray:
         return f[dataset][()]
 
 
+def model_record(ckpt_dir: Path) -> dict | None:
+    """The record the training writes beside the weights (``<ckpt_dir>/model.json``), None without one."""
+    path = ckpt_dir / "model.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def normalization_mode(bundle: str, ckpt_dir: Path, overrides: dict[str, object]) -> str:
-    """The intensity normalisation the bundle predicts with: the one recorded with the weights
-    (``<ckpt_dir>/model.json``) when there is one, otherwise the ``normalization`` of ``inference.json``."""
-    record_path = ckpt_dir / "model.json"
-    if record_path.is_file():
-        record = json.loads(record_path.read_text())
-        if "normalization" in record:
-            return str(record["normalization"])
+    """The intensity normalisation the bundle predicts with: the one recorded with the weights when there is
+    one, otherwise the ``normalization`` of ``inference.json``."""
+    record = model_record(ckpt_dir)
+    if record and "normalization" in record:
+        return str(record["normalization"])
     return str(
         bundle_facts(ROOT / "bundles" / bundle / "inference.json", overrides, ("normalization",))["normalization"]
     )
@@ -344,6 +350,32 @@ class Options:
     reference_iterations: int | None = None
 
 
+def guarded(what: str, stage: Callable[[], dict[str, object]]) -> dict[str, object]:
+    """``stage()``, or ``{"error": ...}`` naming ``what`` failed and why: one failure leaves the others' figures."""
+    try:
+        return stage()
+    except Exception as error:  # a benchmark reports, it does not stop
+        return {"error": f"{what} failed: {type(error).__name__}: {error}"}
+
+
+def ours(bundle: str, case: Case, data_dir: Path, run_dir: Path, options: Options, iterations: int) -> dict:
+    """Train and predict with the bundle's commands, then score; the runs are kept under ``run``."""
+    progress(f"{bundle}: training the bundle ({iterations} iterations)")
+    trained = train_bundle(bundle, data_dir, run_dir, options.train_args)
+    result: dict[str, object] = {"train": vars(trained)}
+    if not trained.ok:
+        return {**result, "error": f"training failed: {trained.failure()}"}
+    progress(f"{bundle}: trained in {trained.seconds:.1f} s; predicting the test volumes")
+    predicted = predict_bundle(bundle, case, data_dir, run_dir, options.predict_args)
+    result["predict"] = vars(predicted)
+    if not predicted.ok:
+        return {**result, "error": f"prediction failed: {predicted.failure()}"}
+    progress(f"{bundle}: predicted in {predicted.seconds:.1f} s; scoring")
+    test_files = sorted((data_dir / "test").glob("*.h5"))
+    overrides = parse_overrides(options.predict_args)
+    return {**result, **guarded("scoring", lambda: score_bundle(bundle, case, test_files, run_dir, overrides))}
+
+
 def benchmark_bundle(bundle: str, options: Options) -> dict[str, object]:
     """Every stage for one bundle; failures are recorded, not raised."""
     case = CASES[bundle]
@@ -360,31 +392,22 @@ def benchmark_bundle(bundle: str, options: Options) -> dict[str, object]:
     test_files = sorted((data_dir / "test").glob("*.h5"))
     progress(f"{bundle}: {len(test_files)} test volumes written in {time.perf_counter() - stage:.1f} s")
 
-    overrides = parse_overrides(options.train_args)
+    # the dataset folder too, for defaults that depend on it
+    overrides = {"dataset_dir": str(data_dir), **parse_overrides(options.train_args)}
     keys = ("epochs", "epoch_length", "val_interval", "patch_size", "batch_size", "num_workers", "seed")
     facts = bundle_facts(ROOT / "bundles" / bundle / "train.json", overrides, keys)
     iterations = int(facts["epochs"]) * int(facts["epoch_length"])
     result["training"] = {"facts": facts, "iterations": iterations, "train_args": options.train_args}
-
-    progress(f"{bundle}: training the bundle ({iterations} iterations)")
-    trained = train_bundle(bundle, data_dir, root / "ours", options.train_args)
-    result["training"]["run"] = vars(trained)
-    if trained.ok:
-        progress(f"{bundle}: trained in {trained.seconds:.1f} s; predicting the test volumes")
-        predicted = predict_bundle(bundle, case, data_dir, root / "ours", options.predict_args)
-        result["prediction"] = {"run": vars(predicted)}
-        if predicted.ok:
-            progress(f"{bundle}: predicted in {predicted.seconds:.1f} s; scoring")
-            predict_overrides = parse_overrides(options.predict_args)
-            result["ours"] = score_bundle(bundle, case, test_files, root / "ours", predict_overrides)
-        else:
-            result["ours"] = {"error": f"prediction failed: {predicted.failure()}"}
-    else:
-        result["ours"] = {"error": f"training failed: {trained.failure()}"}
+    result["ours"] = ours(bundle, case, data_dir, root / "ours", options, iterations)
+    record = model_record(root / "ours" / "models")
+    if record and "patch_size" in record:
+        # the patch the training actually used, as recorded with the weights
+        facts["patch_size"] = list(record["patch_size"])
+        result["training"]["model_record"] = record
 
     stage = time.perf_counter()
     progress(f"{bundle}: no-learning baseline")
-    result["baseline"] = baseline(case, test_files)
+    result["baseline"] = guarded("baseline", lambda: baseline(case, test_files))
     progress(f"{bundle}: baseline done in {time.perf_counter() - stage:.1f} s")
 
     if not options.with_reference:
@@ -403,7 +426,9 @@ def benchmark_bundle(bundle: str, options: Options) -> dict[str, object]:
             "validate_every": min(int(facts["val_interval"]) * int(facts["epoch_length"]), reference_iterations),
             "seed": int(facts["seed"]),
         }
-        result["reference"] = reference(bundle, case, data_dir, root / "reference", budget, test_files)
+        result["reference"] = guarded(
+            "pytorch-3dunet", lambda: reference(bundle, case, data_dir, root / "reference", budget, test_files)
+        )
         if "error" in result["reference"]:
             progress(f"{bundle}: pytorch-3dunet: {result['reference']['error']}")
     progress(f"{bundle}: done")
@@ -425,7 +450,9 @@ def _cell(part: dict[str, object], metric: str, row: int) -> str:
     return _figure(metric, mean[metric]) if metric in mean else "n/a"
 
 
-def _baseline_cell(part: dict[str, object], metric: str) -> str:
+def _baseline_cell(part: dict[str, object], metric: str, row: int) -> str:
+    if "error" in part:
+        return part["error"] if row == 0 else ""
     best = part["best"]
     return f"{_figure(metric, best['mean'][metric])} ({best['method']})"
 
@@ -461,9 +488,9 @@ def table(results: list[dict[str, object]]) -> str:
                 bundle if row == 0 else "",
                 f"{metric} ({direction})",
                 _cell(result["ours"], metric, row),
-                _baseline_cell(result["baseline"], metric),
+                _baseline_cell(result["baseline"], metric, row),
                 reference_cell,
-                _seconds(training.get("run")) if row == 0 else "",
+                _seconds(result["ours"].get("train")) if row == 0 else "",
                 _seconds(reference_part.get("train")) if row == 0 else "",
                 iterations if row == 0 else "",
             ]
