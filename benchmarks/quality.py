@@ -1,0 +1,569 @@
+"""Segmentation quality of the bundles on held-out data, next to a no-learning baseline and pytorch-3dunet.
+
+For each bundle, as a user would, in subprocesses:
+
+1. generate a fresh synthetic dataset: ``python -m unet3d_monai.data.sample <task> DIR --seed SEED`` (the
+   bundles' embedded data use seed 0);
+2. train: ``python -m monai.bundle run training --config_file bundles/<task>/train.json --dataset_dir DIR
+   --ckpt_dir ... --output_dir ...`` with the bundle's defaults (plus ``--train_args`` for experiments);
+3. predict the test volumes: ``python -m monai.bundle run --config_file bundles/<task>/inference.json --input
+   DIR/test --ckpt_path .../model.pt --output_dir ... --save_segmentation true`` (no segmentation for denoising);
+
+then score the bundle's own segmentation with scikit-image (``_scores.py``): adapted Rand error for the
+boundary bundles, AP at IoU 0.5 and foreground Dice for nuclei and dsb2018_2d, Dice per class for multiclass,
+PSNR for denoising. Next to it:
+
+- a no-learning baseline (``_baselines.py``): Gaussian-smoothed raw (sigma 1 or 2 voxels, the better one
+  reported) with Otsu and watershed, Otsu and connected components, or multi-Otsu; for denoising the noisy
+  input itself or its smoothing;
+- pytorch-3dunet 1.9.6 (``_reference.py``; optional, ``pip install --no-deps pytorch3dunet==1.9.6``)
+  trained on the same files with the recipe of its matching example, the same number of iterations, patch
+  and batch size, then its ``StandardPredictor`` and the bundle's own post-processing (``Segmenter`` with the
+  ``segmentation_mode`` and ``threshold`` of the bundle's ``inference.json``).
+
+Prints one markdown table (stdout) and progress lines (stderr); never passes or fails. Usage::
+
+    python benchmarks/quality.py [--bundle NAME ...] [--work_dir DIR] [--seed 1000] [--no_reference]
+        [--train_args "--epochs 1 --epoch_length 2 --val_interval 1"] [--reference_iterations N]
+        [--predict_args "..."] [--json OUT.json]
+    python benchmarks/quality.py --self_check     # the scorers against hand-computed values
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import _baselines
+import _reference
+import _scores
+import h5py
+import numpy as np
+from monai.bundle import ConfigParser
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLES = ("boundary", "lightsheet_boundary", "nuclei", "denoising", "multiclass", "dsb2018_2d")
+_START = time.perf_counter()
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr, stamped with the seconds since the start."""
+    print(f"[{time.perf_counter() - _START:7.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# what each bundle is scored on
+
+
+@dataclass(frozen=True)
+class Case:
+    """How one bundle is scored.
+
+    Args:
+        kind: ``"boundary"`` (cells from a membrane map), ``"instances"`` (nuclei), ``"classes"`` (semantic
+            classes) or ``"regression"`` (denoising).
+        metrics: the figures shown, in order.
+        rank_by: the figures whose mean ranks the baseline's variants (the first metric unless given).
+    """
+
+    kind: str
+    metrics: tuple[str, ...]
+    rank_by: tuple[str, ...] = ()
+
+    def rank(self, scores: dict[str, float]) -> float:
+        """The ranking figure of mean ``scores``, larger is better."""
+        names = self.rank_by or self.metrics[:1]
+        sign = 1.0 if _scores.METRICS[names[0]] == "higher is better" else -1.0
+        return sign * float(np.mean([scores[name] for name in names]))
+
+
+CASES = {
+    "boundary": Case("boundary", (_scores.ARAND,)),
+    "lightsheet_boundary": Case("boundary", (_scores.ARAND,)),
+    "nuclei": Case("instances", (_scores.AP50, _scores.FG_DICE)),
+    "dsb2018_2d": Case("instances", (_scores.AP50, _scores.FG_DICE)),
+    "multiclass": Case(
+        "classes",
+        tuple(f"Dice {name}" for name in _scores.CLASS_NAMES.values()),
+        rank_by=tuple(f"Dice {name}" for name in _scores.CLASS_NAMES.values()),
+    ),
+    "denoising": Case("regression", (_scores.PSNR, _scores.PSNR_FIT)),
+}
+
+
+def score(case: Case, truth: np.ndarray, output: np.ndarray, in_clean_units: bool = True) -> dict[str, float]:
+    """One method's figures on one test volume (``output``: a segmentation, or a denoised volume)."""
+    if case.kind == "boundary":
+        return _scores.score_boundary(truth, output)
+    if case.kind == "instances":
+        return _scores.score_instances(truth, output)
+    if case.kind == "classes":
+        return _scores.score_classes(truth, output)
+    return _scores.score_regression(truth, output, in_clean_units)
+
+
+def mean_scores(per_volume: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of every figure over the test volumes."""
+    return {key: float(np.mean([scores[key] for scores in per_volume])) for key in per_volume[0]}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the bundle's facts (only its documented options)
+
+
+def parse_overrides(args: list[str]) -> dict[str, object]:
+    """``["--epochs", "1", "--patch_size", "[16,64,64]"]`` -> ``{"epochs": 1, "patch_size": [16, 64, 64]}``."""
+    if len(args) % 2:
+        raise SystemExit(f"--train_args/--predict_args must be pairs '--name value', got {args}.")
+    overrides = {}
+    for name, value in zip(args[::2], args[1::2]):
+        if not name.startswith("--"):
+            raise SystemExit(f"--train_args/--predict_args: expected an option name '--name', got {name!r}.")
+        try:
+            overrides[name[2:]] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[name[2:]] = value
+    return overrides
+
+
+def bundle_facts(config_file: Path, overrides: dict[str, object], keys: tuple[str, ...]) -> dict[str, object]:
+    """The values of ``keys`` in a bundle config after the command-line ``overrides``."""
+    parser = ConfigParser()
+    parser.read_config(str(config_file))
+    parser.update({key: value for key, value in overrides.items() if key in parser.get()})
+    return {key: parser.get_parsed_content(key) for key in keys}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# stages
+
+
+@dataclass
+class Run:
+    """A subprocess: its command, wall-clock seconds, exit status and log file."""
+
+    command: list[str]
+    seconds: float
+    returncode: int
+    log: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def failure(self) -> str:
+        """One line: what failed and where its log is, with the log's last line."""
+        lines = Path(self.log).read_text(errors="replace").strip().splitlines()
+        last = lines[-1][-200:] if lines else "empty"
+        return f"exit status {self.returncode} (log {self.log}: {last})"
+
+
+def run_logged(command: list[str], log: Path) -> Run:
+    """Run ``command`` from the repository root with this checkout's package first on the path."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(log, "w") as out:
+        returncode = subprocess.run(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+    return Run([str(c) for c in command], time.perf_counter() - start, returncode, str(log))
+
+
+def generate_dataset(bundle: str, data_dir: Path, seed: int) -> Run:
+    """``python -m unet3d_monai.data.sample <bundle> <data_dir> --seed <seed>``."""
+    command = [sys.executable, "-m", "unet3d_monai.data.sample", bundle, str(data_dir), "--seed", str(seed)]
+    return run_logged(command, data_dir.parent / "logs" / "generate.log")
+
+
+def train_bundle(bundle: str, data_dir: Path, run_dir: Path, train_args: list[str]) -> Run:
+    """The bundle's training command with its defaults, weights in ``run_dir/models``."""
+    command = [
+        sys.executable, "-m", "monai.bundle", "run", "training",
+        "--config_file", f"bundles/{bundle}/train.json",
+        "--dataset_dir", str(data_dir),
+        "--ckpt_dir", str(run_dir / "models"),
+        "--output_dir", str(run_dir / "train_output"),
+        *train_args,
+    ]  # fmt: skip
+    return run_logged(command, run_dir / "logs" / "train.log")
+
+
+def predict_bundle(bundle: str, case: Case, data_dir: Path, run_dir: Path, predict_args: list[str]) -> Run:
+    """The bundle's prediction command on ``data_dir/test`` with the trained ``model.pt``."""
+    command = [
+        sys.executable, "-m", "monai.bundle", "run",
+        "--config_file", f"bundles/{bundle}/inference.json",
+        "--input", str(data_dir / "test"),
+        "--ckpt_path", str(run_dir / "models" / "model.pt"),
+        "--output_dir", str(run_dir / "predictions"),
+    ]  # fmt: skip
+    if case.kind != "regression":
+        command += ["--save_segmentation", "true"]
+    return run_logged(command + predict_args, run_dir / "logs" / "predict.log")
+
+
+def read_test_volume(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(raw, label)`` of a test file (``(1, Y, X)`` for 2D data)."""
+    with h5py.File(path, "r") as f:
+        return f["raw"][()], f["label"][()]
+
+
+def read_prediction(path: Path, dataset: str) -> np.ndarray:
+    """A dataset (``predictions`` or ``segmentation``) of a ``<stem>_predictions.h5``."""
+    with h5py.File(path, "r") as f:
+        return f[dataset][()]
+
+
+def model_record(ckpt_dir: Path) -> dict | None:
+    """The record the training writes beside the weights (``<ckpt_dir>/model.json``), None without one."""
+    path = ckpt_dir / "model.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def normalization_mode(bundle: str, ckpt_dir: Path, overrides: dict[str, object]) -> str:
+    """The intensity normalisation the bundle predicts with: the one recorded with the weights when there is
+    one, otherwise the ``normalization`` of ``inference.json``."""
+    record = model_record(ckpt_dir)
+    if record and "normalization" in record:
+        return str(record["normalization"])
+    return str(
+        bundle_facts(ROOT / "bundles" / bundle / "inference.json", overrides, ("normalization",))["normalization"]
+    )
+
+
+def to_raw_units(prediction: np.ndarray, raw: np.ndarray, mode: str) -> np.ndarray:
+    """Undo the bundle's input normalisation: the denoising bundle normalises raw and target with the raw
+    volume's statistics, so its predictions are in normalised raw units."""
+    from unet3d_monai.data import Normalize
+    from unet3d_monai.data.stats import VolumeStats
+
+    offset, scale = Normalize(mode).offset_scale(VolumeStats.from_array(raw))
+    return prediction * scale + offset
+
+
+def score_bundle(
+    bundle: str, case: Case, test_files: list[Path], run_dir: Path, overrides: dict[str, object]
+) -> dict[str, object]:
+    """Score the bundle's predictions of every test file; figures per volume and their mean."""
+    per_volume = []
+    for path in test_files:
+        raw, truth = read_test_volume(path)
+        output = run_dir / "predictions" / f"{path.stem}_predictions.h5"
+        if case.kind == "regression":
+            mode = normalization_mode(bundle, run_dir / "models", overrides)
+            denoised = to_raw_units(read_prediction(output, "predictions")[0], raw, mode)
+            per_volume.append(score(case, truth, denoised.reshape(truth.shape)))
+        else:
+            per_volume.append(score(case, truth, read_prediction(output, "segmentation").reshape(truth.shape)))
+    return {"per_volume": per_volume, "mean": mean_scores(per_volume)}
+
+
+def baseline(case: Case, test_files: list[Path]) -> dict[str, object]:
+    """Every no-learning candidate of ``_baselines``; ``best`` is the one that ranks first (``Case.rank``)."""
+    results = []
+    for description, method in _baselines.candidates(case.kind).items():
+        per_volume = []
+        for path in test_files:
+            raw, truth = read_test_volume(path)
+            per_volume.append(score(case, truth, method(raw, truth)))
+        results.append({"method": description, "per_volume": per_volume, "mean": mean_scores(per_volume)})
+    best = max(results, key=lambda c: case.rank(c["mean"]))
+    return {"candidates": results, "best": best}
+
+
+def _split_files(data_dir: Path, split: str) -> list[str]:
+    return [str(p) for p in sorted((data_dir / split).glob("*.h5"))]
+
+
+def reference(
+    bundle: str,
+    case: Case,
+    data_dir: Path,
+    run_dir: Path,
+    budget: dict[str, object],
+    test_files: list[Path],
+) -> dict[str, object]:
+    """pytorch-3dunet trained and predicting in subprocesses, segmented with the bundle's own post-processing."""
+    spec = {
+        "bundle": bundle,
+        "train_files": _split_files(data_dir, "train"),
+        "val_files": _split_files(data_dir, "val"),
+        "test_files": [str(p) for p in test_files],
+        **budget,
+        "checkpoint_dir": str(run_dir / "checkpoints"),
+        "output_dir": str(run_dir / "predictions"),
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    spec_file = run_dir / "spec.json"
+    spec_file.write_text(json.dumps(spec, indent=1))
+    result: dict[str, object] = {"example": _reference.EXAMPLES[bundle], "spec": spec}
+    script = str(ROOT / "benchmarks" / "_reference.py")
+    progress(f"{bundle}: pytorch-3dunet training ({budget['iterations']} iterations)")
+    trained = run_logged([sys.executable, script, "train", str(spec_file)], run_dir / "logs" / "train.log")
+    result["train"] = vars(trained)
+    if not trained.ok:
+        result["error"] = f"training failed: {trained.failure()}"
+        return result
+    if not _reference.best_checkpoint(spec["checkpoint_dir"]).is_file():
+        result["error"] = "no best_checkpoint.pytorch: no validation ran within the iterations"
+        return result
+    progress(f"{bundle}: pytorch-3dunet trained in {trained.seconds:.1f} s; predicting")
+    predicted = run_logged([sys.executable, script, "predict", str(spec_file)], run_dir / "logs" / "predict.log")
+    result["predict"] = vars(predicted)
+    if not predicted.ok:
+        result["error"] = f"prediction failed: {predicted.failure()}"
+        return result
+
+    from unet3d_monai.inference import Segmenter
+
+    segmenter = None
+    if case.kind != "regression":
+        post = bundle_facts(ROOT / "bundles" / bundle / "inference.json", {}, ("segmentation_mode", "threshold"))
+        segmenter = Segmenter(post["segmentation_mode"], threshold=post["threshold"])
+        result["post_processing"] = post
+    per_volume = []
+    for path in test_files:
+        _, truth = read_test_volume(path)
+        probabilities = read_prediction(run_dir / "predictions" / f"{path.stem}_predictions.h5", "predictions")
+        if segmenter is None:
+            # min-max normalised targets have no fixed unit: only the affine-fitted PSNR applies
+            per_volume.append(score(case, truth, probabilities[0].reshape(truth.shape), in_clean_units=False))
+        else:
+            per_volume.append(score(case, truth, segmenter(probabilities).reshape(truth.shape)))
+    result.update(per_volume=per_volume, mean=mean_scores(per_volume))
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# one bundle, end to end
+
+
+@dataclass
+class Options:
+    """The benchmark's command-line options."""
+
+    work_dir: Path
+    seed: int
+    with_reference: bool
+    train_args: list[str] = field(default_factory=list)
+    predict_args: list[str] = field(default_factory=list)
+    reference_iterations: int | None = None
+
+
+def guarded(what: str, stage: Callable[[], dict[str, object]]) -> dict[str, object]:
+    """``stage()``, or ``{"error": ...}`` naming ``what`` failed and why: one failure leaves the others' figures."""
+    try:
+        return stage()
+    except Exception as error:  # a benchmark reports, it does not stop
+        return {"error": f"{what} failed: {type(error).__name__}: {error}"}
+
+
+def ours(bundle: str, case: Case, data_dir: Path, run_dir: Path, options: Options, iterations: int) -> dict:
+    """Train and predict with the bundle's commands, then score; the runs are kept under ``run``."""
+    progress(f"{bundle}: training the bundle ({iterations} iterations)")
+    trained = train_bundle(bundle, data_dir, run_dir, options.train_args)
+    result: dict[str, object] = {"train": vars(trained)}
+    if not trained.ok:
+        return {**result, "error": f"training failed: {trained.failure()}"}
+    progress(f"{bundle}: trained in {trained.seconds:.1f} s; predicting the test volumes")
+    predicted = predict_bundle(bundle, case, data_dir, run_dir, options.predict_args)
+    result["predict"] = vars(predicted)
+    if not predicted.ok:
+        return {**result, "error": f"prediction failed: {predicted.failure()}"}
+    progress(f"{bundle}: predicted in {predicted.seconds:.1f} s; scoring")
+    test_files = sorted((data_dir / "test").glob("*.h5"))
+    overrides = parse_overrides(options.predict_args)
+    return {**result, **guarded("scoring", lambda: score_bundle(bundle, case, test_files, run_dir, overrides))}
+
+
+def benchmark_bundle(bundle: str, options: Options) -> dict[str, object]:
+    """Every stage for one bundle; failures are recorded, not raised."""
+    case = CASES[bundle]
+    root = options.work_dir / bundle
+    data_dir = root / "data"
+    result: dict[str, object] = {"bundle": bundle, "seed": options.seed, "dataset_dir": str(data_dir)}
+
+    stage = time.perf_counter()
+    progress(f"{bundle}: generating the dataset (seed {options.seed})")
+    generated = generate_dataset(bundle, data_dir, options.seed)
+    if not generated.ok:
+        result["error"] = f"dataset generation failed: {generated.failure()}"
+        return result
+    test_files = sorted((data_dir / "test").glob("*.h5"))
+    progress(f"{bundle}: {len(test_files)} test volumes written in {time.perf_counter() - stage:.1f} s")
+
+    # the dataset folder too, for defaults that depend on it
+    overrides = {"dataset_dir": str(data_dir), **parse_overrides(options.train_args)}
+    keys = ("epochs", "epoch_length", "val_interval", "patch_size", "batch_size", "num_workers", "seed")
+    facts = bundle_facts(ROOT / "bundles" / bundle / "train.json", overrides, keys)
+    iterations = int(facts["epochs"]) * int(facts["epoch_length"])
+    result["training"] = {"facts": facts, "iterations": iterations, "train_args": options.train_args}
+    result["ours"] = ours(bundle, case, data_dir, root / "ours", options, iterations)
+    record = model_record(root / "ours" / "models")
+    if record and "patch_size" in record:
+        # the patch the training actually used, as recorded with the weights
+        facts["patch_size"] = list(record["patch_size"])
+        result["training"]["model_record"] = record
+
+    stage = time.perf_counter()
+    progress(f"{bundle}: no-learning baseline")
+    result["baseline"] = guarded("baseline", lambda: baseline(case, test_files))
+    progress(f"{bundle}: baseline done in {time.perf_counter() - stage:.1f} s")
+
+    if not options.with_reference:
+        result["reference"] = {"error": "skipped (--no_reference)"}
+    elif importlib.util.find_spec("pytorch3dunet") is None:
+        message = "pytorch-3dunet not installed (pip install --no-deps pytorch3dunet==1.9.6)"
+        progress(f"{bundle}: {message}; skipping the reference")
+        result["reference"] = {"error": message}
+    else:
+        reference_iterations = options.reference_iterations or iterations
+        budget = {
+            "patch_size": list(facts["patch_size"]),
+            "batch_size": int(facts["batch_size"]),
+            "num_workers": int(facts["num_workers"]),
+            "iterations": reference_iterations,
+            "validate_every": min(int(facts["val_interval"]) * int(facts["epoch_length"]), reference_iterations),
+            "seed": int(facts["seed"]),
+        }
+        result["reference"] = guarded(
+            "pytorch-3dunet", lambda: reference(bundle, case, data_dir, root / "reference", budget, test_files)
+        )
+        if "error" in result["reference"]:
+            progress(f"{bundle}: pytorch-3dunet: {result['reference']['error']}")
+    progress(f"{bundle}: done")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the table
+
+
+def _figure(metric: str, value: float) -> str:
+    return f"{value:.2f}" if metric.startswith("PSNR") else f"{value:.3f}"
+
+
+def _cell(part: dict[str, object], metric: str, row: int) -> str:
+    if "error" in part:
+        return part["error"] if row == 0 else ""
+    mean = part.get("mean", {})
+    return _figure(metric, mean[metric]) if metric in mean else "n/a"
+
+
+def _baseline_cell(part: dict[str, object], metric: str, row: int) -> str:
+    if "error" in part:
+        return part["error"] if row == 0 else ""
+    best = part["best"]
+    return f"{_figure(metric, best['mean'][metric])} ({best['method']})"
+
+
+def _seconds(run: dict[str, object] | None) -> str:
+    return f"{run['seconds']:.0f}" if run else ""
+
+
+def table(results: list[dict[str, object]]) -> str:
+    """One markdown table: a row per figure, times and iterations on each bundle's first row."""
+    header = (
+        "| bundle | metric (direction) | ours | baseline | pytorch-3dunet | our train s | reference train s "
+        "| iterations |"
+    )
+    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for result in results:
+        bundle = result["bundle"]
+        if "error" in result:
+            lines.append(f"| {bundle} | {result['error']} | | | | | | |")
+            continue
+        case = CASES[bundle]
+        training = result["training"]
+        reference_part = result["reference"]
+        ours_iterations = training["iterations"]
+        ref_iterations = reference_part.get("spec", {}).get("iterations", ours_iterations)
+        iterations = f"{ours_iterations}" + ("" if ref_iterations == ours_iterations else f" / {ref_iterations}")
+        for row, metric in enumerate(case.metrics):
+            direction = _scores.METRICS[metric].replace(" is better", "")
+            reference_cell = _cell(reference_part, metric, row)
+            if metric == _scores.PSNR and "error" not in reference_part:
+                reference_cell = "n/a (no unit: min-max targets)"
+            cells = [
+                bundle if row == 0 else "",
+                f"{metric} ({direction})",
+                _cell(result["ours"], metric, row),
+                _baseline_cell(result["baseline"], metric, row),
+                reference_cell,
+                _seconds(result["ours"].get("train")) if row == 0 else "",
+                _seconds(reference_part.get("train")) if row == 0 else "",
+                iterations if row == 0 else "",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+NOTES = """\
+ours: the bundle's training and inference commands with their defaults; seconds are the training command's wall
+clock (interpreter start and dataset checks included), likewise for pytorch-3dunet's training subprocess.
+baseline: no learning, Gaussian-smoothed raw (sigma 1 or 2 voxels) seeded one way or another, the best variant on
+these test volumes (which favours it): boundary bundles: Otsu threshold, seeds in the interior (its connected
+components, or the maxima of its distance transform), watershed of the smoothed raw; nuclei and dsb2018_2d: Otsu,
+then connected components or a watershed of the distance transform; multiclass: three multi-Otsu classes renamed
+to label ids by their best one-to-one overlap with the ground truth; denoising: the noisy input or its smoothing.
+pytorch-3dunet: the recipe of its matching example on the same files, with the same iterations, patch and batch
+size, its StandardPredictor, then the bundle's own segmentation of its probabilities. Figures are means over the
+test volumes; "affine fit to clean" maps each output by its least-squares affine fit to the clean volume first."""
+
+
+def main() -> None:
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("--bundle", nargs="+", choices=BUNDLES, default=list(BUNDLES), help="bundles (default: all)")
+    cli.add_argument("--work_dir", type=Path, help="where data, weights and predictions go (default: a temporary "
+                     "folder, deleted at the end)")  # fmt: skip
+    cli.add_argument("--seed", type=int, default=1000, help="dataset seed (the bundles' embedded data use 0)")
+    cli.add_argument("--reference", dest="reference", action="store_true", default=True,
+                     help="train pytorch-3dunet too (default, when installed)")  # fmt: skip
+    cli.add_argument("--no_reference", dest="reference", action="store_false", help="skip pytorch-3dunet")
+    cli.add_argument("--train_args", default="", help='extra training options, e.g. "--epochs 1 --cpu_bf16 false"')
+    cli.add_argument("--predict_args", default="", help='extra prediction options, e.g. "--roi_size [48,128,128]"')
+    cli.add_argument("--reference_iterations", type=int, help="pytorch-3dunet's iterations (default: the bundle's)")
+    cli.add_argument("--json", type=Path, help="write every figure, command and time to this JSON file")
+    cli.add_argument("--self_check", action="store_true", help="check the scorers against hand-computed values")
+    args = cli.parse_args()
+
+    if args.self_check:
+        lines = _scores.self_check()
+        print("\n".join(lines))
+        sys.exit(1 if any(line.startswith("FAIL") for line in lines) else 0)
+
+    with tempfile.TemporaryDirectory(prefix="quality_") as scratch:
+        options = Options(
+            work_dir=(args.work_dir or Path(scratch)).resolve(),
+            seed=args.seed,
+            with_reference=args.reference,
+            train_args=shlex.split(args.train_args),
+            predict_args=shlex.split(args.predict_args),
+            reference_iterations=args.reference_iterations,
+        )
+        for bundle in args.bundle:
+            folder = options.work_dir / bundle
+            if folder.exists() and any(folder.iterdir()):
+                cli.exit(2, f"error: {folder} is not empty; choose another --work_dir (nothing is overwritten).\n")
+        progress(f"work dir {options.work_dir}; bundles {', '.join(args.bundle)}")
+        results = [benchmark_bundle(bundle, options) for bundle in args.bundle]
+    progress(f"all done in {time.perf_counter() - _START:.0f} s")
+    print(table(results))
+    print()
+    print(NOTES)
+    if args.json:
+        args.json.write_text(json.dumps({"options": vars(args), "results": results}, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
