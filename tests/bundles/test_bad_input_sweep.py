@@ -182,6 +182,7 @@ CASES = [
     Case(
         "train missing pretrained", "train", {"pretrained_ckpt": "{ws}/nothing.pt"}, ("--pretrained_ckpt", "nothing.pt")
     ),
+    Case("train pretrained of another size", "train", {"pretrained_ckpt": "{ws}/model.pt"}, ("model.pt", "f_maps")),
     Case("train missing dataset", "train", {"dataset_dir": "{ws}/nowhere"}, ("nowhere",)),
     Case("train missing label key", "train", {"label_key": "labels"}, ("'labels'", "boundary_train_00.h5")),
     Case(
