@@ -148,6 +148,33 @@ def test_resume_continues_counters_and_optimizer(datasets, tmp_path):
     assert steps == {4.0}
 
 
+def test_a_second_run_never_replaces_the_first_runs_weights(datasets, tmp_path):
+    """Training twice into one --ckpt_dir is refused and leaves the first run's files as they were; --resume true
+    then continues that run and --overwrite true replaces it."""
+    overrides = _overrides("boundary", datasets["boundary"], tmp_path)
+    _train("boundary", overrides)
+    models = tmp_path / "models"
+    first = {name: (models / name).read_bytes() for name in ("model.pt", "last.pt")}
+    _train_fails(
+        "boundary",
+        {**overrides, "epochs": 3},
+        rf"--ckpt_dir '{models}' already holds model.pt and last.pt from an earlier run; pass --resume true to "
+        "continue that run, --overwrite true to replace its weights, or choose another --ckpt_dir.",
+    )
+    assert {name: (models / name).read_bytes() for name in first} == first
+    assert sorted(p.name for p in models.iterdir()) == ["last.pt", "model.pt"]
+
+    _train("boundary", {**overrides, "epochs": 2, "resume": "true"})
+    assert torch.load(models / "last.pt", weights_only=True)["trainer"]["iteration"] == 4
+
+    # a fresh run replaces both files (the device given by name, with bfloat16 autocast on the CPU)
+    replaced = (models / "model.pt").stat().st_ino
+    _train("boundary", {**overrides, "overwrite": "true", "device": "cpu", "cpu_bf16": "true"})
+    last = torch.load(models / "last.pt", weights_only=True)
+    assert last["trainer"]["iteration"] == 2 and last["checkpointer"]["best_epoch"] == 1
+    assert (models / "model.pt").stat().st_ino != replaced
+
+
 def test_resume_without_state_is_explained(datasets, tmp_path):
     overrides = _overrides("boundary", datasets["boundary"], tmp_path, resume=True)
     _train_fails("boundary", overrides, "--resume true needs the training state .*last.pt, which does not exist")

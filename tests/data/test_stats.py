@@ -9,6 +9,7 @@ from unet3d_monai.data.stats import (
     VolumeStats,
     clear_stats_cache,
     compute_volume_stats,
+    count_nonfinite,
     iter_blocks,
 )
 
@@ -139,3 +140,12 @@ def test_one_pass_small_integer_stats(write_h5, dtype):
     assert s.mean == pytest.approx(ref.mean(), rel=1e-12) and s.std == pytest.approx(ref.std(), rel=1e-12)
     assert (s.min, s.max) == (ref.min(), ref.max())
     assert (s.p_low, s.p_high) == tuple(np.percentile(ref, (10, 90)))
+
+
+def test_count_nonfinite_reads_block_by_block(write_h5):
+    raw = np.zeros((9, 10, 11), np.float32)
+    raw[0, 0, 0], raw[4, 9, 3], raw[8, 9, 10] = np.nan, np.inf, -np.inf
+    path = write_h5("v.h5", chunks=(2, 5, 11), raw=raw, label=np.ones((9, 10, 11), np.uint8))
+    assert count_nonfinite(path, "raw", max_block_bytes=4 * 2 * 5 * 11) == 3  # 25 blocks of one chunk
+    assert count_nonfinite(path, "raw") == 3
+    assert count_nonfinite(path, "label") == 0

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from ignite.engine import Engine
@@ -111,3 +113,24 @@ def test_handler_with_dictionary_output_resets_between_runs():
     assert engine.state.metrics["arand"] == pytest.approx(0.5)
     engine.run([(INSTANCES, INSTANCES)], max_epochs=1)
     assert engine.state.metrics["arand"] == pytest.approx(0.0)
+
+
+def test_a_score_from_non_finite_predictions_is_nan_and_never_better():
+    """Thresholding turns NaN into interior and infinity into boundary, so the metric alone scores the broken items
+    below like real predictions (0.33 and 0.0, a perfect error, for the infinite one): any non-finite prediction
+    makes the whole validation NaN instead."""
+    handler = BoundaryAdaptedRandErrorHandler(thresholds=(0.5,))
+    good = (line(0.1, 0.1, 0.9, 0.1, 0.1), INSTANCES)
+    broken = (line(0.1, float("nan"), 0.9, 0.1, 0.1), INSTANCES)
+    engine = run(handler, [good, broken])
+    assert math.isnan(engine.state.metrics["metric"])
+    infinite = (line(0.1, 0.1, float("inf"), 0.1, 0.1), INSTANCES)
+    engine.run([good, infinite], max_epochs=1)
+    assert math.isnan(engine.state.metrics["metric"])
+    engine.run([good, good], max_epochs=1)  # the count starts again with every run
+    assert engine.state.metrics["metric"] == pytest.approx(0.0)
+    for higher, directed in ((False, handler), (True, MeanIoUHandler())):
+        assert directed.is_better(float("nan"), 0.5) is False
+        assert directed.is_better(0.5, float("nan")) is True
+        assert directed.is_better(float("nan"), float("nan")) is False
+        assert directed.is_better(0.6, 0.5) is higher

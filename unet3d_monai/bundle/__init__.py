@@ -1,13 +1,19 @@
-"""Small helpers that the bundles in ``bundles/`` call from their JSON: command-line option checks,
-typed option parsing, resuming, and preparing the dataset folder."""
+"""Small helpers that the bundles in ``bundles/`` call from their JSON: command-line option checks, up-front
+checks of every option and output folder, typed option parsing, resuming, and preparing the dataset folder."""
 
-from .dataset import prepare_dataset_dir
-from .errors import install_error_hook, user_error
+from .checks import check_inference_options, check_training_options, check_training_outputs
+from .dataset import check_finite_volumes, prepare_dataset_dir
+from .errors import explain, install_error_hook, user_error
 from .options import as_bool, check_cli_overrides, resume_checkpoint
 
 __all__ = [
     "as_bool",
     "check_cli_overrides",
+    "check_finite_volumes",
+    "check_inference_options",
+    "check_training_options",
+    "check_training_outputs",
+    "explain",
     "install_error_hook",
     "prepare_dataset_dir",
     "resume_checkpoint",

@@ -149,7 +149,7 @@ def describe_mismatch(
         shapes = [f"{key} checkpoint {a} vs network {b}" for key, a, b in reshaped]
         details.append(f"shape mismatches: {_shown(shapes)}")
     return (
-        f"The weights in {source} do not fit this {network_name}; check the option(s) {cause}. "
+        f"The weights in {source} do not fit this {network_name}; check the option(s) {cause} ("
         + "; ".join(details)
-        + "."
+        + ")."
     )

@@ -38,6 +38,7 @@ __all__ = [
     "VolumeStats",
     "clear_stats_cache",
     "compute_volume_stats",
+    "count_nonfinite",
     "iter_blocks",
 ]
 
@@ -428,3 +429,26 @@ def compute_volume_stats(
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[cache_key] = stats
     return stats
+
+
+def count_nonfinite(path: str | PathLike, key: str, max_block_bytes: int = DEFAULT_BLOCK_BYTES) -> int:
+    """Number of NaN and +-Inf values in the HDF5 dataset ``key`` of ``path``, read block by block.
+
+    Integer and boolean data cannot hold them and are not read.
+
+    Example::
+
+        if count_nonfinite("train/a.h5", "label"):
+            ...
+
+    Raises:
+        FileNotFoundError, HDF5FileError, HDF5KeyError: see :func:`~unet3d_monai.data.files.open_h5`.
+    """
+    with open_h5(path) as f:
+        ds = get_h5_dataset(f, key)
+        if ds.dtype.kind not in "fc":
+            return 0
+        blocks = iter_blocks(ds.shape, ds.chunks, ds.dtype.itemsize, max_block_bytes)
+        return sum(
+            int(block.size - np.count_nonzero(np.isfinite(block))) for block in (read_h5(ds, sl) for sl in blocks)
+        )

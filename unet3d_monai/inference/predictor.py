@@ -17,6 +17,7 @@ from torch import nn
 
 from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.inference.blockwise import BlockwiseInference
+from unet3d_monai.inference.output_space import check_prediction_space
 from unet3d_monai.inference.segmentation import SegmentationMode, Segmenter
 from unet3d_monai.inference.sliding_window import infer_volume, prepare_window_predictor, window_roi_size
 from unet3d_monai.inference.volumes import HDF5Volume, find_volume_files, is_nifti, load_nifti, volume_stem
@@ -59,7 +60,8 @@ class VolumePredictor:
     An interrupted block-wise prediction continues with ``resume``.
 
     Safety: inputs are opened read-only; outputs are written to ``<name>.part`` and renamed when complete;
-    an existing output is refused unless ``overwrite``; an output equal to the input is refused.
+    an existing output is refused unless ``overwrite``; an output equal to the input is refused; an output folder
+    that cannot be written or lacks the room for the outputs is refused before any prediction.
 
     Args:
         network: the network with its weights loaded; 3D, or 2D (predicting slice by slice).
@@ -175,6 +177,7 @@ class VolumePredictor:
         outputs = [self.output_path(f) for f in files]
         for path, output in zip(files, outputs):
             check_output_path(output, path, self.overwrite)
+        self.check_output_space(files)
         results = []
         bar = tqdm(files, desc="volumes", unit="volume") if self.progress else files
         for path in bar:
@@ -182,6 +185,19 @@ class VolumePredictor:
             results.append(self.predict_path(path))
             logger.info("Wrote %s", results[-1])
         return results
+
+    def check_output_space(self, files: Sequence[str | PathLike]) -> None:
+        """Refuse, in one sentence, an output folder that cannot be written or has no room for the outputs of
+        ``files`` (see :func:`~unet3d_monai.inference.output_space.check_prediction_space`)."""
+        check_prediction_space(
+            self.output_dir,
+            files,
+            self.raw_key,
+            self.out_channels,
+            self.output_dtype,
+            channels_first_3d=self.spatial_dims == 2 and self.in_channels > 1,
+            blockwise=lambda spatial: self.blockwise or not self._fits_in_memory(spatial),
+        )
 
     def predict_path(self, path: str | PathLike) -> Path:
         """Predict one HDF5 or NIfTI file; returns the output file."""
@@ -356,4 +372,5 @@ def predict_file(
     )
     output = predictor.output_path(input_path)
     check_output_path(output, input_path, predictor.overwrite)
+    predictor.check_output_space([input_path])
     return predictor.predict_path(input_path)

@@ -10,8 +10,14 @@ scheduling (:attr:`DirectedMetricHandler.mode`) follow the metric's direction. I
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
+import ignite.distributed as idist
+import torch
+from ignite.metrics.metric import reinit__is_reduced
 from monai.handlers import IgniteMetricHandler
 from monai.metrics import CumulativeIterationMetric
 
@@ -39,18 +45,54 @@ __all__ = [
     "PSNRHandler",
 ]
 
+logger = logging.getLogger(__name__)
+
+
+def _nonfinite_items(y_pred: torch.Tensor | Sequence[torch.Tensor]) -> int:
+    """How many items of a batch ``(B, C, *spatial)`` or of a decollated list hold a NaN or an infinity."""
+    if isinstance(y_pred, torch.Tensor):
+        return int((~torch.isfinite(y_pred.detach())).flatten(1).any(dim=1).sum()) if y_pred.numel() else 0
+    return sum(int(not torch.isfinite(torch.as_tensor(item).detach()).all()) for item in y_pred)
+
 
 class DirectedMetricHandler(IgniteMetricHandler):
     """An :class:`monai.handlers.IgniteMetricHandler` that knows whether higher values of its metric are better.
 
     The engine's ``state.metrics[name]`` receives the metric's mean over all items seen in the run; with
     ``save_details`` the per-item values go to ``state.metric_details[name]``.
+
+    A score computed from predictions that hold NaN or infinite values means nothing (thresholding NaN gives an
+    empty segmentation, whose score can look good): when any prediction of the run is not finite, the result is
+    NaN, which :meth:`is_better` and the checkpointers never take as an improvement.
     """
 
     higher_is_better: bool = True
 
     def __init__(self, metric_fn: CumulativeIterationMetric, output_transform: Callable, save_details: bool) -> None:
+        self._nonfinite = 0
         super().__init__(metric_fn=metric_fn, output_transform=output_transform, save_details=save_details)
+
+    @reinit__is_reduced
+    def reset(self) -> None:
+        super().reset()
+        self._nonfinite = 0
+
+    @reinit__is_reduced
+    def update(self, output: Sequence[Any]) -> None:
+        if len(output) == 2:
+            self._nonfinite += _nonfinite_items(output[0])
+        super().update(output)
+
+    def compute(self) -> Any:
+        result = super().compute()
+        nonfinite = int(idist.all_reduce(self._nonfinite))
+        if nonfinite:
+            logger.warning(
+                f"{nonfinite} validation prediction(s) hold NaN or infinite values: the metric is NaN and this "
+                "validation cannot be a best."
+            )
+            return math.nan
+        return result
 
     @property
     def mode(self) -> str:
@@ -58,7 +100,14 @@ class DirectedMetricHandler(IgniteMetricHandler):
         return "max" if self.higher_is_better else "min"
 
     def is_better(self, current: float, best: float) -> bool:
-        """Whether ``current`` improves on ``best`` (usable as an evaluator's ``metric_cmp_fn``)."""
+        """Whether ``current`` improves on ``best`` (usable as an evaluator's ``metric_cmp_fn``).
+
+        NaN is never better, and anything that is not NaN is better than a NaN best.
+        """
+        if math.isnan(current):
+            return False
+        if math.isnan(best):
+            return True
         return current > best if self.higher_is_better else current < best
 
 

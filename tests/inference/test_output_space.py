@@ -1,0 +1,44 @@
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+from unet3d_monai.inference.output_space import check_prediction_space, prediction_bytes
+
+
+@pytest.fixture
+def volumes(tmp_path):
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["raw"] = np.zeros((10, 20, 30), np.uint8)
+    with h5py.File(tmp_path / "b.h5", "w") as f:
+        f["raw"] = np.zeros((2, 4, 5, 6), np.float32)  # (C, Z, Y, X)
+    with h5py.File(tmp_path / "c.h5", "w") as f:
+        f["raw"] = np.zeros((3, 50, 60), np.float32)  # (C, Y, X) for a 2D network with 3 input channels
+    return tmp_path
+
+
+def test_prediction_bytes(volumes):
+    a, b, c = volumes / "a.h5", volumes / "b.h5", volumes / "c.h5"
+    assert prediction_bytes(a, "raw", 1, "float32") == (4 * 6000, 0)
+    assert prediction_bytes(a, "raw", 2, "float16", blockwise=True) == (2 * 2 * 6000, 2 * 4 * 6000)
+    assert prediction_bytes(b, "raw", 3, "uint8") == (3 * 120, 0)
+    assert prediction_bytes(c, "raw", 1, "float32", channels_first_3d=True) == (4 * 3000, 0)
+    uses_blocks = lambda spatial: spatial == (1, 50, 60)  # noqa: E731
+    assert prediction_bytes(c, "raw", 1, "float32", True, blockwise=uses_blocks)[1] == 4 * 3000
+    assert prediction_bytes(volumes / "ct.nii.gz", "raw", 1, "float32") == (0, 0)  # compressed: not estimated
+
+
+def test_check_prediction_space(volumes):
+    files = [volumes / "a.h5", volumes / "b.h5"]
+    # both outputs stay, only the larger accumulator exists at a time
+    needed = check_prediction_space(volumes / "out", files, "raw", 2, "float32", blockwise=True)
+    assert needed == (2 * 4 * 6000 + 2 * 4 * 120) + 2 * 4 * 6000
+    assert not (volumes / "out").exists()
+    free = shutil.disk_usage(volumes).free
+    huge = volumes / "huge.h5"
+    with h5py.File(huge, "w") as f:
+        f.create_dataset("raw", shape=(free // 8 + 1, 1, 8), dtype="uint8", chunks=(1024, 1, 8))
+    with pytest.raises(OSError, match=r"^output_dir '.*out' has .* free but predicting 1 volume needs about"):
+        check_prediction_space(volumes / "out", [huge], "raw", 1, "float32")
+    assert not (volumes / "out").exists()
