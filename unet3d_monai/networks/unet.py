@@ -151,6 +151,9 @@ class UNetBase(nn.Module):
     ``num_levels`` is ``None`` and ``f_maps`` is an int).
 
     Attributes:
+        arguments: the constructor's arguments, resolved (``f_maps`` as the channels of every level, kernel sizes
+            as one int per spatial dimension), such that ``type(net)(**net.arguments)`` builds the same network;
+            plain numbers, strings and lists, ready for JSON or YAML (a bioimage.io package records them).
         f_maps: channels of each level (list).
         min_input_size: smallest accepted spatial size per axis (list); smaller inputs raise ``ValueError``.
         final_activation: the activation that turns logits into probabilities (or the identity).
@@ -198,6 +201,22 @@ class UNetBase(nn.Module):
         if upsample != "default" and upsample not in UPSAMPLE_MODES:
             accepted = ", ".join(repr(mode) for mode in ["default", *UPSAMPLE_MODES])
             raise ValueError(f"upsample must be one of {accepted}, got {upsample!r}.")
+        # the constructor's arguments, resolved, so that type(self)(**self.arguments) builds the same network
+        self.arguments = {
+            "in_channels": in_channels,
+            "out_channels": out_channels,
+            "final_sigmoid": bool(final_sigmoid),
+            "f_maps": list(maps),
+            "layer_order": layer_order,
+            "num_groups": num_groups,
+            "is_segmentation": bool(is_segmentation),
+            "conv_kernel_size": list(kernel),
+            "pool_kernel_size": list(pool),
+            "conv_padding": list(padding),
+            "conv_upscale": conv_upscale,
+            "upsample": upsample,
+            "dropout_prob": dropout_prob if isinstance(dropout_prob, (int, float)) else list(dropout_prob),
+        }
         residual = basic_module is not DoubleConv
         if residual and any(2 * p != k - 1 for k, p in zip(kernel, padding)):
             raise ValueError(
