@@ -3,6 +3,14 @@ QuPath, napari, bioimageio.core) run it. Reading a package back is :func:`unet3d
 """
 
 from unet3d_monai.export.architecture import network_definition, network_from_definition
-from unet3d_monai.export.bioimageio import export_bioimageio, training_record
+from unet3d_monai.export.bioimageio import export_bioimageio
+from unet3d_monai.export.model import ExportedModel, resolve_model, training_record
 
-__all__ = ["export_bioimageio", "network_definition", "network_from_definition", "training_record"]
+__all__ = [
+    "ExportedModel",
+    "export_bioimageio",
+    "network_definition",
+    "network_from_definition",
+    "resolve_model",
+    "training_record",
+]
