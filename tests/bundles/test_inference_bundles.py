@@ -75,7 +75,8 @@ def test_every_inference_bundle_has_the_documented_options():
         assert config["bundle_root"] == f"bundles/{task}"
         assert config["inferer"]["_target_"] == "unet3d_monai.inference.FittedSlidingWindowInferer"
         assert config["inferer"]["mode"] == "gaussian"
-        assert config["run"] == ["$@predictor.run(@input)"]
+        assert config["run"][-1] == "$@predictor.run(@input)"
+        assert config["run"][0].startswith("$unet3d_monai.bundle.check_inference_options(")
 
 
 @pytest.mark.parametrize("task", sorted(CASES))

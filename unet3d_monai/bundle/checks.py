@@ -310,6 +310,7 @@ def check_inference_options(
     )
     if amp is not None:
         as_bool(amp, "amp")
-    _check_existing_file(ckpt_path, "ckpt_path")
+    if ckpt_path is not None and not Path(str(ckpt_path)).expanduser().is_dir():  # a folder is a bioimage.io package
+        _check_existing_file(ckpt_path, "ckpt_path")
     find_volume_files(input)
     check_writable_folder(output_dir, "--output_dir")

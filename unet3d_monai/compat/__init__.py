@@ -1,5 +1,7 @@
-"""Compatibility with pytorch-3dunet: its checkpoints, this package's weight files, and its YAML model sections."""
+"""Compatibility with pytorch-3dunet: its checkpoints, this package's weight files, bioimage.io model packages, and
+pytorch-3dunet's YAML model sections."""
 
+from unet3d_monai.compat.bioimageio import NotABioimageioModelError, is_bioimageio_package, read_bioimageio_package
 from unet3d_monai.compat.checkpoint import (
     CheckpointMismatchError,
     NotACheckpointError,
@@ -14,4 +16,7 @@ __all__ = [
     "network_from_pytorch3dunet_config",
     "CheckpointMismatchError",
     "NotACheckpointError",
+    "NotABioimageioModelError",
+    "is_bioimageio_package",
+    "read_bioimageio_package",
 ]

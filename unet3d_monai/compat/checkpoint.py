@@ -1,11 +1,13 @@
 """Load network weights from pytorch-3dunet checkpoints and from this package's own weight files.
 
-Three file forms are recognised:
+Four forms are recognised:
 
 - a plain ``state_dict`` (``<ckpt_dir>/model.pt``, the best weights);
 - a training state, a dict whose ``"network"`` entry is the ``state_dict`` (``<ckpt_dir>/last.pt``);
 - a pytorch-3dunet checkpoint (``best_checkpoint.pytorch`` / ``last_checkpoint.pytorch``), a dict whose
-  ``"model_state_dict"`` entry is the ``state_dict``, possibly with DataParallel's ``module.`` prefix.
+  ``"model_state_dict"`` entry is the ``state_dict``, possibly with DataParallel's ``module.`` prefix;
+- a bioimage.io model package (zip or folder with ``rdf.yaml``) with ``pytorch_state_dict`` weights, as
+  :func:`unet3d_monai.export.export_bioimageio` writes.
 
 Files are read with ``torch.load(..., weights_only=True)`` onto the CPU, then copied into the network's device.
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from unet3d_monai.compat.bioimageio import is_bioimageio_package, read_bioimageio_package
 from unet3d_monai.compat.mismatch import CheckpointMismatchError, describe_mismatch
 
 __all__ = [
@@ -134,7 +137,8 @@ def load_pytorch3dunet_checkpoint(path: str | os.PathLike, network: nn.Module) -
 
 def load_network_weights(network: nn.Module, path: str | os.PathLike) -> nn.Module:
     """Load weights into ``network`` with ``strict=True`` from a plain ``state_dict`` (``model.pt``), a training
-    state with a ``"network"`` entry (``last.pt``) or a pytorch-3dunet checkpoint (``"model_state_dict"``).
+    state with a ``"network"`` entry (``last.pt``), a pytorch-3dunet checkpoint (``"model_state_dict"``) or a
+    bioimage.io model package (zip or folder) with ``pytorch_state_dict`` weights.
 
     Wrapper prefixes (``module.``, ``_orig_mod.``) are removed, and a network wrapped in ``DataParallel`` is
     filled through its ``module``. Returns ``network``, so a bundle can use it in an expression (MONAI binds only
@@ -147,8 +151,12 @@ def load_network_weights(network: nn.Module, path: str | os.PathLike) -> nn.Modu
         FileNotFoundError: when ``path`` does not exist.
         NotACheckpointError: when the file is not readable with ``weights_only=True`` or holds none of the
             three forms.
+        NotABioimageioModelError: when a bioimage.io package has no readable ``pytorch_state_dict`` weights.
         CheckpointMismatchError: when keys or shapes differ (the message names the likely wrong option).
     """
+    if is_bioimageio_package(path):
+        package = read_bioimageio_package(path)
+        return _load_strict(network, package.state_dict, str(package.path))
     checkpoint = read_checkpoint(path)
     if isinstance(checkpoint, Mapping) and _is_state_dict(checkpoint.get(PYTORCH3DUNET_KEY)):
         weights = checkpoint[PYTORCH3DUNET_KEY]

@@ -48,10 +48,10 @@ def _final_activation(network: nn.Module) -> str:
 
 
 def _network_config(network: nn.Module) -> dict[str, Any] | None:
-    init_args = getattr(network, "init_args", None)
-    if not isinstance(init_args, dict):
+    arguments = getattr(network, "arguments", None)
+    if not isinstance(arguments, dict):
         return None
-    return {"_target_": f"unet3d_monai.networks.{type(network).__name__}", **init_args}
+    return {"_target_": f"unet3d_monai.networks.{type(network).__name__}", **arguments}
 
 
 def write_model_record(

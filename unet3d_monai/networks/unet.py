@@ -118,11 +118,6 @@ def minimum_input_size(
     )
 
 
-def _plain(value: int | float | Sequence) -> int | float | list:
-    """A sequence argument as a plain list (JSON-serialisable), a number as it is."""
-    return [v for v in value] if isinstance(value, Sequence) else value
-
-
 class UNetBase(nn.Module):
     """Shared U-Net body of pytorch-3dunet's ``AbstractUNet``; use one of the concrete classes.
 
@@ -156,8 +151,9 @@ class UNetBase(nn.Module):
     ``num_levels`` is ``None`` and ``f_maps`` is an int).
 
     Attributes:
-        init_args: the constructor's arguments (JSON-serialisable), recorded with trained weights so that the
-            network can be rebuilt: ``type(net)(**net.init_args)``.
+        arguments: the constructor's arguments, resolved (``f_maps`` as the channels of every level, kernel sizes
+            as one int per spatial dimension), such that ``type(net)(**net.arguments)`` builds the same network;
+            plain numbers, strings and lists, ready for JSON or YAML (a bioimage.io package records them).
         f_maps: channels of each level (list).
         min_input_size: smallest accepted spatial size per axis (list); smaller inputs raise ``ValueError``.
         final_activation: the activation that turns logits into probabilities (or the identity).
@@ -187,22 +183,6 @@ class UNetBase(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        self.init_args = {
-            "in_channels": in_channels,
-            "out_channels": out_channels,
-            "final_sigmoid": final_sigmoid,
-            "f_maps": f_maps if isinstance(f_maps, int) else [int(f) for f in f_maps],
-            "layer_order": layer_order,
-            "num_groups": num_groups,
-            "num_levels": num_levels,
-            "is_segmentation": is_segmentation,
-            "conv_kernel_size": _plain(conv_kernel_size),
-            "pool_kernel_size": _plain(pool_kernel_size),
-            "conv_padding": _plain(conv_padding),
-            "conv_upscale": conv_upscale,
-            "upsample": upsample,
-            "dropout_prob": _plain(dropout_prob),
-        }
         basic_module, spatial_dims, default_num_levels = self.basic_module, self.network_dims, self.default_num_levels
         if basic_module is None:
             raise TypeError(
@@ -221,6 +201,22 @@ class UNetBase(nn.Module):
         if upsample != "default" and upsample not in UPSAMPLE_MODES:
             accepted = ", ".join(repr(mode) for mode in ["default", *UPSAMPLE_MODES])
             raise ValueError(f"upsample must be one of {accepted}, got {upsample!r}.")
+        # the constructor's arguments, resolved, so that type(self)(**self.arguments) builds the same network
+        self.arguments = {
+            "in_channels": in_channels,
+            "out_channels": out_channels,
+            "final_sigmoid": bool(final_sigmoid),
+            "f_maps": list(maps),
+            "layer_order": layer_order,
+            "num_groups": num_groups,
+            "is_segmentation": bool(is_segmentation),
+            "conv_kernel_size": list(kernel),
+            "pool_kernel_size": list(pool),
+            "conv_padding": list(padding),
+            "conv_upscale": conv_upscale,
+            "upsample": upsample,
+            "dropout_prob": dropout_prob if isinstance(dropout_prob, (int, float)) else list(dropout_prob),
+        }
         residual = basic_module is not DoubleConv
         if residual and any(2 * p != k - 1 for k, p in zip(kernel, padding)):
             raise ValueError(
