@@ -6,11 +6,14 @@ post-processing into label volumes.
 - :class:`BlockwiseInference` with :class:`WindowGrid` predicts volumes larger than memory with the same
   global window grid, so the result equals the in-memory one.
 - :class:`Segmenter` turns probabilities into thresholded, argmax or instance labels.
+- :func:`check_window_options` checks window size, overlap and windows per batch up front; :func:`preview_image`
+  draws the central orthogonal slices of an input next to its prediction.
 """
 
 from unet3d_monai.inference.autocast import AutocastInferer
 from unet3d_monai.inference.blockwise import BlockwiseInference, VolumeSource, default_block_shape
 from unet3d_monai.inference.predictor import VolumePredictor, predict_file
+from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.segmentation import (
     SegmentationMode,
     Segmenter,
@@ -22,6 +25,7 @@ from unet3d_monai.inference.segmentation import (
 from unet3d_monai.inference.sliding_window import predict
 from unet3d_monai.inference.volumes import ArrayVolume, HDF5Volume, find_volume_files, load_nifti
 from unet3d_monai.inference.window_grid import WindowGrid
+from unet3d_monai.inference.window_options import check_window_options
 from unet3d_monai.inference.window_predictor import WindowPredictor
 from unet3d_monai.inference.writers import HDF5PredictionWriter, OutputDtype, write_nifti
 
@@ -39,6 +43,7 @@ __all__ = [
     "WindowGrid",
     "WindowPredictor",
     "boundary_components",
+    "check_window_options",
     "boundary_watershed",
     "connected_components",
     "default_block_shape",
@@ -47,5 +52,7 @@ __all__ = [
     "load_nifti",
     "predict",
     "predict_file",
+    "preview_image",
     "write_nifti",
+    "write_preview",
 ]
