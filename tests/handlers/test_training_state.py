@@ -137,3 +137,11 @@ def test_a_state_without_random_states_resumes_with_a_warning(tmp_path, caplog):
         resumed.run(range(2), max_epochs=2)
     assert resumed.state.iteration == 4
     assert "holds no random_states: training resumes, but does not repeat the interrupted run exactly" in caplog.text
+
+
+def test_a_stop_before_the_first_iteration_still_leaves_a_state(tmp_path):
+    trainer, saver, written = _setup(tmp_path, every_minutes=0)
+    trainer.add_event_handler(Events.STARTED, lambda e: os.kill(os.getpid(), signal.SIGTERM))
+    trainer.run(range(5), max_epochs=1)
+    assert written == [0] and saver.interrupted and saver.stop_signal == signal.SIGTERM
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["trainer"]["iteration"] == 0

@@ -116,7 +116,8 @@ class TrainingStateSaver:
 
     def _between_iterations(self, engine: Engine) -> None:
         stop = self._stop_requested()
-        if stop or self._due(engine):
+        unsaved = self._last_written()[0] < engine.state.iteration or not self.checkpointer.last_path.exists()
+        if (stop and unsaved) or self._due(engine):
             self._write(engine)
         if stop:
             self.interrupted = True
