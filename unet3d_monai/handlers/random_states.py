@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -10,6 +11,8 @@ import numpy as np
 import torch
 
 __all__ = ["RandomStates"]
+
+logger = logging.getLogger(__name__)
 
 
 class RandomStates:
@@ -51,6 +54,11 @@ class RandomStates:
         cuda = [torch.as_tensor(s, dtype=torch.uint8).cpu() for s in state.get("torch_cuda", [])]
         if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda)
+        elif cuda:
+            logger.warning(
+                f"the checkpoint holds the random states of {len(cuda)} CUDA devices, this process sees "
+                f"{torch.cuda.device_count() if torch.cuda.is_available() else 0}: CUDA's generators are not restored."
+            )
         numpy_state = state["numpy"]
         np.random.set_state(
             (
