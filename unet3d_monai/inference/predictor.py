@@ -376,6 +376,7 @@ class VolumePredictor:
             "input_mtime_ns": stat.st_mtime_ns,
             "raw_key": self.raw_key,
             "normalization": self.normalization,
+            "replace_nonfinite": self.replace_nonfinite,
             "roi_size": list(grid.roi_size),
             "overlap": list(grid.overlap),
             "mode": str(grid.mode),
