@@ -12,6 +12,7 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 from monai.bundle import run as run_bundle
+from skimage.io import imread
 
 from unet3d_monai.inference import predict
 
@@ -145,6 +146,8 @@ def test_bundle_command_line_blockwise_with_a_seed_style_checkpoint(tmp_path):
         "4",
         "--network_def#num_groups",
         "2",
+        "--preview",
+        "true",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
@@ -152,6 +155,58 @@ def test_bundle_command_line_blockwise_with_a_seed_style_checkpoint(tmp_path):
     expected = predict(network, _normalized(raw, "standardize"), roi_size, overlap=0.5, device="cpu")
     with h5py.File(tmp_path / "out" / "vol_predictions.h5", "r") as f:
         np.testing.assert_allclose(f["predictions"][()], expected, atol=1e-5)
+    # the preview: orthogonal views (30 + 4 + 18 by 28 + 4 + 18 pixels) of the input and the prediction
+    assert imread(tmp_path / "out" / "vol_preview.png").shape == (30 + 4 + 18, 2 * (28 + 4 + 18) + 4)
     # a second run refuses to overwrite
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode != 0 and "already exists" in result.stderr
+
+
+def _refusing_cases(tmp_path):
+    """(input file, extra options, expected message) for inputs and options prediction cannot score."""
+    rng = np.random.RandomState(0)
+    nan_volume = rng.rand(18, 30, 28).astype(np.float32)
+    nan_volume[3, 4, 5] = np.nan
+    with h5py.File(tmp_path / "in" / "b_nan.h5", "w") as f:
+        f["raw"] = nan_volume
+    with h5py.File(tmp_path / "in" / "b_flat.h5", "w") as f:
+        f["raw"] = rng.rand(30, 28).astype(np.float32)
+    return {
+        "nan": (
+            "b_nan.h5",
+            [],
+            f"error: Input '{tmp_path / 'in' / 'b_nan.h5'}' (dataset 'raw') has 1 NaN or infinite voxels, which the "
+            "network cannot score; nothing was written.",
+        ),
+        "2d_into_3d": (
+            "b_flat.h5",
+            [],
+            f"error: Input '{tmp_path / 'in' / 'b_flat.h5'}' (dataset 'raw') is a 2D image of shape (Y, X) = (30, 28), "
+            "but this network is 3D",
+        ),
+        "zero_window": ("a_good.h5", ["--roi_size", "[0,64,64]"], "error: --roi_size [0, 64, 64] must hold 2 or 3"),
+    }
+
+
+@pytest.mark.parametrize("case", ["nan", "2d_into_3d", "zero_window"])
+def test_command_line_refuses_what_it_cannot_score(tmp_path, case):
+    """NaN voxels, a 2D image for a 3D network and a zero window: one sentence naming the file, dataset or option,
+    a failed exit status and no output at all, not even for the good volume predicted first."""
+    overrides, _, _, _ = CASES["boundary"]
+    (tmp_path / "in").mkdir()
+    with h5py.File(tmp_path / "in" / "a_good.h5", "w") as f:
+        f["raw"] = _raw((18, 30, 28))
+    _save_random_network("boundary", overrides, tmp_path / "model.pt")
+    name, options, message = _refusing_cases(tmp_path)[case]
+    inputs = [str(tmp_path / "in" / "a_good.h5"), str(tmp_path / "in" / name)]
+    command = [
+        sys.executable, "-m", "monai.bundle", "run", "--config_file", str(_config("boundary")),
+        "--input", json.dumps(inputs), "--ckpt_path", str(tmp_path / "model.pt"), "--output_dir", str(tmp_path / "out"),
+        "--device", "cpu", "--progress", "false", "--network_def#f_maps", "4", "--network_def#num_groups", "2",
+        *(options or ["--roi_size", "[16,24,24]"]),
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()

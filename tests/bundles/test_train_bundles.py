@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ignite.engine import Events
 from monai.bundle import ConfigParser, ckpt_export, verify_net_in_out
 from monai.bundle import run as run_bundle
 
+from tests.bundles._workflow import images, run_training, scalars
 from unet3d_monai.data.sample import write_sample_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,16 +93,35 @@ def _network(task, overrides):
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_training_bundle_runs_and_checkpoints(task, datasets, tmp_path):
+def test_training_bundle_runs_checkpoints_and_logs_to_tensorboard(task, datasets, tmp_path):
     overrides = _overrides(task, datasets[task], tmp_path)
-    _train(task, overrides)
+    losses = []  # what the trainer computed, read back from TensorBoard's event files with its own reader
+    run_training(task, overrides, attach=lambda trainer: trainer.add_event_handler(
+        Events.ITERATION_COMPLETED, lambda e: losses.append(e.state.output["loss"].item())))  # fmt: skip
     network = _network(task, overrides)
     network.load_state_dict(torch.load(tmp_path / "models" / "model.pt", weights_only=True), strict=True)
     last = torch.load(tmp_path / "models" / "last.pt", weights_only=True)
-    assert set(last) == {"network", "optimizer", "lr_scheduler", "trainer", "checkpointer"}
+    assert set(last) == {"network", "optimizer", "lr_scheduler", "trainer", "checkpointer", "random_states"}
     assert last["trainer"]["iteration"] == 2 and last["trainer"]["epoch_length"] == 2
     assert np.isfinite(last["checkpointer"]["best_metric"]) and last["checkpointer"]["best_epoch"] == 1
     assert list((tmp_path / "output").glob("events.out.tfevents.*"))
+
+    logged = scalars(tmp_path / "output")
+    assert len(losses) == 2 and logged["train_loss"] == [(i + 1, float(np.float32(v))) for i, v in enumerate(losses)]
+    assert [step for step, _ in logged["train_loss_epoch"]] == [1]
+    assert logged["train_loss_epoch"][0][1] == pytest.approx(sum(losses) / 2, rel=1e-6)
+    assert logged["learning_rate"] == [(1, pytest.approx(0.001))]
+    assert [step for step, _ in logged["val_metric"]] == [1] and np.isfinite(logged["val_metric"][0][1])
+    for tag in ("train_iteration_time", "train_data_time", "train_samples_per_second"):
+        assert [step for step, _ in logged[tag]] == [1, 2] and all(v > 0 for _, v in logged[tag]), tag
+    batch = overrides.get("batch_size", 1)
+    for (_, seconds), (_, speed) in zip(logged["train_iteration_time"], logged["train_samples_per_second"]):
+        assert speed == pytest.approx(batch / seconds, rel=1e-5)
+    classes = {tag for tag in logged if tag.startswith("val_metric/")}
+    assert classes == (
+        {"val_metric/class_0", "val_metric/class_1", "val_metric/class_2"} if task == "multiclass" else set()
+    )
+    assert {"val/image/0", "val/label/0", "val/pred/0"} <= set(images(tmp_path / "output"))
     record = json.loads((tmp_path / "models" / "model.json").read_text())
     assert record["patch_size"] == list(SMALL[task]["patch_size"])
     assert record["normalization"] == "standardize" and record["task"] == task
@@ -154,7 +175,7 @@ def test_a_second_run_never_replaces_the_first_runs_weights(datasets, tmp_path):
     overrides = _overrides("boundary", datasets["boundary"], tmp_path)
     _train("boundary", overrides)
     models = tmp_path / "models"
-    first = {name: (models / name).read_bytes() for name in ("model.pt", "last.pt")}
+    first = {name: (models / name).read_bytes() for name in ("model.pt", "model.json", "last.pt")}
     _train_fails(
         "boundary",
         {**overrides, "epochs": 3},
@@ -162,7 +183,7 @@ def test_a_second_run_never_replaces_the_first_runs_weights(datasets, tmp_path):
         "continue that run, --overwrite true to replace its weights, or choose another --ckpt_dir.",
     )
     assert {name: (models / name).read_bytes() for name in first} == first
-    assert sorted(p.name for p in models.iterdir()) == ["last.pt", "model.pt"]
+    assert sorted(p.name for p in models.iterdir()) == ["last.pt", "model.json", "model.pt"]
 
     _train("boundary", {**overrides, "epochs": 2, "resume": "true"})
     assert torch.load(models / "last.pt", weights_only=True)["trainer"]["iteration"] == 4

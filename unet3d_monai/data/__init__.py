@@ -14,6 +14,8 @@ from unet3d_monai.data.normalize import Normalize, Normalized, NormalizeMode
 from unet3d_monai.data.patch_dataset import HDF5PatchDataset, RandomHDF5PatchDataset, SmallVolumeWarning
 from unet3d_monai.data.patch_fit import fit_patch_size
 from unet3d_monai.data.reader import HDF5Reader, LoadHDF5d
+from unet3d_monai.data.run_sampler import RunSampler
+from unet3d_monai.data.seeded_items import ItemSeededDataset
 from unet3d_monai.data.stats import NonFiniteWarning, VolumeStats, compute_volume_stats
 
 __all__ = [
@@ -21,12 +23,14 @@ __all__ = [
     "HDF5KeyError",
     "HDF5PatchDataset",
     "HDF5Reader",
+    "ItemSeededDataset",
     "LoadHDF5d",
     "NonFiniteWarning",
     "Normalize",
     "NormalizeMode",
     "Normalized",
     "RandomHDF5PatchDataset",
+    "RunSampler",
     "SmallVolumeWarning",
     "VolumeStats",
     "check_dataset_dir",

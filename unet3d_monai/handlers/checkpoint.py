@@ -17,6 +17,8 @@ from monai.handlers import CheckpointLoader
 
 from unet3d_monai.inference.model_record import write_model_record
 
+from .random_states import RandomStates
+
 __all__ = ["BestAndLastCheckpointer", "TrainingStateLoader", "atomic_torch_save"]
 
 logger = logging.getLogger(__name__)
@@ -65,8 +67,10 @@ class BestAndLastCheckpointer:
     """Save the best network and the full training state after every validation.
 
     Attach it to the trainer and give it the ``validator`` (the evaluator that computes the key validation metric
-    on whole volumes); the trainer itself is then saved as ``"trainer"``. Without a validator, attach it to the
-    evaluator directly. After each validation run it
+    on whole volumes); the trainer itself is then saved as ``"trainer"``, with the process's random generators
+    (``"random_states"``, see :class:`~unet3d_monai.handlers.RandomStates`) and, when the trainer runs with AMP,
+    its gradient scaler (``"scaler"``), so that a resumed run continues exactly. Without a validator, attach it to
+    the evaluator directly. After each validation run it
 
     - writes ``<save_dir>/<best_filename>`` (a plain ``state_dict`` of the network) when the key metric improved,
       in the direction the metric declares (``higher_is_better``);
@@ -75,7 +79,9 @@ class BestAndLastCheckpointer:
       where training stopped and keeps comparing against the right best score.
 
     Both files are written atomically (temporary file, then rename), so killing the process at any moment never
-    leaves a half-written checkpoint. In distributed runs only rank 0 writes.
+    leaves a half-written checkpoint. In distributed runs only rank 0 writes. :meth:`save_last` writes the
+    training state at any other moment (:class:`~unet3d_monai.handlers.TrainingStateSaver` calls it between
+    validations).
 
     Args:
         save_dir: folder for the checkpoints (created if missing).
@@ -122,6 +128,7 @@ class BestAndLastCheckpointer:
         self.record = None if record is None else dict(record)
         self.best_metric: float | None = None
         self.best_epoch: int = -1
+        self.last_saved_iteration: int | None = None
 
     @property
     def best_path(self) -> Path:
@@ -135,7 +142,7 @@ class BestAndLastCheckpointer:
         if self.validator is None:
             engine.add_event_handler(Events.EPOCH_COMPLETED, self)
         else:
-            self.save_dict.setdefault("trainer", engine)
+            self.save_dict.update(_run_state(engine, self.save_dict))
             self.validator.add_event_handler(Events.EPOCH_COMPLETED, self)
 
     def is_improvement(self, value: float) -> bool:
@@ -162,11 +169,23 @@ class BestAndLastCheckpointer:
                 if self.record is not None:
                     write_model_record(self.best_path, self.network, **self.record)
                 logger.info(f"new best {key}={value:.6g} at epoch {self.best_epoch}: saved {self.best_path}")
-            state = {name: _state_of(obj) for name, obj in self.save_dict.items() if obj is not self}
-            state["checkpointer"] = self.state_dict()
-            atomic_torch_save(state, self.last_path)
+            self.save_last()
         elif self.is_improvement(value):
             self.best_metric, self.best_epoch = value, int(engine.state.epoch)
+
+    def save_last(self) -> Path | None:
+        """Write the training state (every object of ``save_dict`` and the best score) to :attr:`last_path` now.
+
+        Only rank 0 writes (returns None elsewhere). The trainer's iteration at the save is kept in
+        :attr:`last_saved_iteration`.
+        """
+        trainer = self.save_dict.get("trainer")
+        self.last_saved_iteration = int(trainer.state.iteration) if isinstance(trainer, Engine) else None
+        if idist.get_rank() != 0:
+            return None
+        state = {name: _state_of(obj) for name, obj in self.save_dict.items() if obj is not self}
+        state["checkpointer"] = self.state_dict()
+        return atomic_torch_save(state, self.last_path)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best_metric": self.best_metric, "best_epoch": self.best_epoch}
@@ -180,7 +199,10 @@ class TrainingStateLoader(CheckpointLoader):
     """MONAI's ``CheckpointLoader`` for resuming: restores ``load_dict`` and the engine it is attached to.
 
     The trainer cannot be listed in its own handlers' arguments in a bundle config (that would be a circular
-    reference), so this loader adds the engine it is attached to under ``"trainer"``.
+    reference), so this loader adds the engine it is attached to under ``"trainer"``, and, as
+    :class:`BestAndLastCheckpointer` saves them, the process's random generators (``"random_states"``) and the
+    trainer's AMP gradient scaler (``"scaler"``). When the checkpoint lacks these two (written without them), they
+    are left as they are and a warning says that the resumed run will not repeat the interrupted one exactly.
 
     Args:
         load_path: the training state written by :class:`BestAndLastCheckpointer` (``last.pt``).
@@ -193,8 +215,34 @@ class TrainingStateLoader(CheckpointLoader):
         super().__init__(load_path=load_path, load_dict=dict(load_dict), map_location=map_location)
 
     def attach(self, engine: Engine) -> None:
-        self.load_dict.setdefault("trainer", engine)
+        self.load_dict.update(_run_state(engine, self.load_dict))
         super().attach(engine)
+
+    def __call__(self, engine: Engine) -> None:
+        saved = torch.load(self.load_path, map_location="cpu", weights_only=True, mmap=True)
+        missing = [name for name in _OPTIONAL_RUN_STATE if name in self.load_dict and name not in saved]
+        del saved
+        for name in missing:
+            del self.load_dict[name]
+        if missing:
+            logger.warning(
+                f"{self.load_path} holds no {' or '.join(missing)}: training resumes, but does not repeat the "
+                "interrupted run exactly."
+            )
+        super().__call__(engine)
+
+
+_OPTIONAL_RUN_STATE = ("random_states", "scaler")
+
+
+def _run_state(trainer: Engine, present: Mapping[str, Any]) -> dict[str, Any]:
+    """What a checkpoint of ``trainer`` holds besides the user's objects: the trainer, the random generators and
+    the AMP gradient scaler (when the trainer has one), except names already in ``present``."""
+    state: dict[str, Any] = {"trainer": trainer, "random_states": RandomStates()}
+    scaler = getattr(trainer, "scaler", None)  # MONAI's SupervisedTrainer keeps its GradScaler here when amp=True
+    if scaler is not None and hasattr(scaler, "state_dict"):
+        state["scaler"] = scaler
+    return {name: obj for name, obj in state.items() if name not in present}
 
 
 def _state_of(obj: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ignite.engine import Engine
+from ignite.engine import Engine, Events
 from ignite.handlers import ProgressBar
 
 from .nonfinite_loss import _first_loss
@@ -33,3 +33,10 @@ class LossProgressBar:
 
     def attach(self, engine: Engine) -> None:
         self.bar.attach(engine, output_transform=_loss_value if self.show_loss else None)
+        engine.add_event_handler(Events.TERMINATE, self._close)
+
+    def _close(self, engine: Engine) -> None:
+        # a run stopped in mid-epoch closes its bar now, not at exit after the messages that follow
+        if self.bar.pbar is not None:
+            self.bar.pbar.close()
+            self.bar.pbar = None

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
+import h5py
 import numpy as np
 import psutil
 import torch
@@ -16,13 +17,25 @@ from monai.utils import ensure_tuple_rep, look_up_option, optional_import
 from torch import nn
 
 from unet3d_monai.bundle.options import as_bool
+from unet3d_monai.data.files import get_h5_dataset, open_h5
 from unet3d_monai.inference.blockwise import BlockwiseInference
+from unet3d_monai.inference.input_checks import check_dimensions, check_finite
 from unet3d_monai.inference.output_space import check_prediction_space
+from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.segmentation import SegmentationMode, Segmenter
 from unet3d_monai.inference.sliding_window import infer_volume, prepare_window_predictor, window_roi_size
-from unet3d_monai.inference.volumes import HDF5Volume, find_volume_files, is_nifti, load_nifti, volume_stem
+from unet3d_monai.inference.volumes import (
+    ArrayVolume,
+    HDF5Volume,
+    find_volume_files,
+    is_nifti,
+    load_nifti,
+    nifti_shape,
+    volume_stem,
+)
 from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, network_min_window
 from unet3d_monai.inference.window_grid import WindowGrid
+from unet3d_monai.inference.window_options import check_window_options
 from unet3d_monai.inference.window_predictor import (
     network_digest,
     network_in_channels,
@@ -54,6 +67,10 @@ class VolumePredictor:
     A NIfTI input ``<stem>.nii.gz`` gives ``<stem>_predictions.nii.gz`` (and ``<stem>_segmentation.nii.gz``)
     with the input's affine.
 
+    Before anything is written, every input is checked (:meth:`check_input`): a volume whose dimensionality or
+    channel count does not suit the network, or that holds NaN/Inf voxels (unless ``replace_nonfinite`` says
+    what to put in their place), stops the run with one sentence naming the file and what was expected.
+
     Each volume is normalised with its own statistics (``normalization``, as in training). It is predicted in
     memory when input, output and weights fit ``memory_fraction`` of the available RAM, block-wise from
     disk otherwise or when ``blockwise`` is set (HDF5 only); both give the same result (to float rounding).
@@ -62,6 +79,9 @@ class VolumePredictor:
     Safety: inputs are opened read-only; outputs are written to ``<name>.part`` and renamed when complete;
     an existing output is refused unless ``overwrite``; an output equal to the input is refused; an output folder
     that cannot be written or lacks the room for the outputs is refused before any prediction.
+
+    With ``preview``, ``<output_dir>/<stem>_preview.png`` shows the central orthogonal slices of the input next
+    to those of each prediction channel (see :func:`~unet3d_monai.inference.preview.preview_image`).
 
     Args:
         network: the network with its weights loaded; 3D, or 2D (predicting slice by slice).
@@ -88,6 +108,9 @@ class VolumePredictor:
         block_memory_mb: memory budget of one block with its halo.
         memory_fraction: fraction of the available RAM an in-memory prediction may use.
         progress: progress bars per volume and per window batch.
+        replace_nonfinite: None refuses inputs with NaN/Inf voxels; a number replaces them with it (in the
+            input's units, before normalisation; they are left out of the normalisation statistics either way).
+        preview: also write ``<stem>_preview.png``.
 
     Example (in a bundle, ``"run": ["$@predictor.run(@input)"]``)::
 
@@ -119,9 +142,23 @@ class VolumePredictor:
         block_memory_mb: float = 256.0,
         memory_fraction: float = 0.5,
         progress: bool | str = True,
+        replace_nonfinite: float | None = None,
+        preview: bool | str = False,
     ) -> None:
         if not isinstance(inferer, SlidingWindowInferer):
             raise TypeError(f"inferer must be a monai.inferers.SlidingWindowInferer, got {type(inferer).__name__}.")
+        check_window_options(inferer.roi_size, inferer.overlap, inferer.sw_batch_size, block_shape)
+        if replace_nonfinite is not None and (
+            isinstance(replace_nonfinite, bool)
+            or not isinstance(replace_nonfinite, int | float)
+            or not math.isfinite(replace_nonfinite)
+        ):
+            raise ValueError(
+                f"--replace_nonfinite {replace_nonfinite!r} must be a finite number (e.g. 0), or null to refuse "
+                "inputs with NaN or infinite voxels."
+            )
+        self.replace_nonfinite = None if replace_nonfinite is None else float(replace_nonfinite)
+        self.preview = as_bool(preview, "preview")
         self.spatial_dims = network_spatial_dims(network)
         self.in_channels = network_in_channels(network)
         self.out_channels = network_out_channels(network)
@@ -167,6 +204,38 @@ class VolumePredictor:
         suffix = ".nii.gz" if is_nifti(input_path) else ".h5"
         return self.output_dir / f"{volume_stem(input_path)}_predictions{suffix}"
 
+    def preview_path(self, input_path: str | PathLike) -> Path:
+        """Where the preview image of ``input_path`` is written (with ``preview``)."""
+        return self.output_dir / f"{volume_stem(input_path)}_preview.png"
+
+    @property
+    def channels_first_3d(self) -> bool:
+        """Whether a 3D HDF5 dataset is read as ``(C, Y, X)`` (a multi-channel 2D network) or ``(Z, Y, X)``."""
+        return self.spatial_dims == 2 and self.in_channels > 1
+
+    def check_input(self, path: str | PathLike) -> None:
+        """Refuse an input this network cannot score, before anything is written.
+
+        Raises:
+            ValueError: a 2D image for a 3D network, a channel count other than the network's, or NaN/Inf voxels
+                while ``replace_nonfinite`` is None; the sentence names the file and the dataset.
+        """
+        path = Path(path)
+        if is_nifti(path):
+            shape = nifti_shape(path)
+            check_dimensions(path, None, shape, self.spatial_dims)
+            volume, _ = load_nifti(path, "none", self.replace_nonfinite)
+            self._check_channels(path, volume.shape, nifti=True)
+            return
+        with open_h5(path) as f:
+            stored_shape = get_h5_dataset(f, self.raw_key).shape
+        check_dimensions(path, self.raw_key, stored_shape, self.spatial_dims)
+        with HDF5Volume(
+            path, self.raw_key, self.normalization, self.channels_first_3d, self.replace_nonfinite
+        ) as volume:
+            self._check_channels(path, volume.shape)
+            check_finite(volume.count_nonfinite(), path, self.raw_key, self.replace_nonfinite)
+
     def run(self, inputs: str | PathLike | Sequence[str | PathLike]) -> list[Path]:
         """Predict every volume named by ``inputs`` (a file, a folder, a glob or a list); returns the outputs.
 
@@ -174,15 +243,16 @@ class VolumePredictor:
             FileNotFoundError: ``inputs`` names no HDF5/NIfTI file.
         """
         files = find_volume_files(inputs)
-        outputs = [self.output_path(f) for f in files]
-        for path, output in zip(files, outputs):
-            check_output_path(output, path, self.overwrite)
+        for path in files:
+            self.check_outputs(path)
+        for path in files:
+            self.check_input(path)
         self.check_output_space(files)
         results = []
         bar = tqdm(files, desc="volumes", unit="volume") if self.progress else files
         for path in bar:
             logger.info("Predicting %s", path)
-            results.append(self.predict_path(path))
+            results.append(self._predict_checked(Path(path)))
             logger.info("Wrote %s", results[-1])
         return results
 
@@ -199,9 +269,20 @@ class VolumePredictor:
             blockwise=lambda spatial: self.blockwise or not self._fits_in_memory(spatial),
         )
 
+    def check_outputs(self, path: str | PathLike) -> None:
+        """Refuse, before anything is written, outputs of ``path`` that exist (unless ``overwrite``) or that are
+        the input."""
+        check_output_path(self.output_path(path), path, self.overwrite)
+        if self.preview:
+            check_output_path(self.preview_path(path), path, self.overwrite)
+
     def predict_path(self, path: str | PathLike) -> Path:
-        """Predict one HDF5 or NIfTI file; returns the output file."""
+        """Predict one HDF5 or NIfTI file (after :meth:`check_input`); returns the output file."""
         path = Path(path)
+        self.check_input(path)
+        return self._predict_checked(path)
+
+    def _predict_checked(self, path: Path) -> Path:
         if self.save_segmentation and self.segmenter.is_instance and self.out_channels != 1:
             raise ValueError(
                 f"segmentation_mode '{self.segmenter.mode.value}' needs a one-channel network output; "
@@ -211,20 +292,26 @@ class VolumePredictor:
             return self._predict_nifti(path)
         return self._predict_hdf5(path)
 
-    def _check_channels(self, path: Path, shape: Sequence[int]) -> None:
+    def _check_channels(self, path: Path, shape: Sequence[int], nifti: bool = False) -> None:
         if shape[0] != self.in_channels:
+            where = "read as (C, X, Y, Z)" if nifti else f"dataset '{self.raw_key}', read as (C, Z, Y, X)"
             raise ValueError(
-                f"Input '{path}' (dataset '{self.raw_key}', read as (C, Z, Y, X) = {tuple(shape)}) has {shape[0]} "
-                f"channels but the network expects {self.in_channels} input channels."
+                f"Input '{path}' ({where} = {tuple(shape)}) has {shape[0]} channels but the network expects "
+                f"{self.in_channels} input channels."
             )
+
+    def _write_preview(self, path: Path, volume: ArrayVolume | HDF5Volume, predictions: ArrayVolume) -> None:
+        if self.preview:
+            written = write_preview(self.preview_path(path), preview_image(volume, predictions))
+            logger.info("Wrote %s", written)
 
     def _predict_array(self, volume: np.ndarray) -> np.ndarray:
         return infer_volume(self.window_predictor, torch.from_numpy(volume), self.inferer, self.device).numpy()
 
     def _predict_nifti(self, path: Path) -> Path:
         output = check_output_path(self.output_path(path), path, self.overwrite)
-        volume, affine = load_nifti(path, self.normalization)
-        self._check_channels(path, volume.shape)
+        volume, affine = load_nifti(path, self.normalization, self.replace_nonfinite)
+        self._check_channels(path, volume.shape, nifti=True)
         if self.blockwise:
             logger.info("NIfTI input %s is predicted in memory (block-wise prediction reads HDF5).", path)
         probabilities = self._predict_array(volume)
@@ -233,7 +320,9 @@ class VolumePredictor:
             labels = self.segmenter(probabilities)
             segmentation = output.with_name(f"{volume_stem(path)}_segmentation.nii.gz")
             write_nifti(segmentation, labels if labels.ndim == 4 else labels[None], affine, path, self.overwrite)
-        return write_nifti(output, stored, affine, path, self.overwrite)
+        result = write_nifti(output, stored, affine, path, self.overwrite)
+        self._write_preview(path, ArrayVolume(volume), ArrayVolume(probabilities))
+        return result
 
     def _fits_in_memory(self, spatial: Sequence[int]) -> bool:
         voxels = math.prod(spatial)
@@ -243,8 +332,9 @@ class VolumePredictor:
 
     def _predict_hdf5(self, path: Path) -> Path:
         output = self.output_path(path)
-        channels_first_3d = self.spatial_dims == 2 and self.in_channels > 1
-        with HDF5Volume(path, self.raw_key, self.normalization, channels_first_3d) as volume:
+        with HDF5Volume(
+            path, self.raw_key, self.normalization, self.channels_first_3d, self.replace_nonfinite
+        ) as volume:
             self._check_channels(path, volume.shape)
             spatial = volume.shape[1:]
             blockwise = self.blockwise or not self._fits_in_memory(spatial)
@@ -277,13 +367,19 @@ class VolumePredictor:
                         writer.write_segmentation(self.segmenter(writer.read_predictions()))
                     result = writer.commit()
                     engine.cleanup()
-                    return result
-                probabilities = self._predict_array(volume.read_all())
-                writer.create_predictions(probabilities.shape)
-                writer.write_predictions(tuple(slice(0, s) for s in spatial), probabilities)
-                if self.save_segmentation:
-                    writer.write_segmentation(self.segmenter(probabilities))
-                return writer.commit()
+                else:
+                    probabilities = self._predict_array(volume.read_all())
+                    writer.create_predictions(probabilities.shape)
+                    writer.write_predictions(tuple(slice(0, s) for s in spatial), probabilities)
+                    if self.save_segmentation:
+                        writer.write_segmentation(self.segmenter(probabilities))
+                    result = writer.commit()
+            if self.preview:
+                with h5py.File(result, "r") as f:
+                    stored = f["predictions"]
+                    scale = float(stored.attrs.get("scale", 1.0))
+                    self._write_preview(path, volume, ArrayVolume(stored, scale=scale))
+            return result
 
     def _blockwise_engine(self, path: Path, spatial: Sequence[int], output: Path) -> BlockwiseInference:
         inferer = self.inferer
@@ -296,6 +392,7 @@ class VolumePredictor:
             "input_mtime_ns": stat.st_mtime_ns,
             "raw_key": self.raw_key,
             "normalization": self.normalization,
+            "replace_nonfinite": self.replace_nonfinite,
             "roi_size": list(grid.roi_size),
             "overlap": list(grid.overlap),
             "mode": str(grid.mode),
@@ -339,6 +436,8 @@ def predict_file(
     threshold: float = 0.5,
     block_shape: Sequence[int] | None = None,
     progress: bool = False,
+    replace_nonfinite: float | None = None,
+    preview: bool = False,
 ) -> Path:
     """Predict one HDF5 or NIfTI file with Gaussian sliding windows and write ``<stem>_predictions.h5``.
 
@@ -369,8 +468,9 @@ def predict_file(
         threshold=threshold,
         block_shape=block_shape,
         progress=progress,
+        replace_nonfinite=replace_nonfinite,
+        preview=preview,
     )
-    output = predictor.output_path(input_path)
-    check_output_path(output, input_path, predictor.overwrite)
+    predictor.check_outputs(Path(input_path))
     predictor.check_output_space([input_path])
     return predictor.predict_path(input_path)

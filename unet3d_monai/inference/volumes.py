@@ -14,6 +14,7 @@ import numpy as np
 from unet3d_monai.data.files import H5_SUFFIXES, get_h5_dataset, open_h5
 from unet3d_monai.data.normalize import Normalize
 from unet3d_monai.data.stats import VolumeStats, compute_volume_stats
+from unet3d_monai.inference.input_checks import check_finite, count_nonfinite, fill_nonfinite
 
 __all__ = [
     "NIFTI_SUFFIXES",
@@ -22,6 +23,7 @@ __all__ = [
     "find_volume_files",
     "is_nifti",
     "load_nifti",
+    "nifti_shape",
     "volume_stem",
 ]
 
@@ -95,21 +97,24 @@ def _channel_first_shape(shape: Sequence[int], name: str, channels_first_3d: boo
 
 
 class ArrayVolume:
-    """An in-memory channel-first volume ``(C, Z, Y, X)`` read region by region.
+    """A channel-first volume ``(C, Z, Y, X)`` (an array, or an HDF5 dataset) read region by region as float32,
+    multiplied by ``scale`` (e.g. 1/255 for predictions stored as ``uint8``).
 
     Example:
         >>> ArrayVolume(np.zeros((1, 4, 5, 6))).read((slice(0, 2), slice(0, 5), slice(1, 3))).shape
         (1, 2, 5, 2)
     """
 
-    def __init__(self, array: np.ndarray) -> None:
+    def __init__(self, array: np.ndarray, scale: float = 1.0) -> None:
         if array.ndim != 4:
             raise ValueError(f"ArrayVolume needs a (C, Z, Y, X) array; got shape {array.shape}.")
         self.array = array
         self.shape = tuple(array.shape)
+        self.scale = float(scale)
 
     def read(self, region: Region) -> np.ndarray:
-        return np.asarray(self.array[(slice(None), *region)], dtype=np.float32)
+        data = np.asarray(self.array[(slice(None), *region)], dtype=np.float32)
+        return data * np.float32(self.scale) if self.scale != 1.0 else data
 
 
 class HDF5Volume:
@@ -127,6 +132,8 @@ class HDF5Volume:
         normalization: a :class:`~unet3d_monai.data.normalize.Normalize` mode
             (``"standardize"``, ``"percentile"``, ``"minmax"``, ``"none"``).
         channels_first_3d: read a 3D dataset as ``(C, Y, X)`` instead of ``(Z, Y, X)``.
+        replace_nonfinite: value given to NaN/Inf voxels when read (in the input's units, before normalisation);
+            None leaves them (see :meth:`count_nonfinite`).
 
     Example::
 
@@ -140,10 +147,12 @@ class HDF5Volume:
         key: str = "raw",
         normalization: str = "standardize",
         channels_first_3d: bool = False,
+        replace_nonfinite: float | None = None,
     ) -> None:
         self.path = Path(path)
         self.key = key
         self.channels_first_3d = channels_first_3d
+        self.replace_nonfinite = None if replace_nonfinite is None else float(replace_nonfinite)
         self.normalize = Normalize(normalization)
         self.stats: VolumeStats | None = None
         self._file: h5py.File = open_h5(self.path)
@@ -170,7 +179,12 @@ class HDF5Volume:
             data = self._dataset[region][None]
         else:
             data = self._dataset[(slice(None), *region)]
+        data = fill_nonfinite(np.asarray(data), self.replace_nonfinite)
         return np.asarray(self.normalize(data, self.stats), dtype=np.float32)
+
+    def count_nonfinite(self) -> int:
+        """Number of NaN/Inf voxels stored in the dataset (from the statistics, or one pass over the data)."""
+        return self.stats.nonfinite if self.stats is not None else count_nonfinite(self._dataset)
 
     def read_all(self) -> np.ndarray:
         """The whole normalised volume ``(C, Z, Y, X)``."""
@@ -186,14 +200,37 @@ class HDF5Volume:
         self.close()
 
 
-def load_nifti(path: str | PathLike, normalization: str = "standardize") -> tuple[np.ndarray, np.ndarray]:
+def nifti_shape(path: str | PathLike) -> tuple[int, ...]:
+    """The shape stored in a NIfTI file's header (the data is not read).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file cannot be read as NIfTI.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"NIfTI file '{path}' does not exist.")
+    try:
+        return tuple(int(s) for s in nib.load(str(path)).shape)
+    except Exception as e:
+        raise ValueError(f"File '{path}' cannot be read as NIfTI ({e}).") from e
+
+
+def load_nifti(
+    path: str | PathLike, normalization: str = "standardize", replace_nonfinite: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A NIfTI volume as a normalised channel-first float32 array and its affine.
 
     nibabel's ``(X, Y, Z)`` becomes ``(1, X, Y, Z)`` and ``(X, Y, Z, C)`` becomes ``(C, X, Y, Z)``; the
-    spatial axes keep the file's order, so ``roi_size`` is given in that order.
+    spatial axes keep the file's order, so ``roi_size`` is given in that order. NaN/Inf voxels are refused
+    unless ``replace_nonfinite`` gives the value that replaces them (before normalisation).
 
     Returns:
         ``(array, affine)`` with the array ``(C, X, Y, Z)`` and the 4x4 affine.
+
+    Raises:
+        ValueError: the file is not NIfTI, has an unexpected shape, or holds NaN/Inf voxels that are not to be
+            replaced.
     """
     path = Path(path)
     if not path.is_file():
@@ -211,6 +248,8 @@ def load_nifti(path: str | PathLike, normalization: str = "standardize") -> tupl
         data = np.moveaxis(data, -1, 0)
     else:
         raise ValueError(f"NIfTI file '{path}' has shape {data.shape}; expected (X, Y, Z) or (X, Y, Z, C).")
+    check_finite(int(data.size - np.count_nonzero(np.isfinite(data))), path, None, replace_nonfinite)
+    data = fill_nonfinite(data, None if replace_nonfinite is None else float(replace_nonfinite))
     normalize = Normalize(normalization)
     stats = None if normalize.mode.value == "none" else VolumeStats.from_array(data, normalize.percentiles)
     return np.asarray(normalize(data, stats), dtype=np.float32), np.asarray(image.affine)
