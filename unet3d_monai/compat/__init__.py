@@ -1,4 +1,5 @@
-"""Compatibility with pytorch-3dunet: its checkpoints, this package's weight files, and its YAML model sections."""
+"""Compatibility with pytorch-3dunet: its checkpoints, this package's weight files, its YAML configurations
+(converted into bundles), and its ``train3dunet`` / ``predict3dunet`` commands."""
 
 from unet3d_monai.compat.checkpoint import (
     CheckpointMismatchError,
@@ -7,6 +8,15 @@ from unet3d_monai.compat.checkpoint import (
     load_pytorch3dunet_checkpoint,
 )
 from unet3d_monai.compat.config import network_from_pytorch3dunet_config
+from unet3d_monai.compat.convert import (
+    ConvertedBundle,
+    convert_pytorch3dunet_config,
+    read_pytorch3dunet_config,
+    write_bundle,
+)
+from unet3d_monai.compat.notes import ConfigKeyError, ConversionNote
+from unet3d_monai.compat.prediction import PredictionNetwork, predict_files
+from unet3d_monai.compat.training_limits import TrainingLimits
 
 __all__ = [
     "load_pytorch3dunet_checkpoint",
@@ -14,4 +24,13 @@ __all__ = [
     "network_from_pytorch3dunet_config",
     "CheckpointMismatchError",
     "NotACheckpointError",
+    "ConfigKeyError",
+    "ConversionNote",
+    "ConvertedBundle",
+    "PredictionNetwork",
+    "TrainingLimits",
+    "convert_pytorch3dunet_config",
+    "predict_files",
+    "read_pytorch3dunet_config",
+    "write_bundle",
 ]
