@@ -220,11 +220,21 @@ def _missing_paths(paths: list[str], where: str) -> list[ConversionNote]:
     return [ConversionNote(where, f"{', '.join(missing)} matches nothing yet; the run will stop there.")]
 
 
+def _first_crop(transformer: Mapping) -> list[int] | None:
+    """The ``size`` of the first ``CropToFixed`` of a transformer's raw list (pytorch-3dunet's default 256x256)."""
+    for item in transformer.get("raw") or []:
+        if isinstance(item, Mapping) and item.get("name") == "CropToFixed":
+            size = item.get("size", DSB2018_SIZE)
+            return [int(s) for s in size] if isinstance(size, (list, tuple)) and len(size) == 2 else None
+    return None
+
+
 class _Converter:
     def __init__(self, config: Mapping, source: str) -> None:
         self.config = config
         self.source = source
         self.notes: list[ConversionNote] = []
+        self.crop_size: list[int] | None = None
 
     def note(self, key: str, message: str) -> None:
         self.notes.append(ConversionNote(key, message))
@@ -361,7 +371,7 @@ class _Converter:
             spatial_dims=spatial_dims,
             global_normalization=self.global_normalization and not self.whole_images,
             spatial_size=size_ref,
-            crop_size="@crop_size" if phase == "train" else None,
+            crop_size=("@crop_size", self.crop_size) if self.crop_size is not None else None,
             squeeze_z=squeeze,
         )
         self.notes.extend(chain.notes)
@@ -409,6 +419,7 @@ class _Converter:
                 f"{'higher' if metric_higher else 'lower'}.",
             )
 
+        self.crop_size = _first_crop(_section(_section(loaders, "train", source), "transformer", source))
         train_sb = self.slice_builder("train")
         val_sb = self.slice_builder("val")
         dims = 2 if self.whole_images else 3
@@ -445,9 +456,9 @@ class _Converter:
             "log_after_iters": int(trainer.get("log_after_iters", DEFAULT_LOG_AFTER_ITERS)),
             "validate_iters": trainer.get("validate_iters"),
         }
-        if self.whole_images:
-            options["crop_size"] = train_chain.crop_size or DSB2018_SIZE
-        else:
+        if self.crop_size is not None:
+            options["crop_size"] = self.crop_size
+        if not self.whole_images:
             options.update(
                 {
                     "patch_size": train_sb["patch"],
@@ -461,8 +472,6 @@ class _Converter:
                     "global_normalization": self.global_normalization,
                 }
             )
-            if train_chain.crop_size is not None:
-                options["crop_size"] = train_chain.crop_size
         options.update(
             {
                 "batch_size": self.batch_size,
@@ -603,7 +612,7 @@ class _Converter:
                     "tag_name": "train_loss",
                     "iteration_log": "@log_after_iters",
                     "epoch_log": False,
-                    "output_transform": "$monai.handlers.from_engine(['loss'], first=True)",
+                    "output_transform": "$lambda output: float(output['loss'])",
                 },
                 {
                     "_target_": "unet3d_monai.handlers.LearningRateLogger",

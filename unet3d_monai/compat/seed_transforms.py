@@ -127,7 +127,7 @@ class _Builder:
         spatial_dims: int,
         global_normalization: bool,
         spatial_size: str,
-        crop_size: str | None,
+        crop_size: tuple[str, list[int]] | None,
     ) -> None:
         self.where = where
         self.source = source
@@ -248,7 +248,7 @@ class _Builder:
         )
         if entry.options.get("apply_3d") is False:
             self.note(entry, "apply_3d false: the deformation also moves voxels along z.")
-        size = self.crop_size if self.spatial_dims == 2 else self.spatial_size
+        size = self.crop_size[0] if self.spatial_dims == 2 and self.crop_size else self.spatial_size
         self.emit(
             "RandSmoothDeformd",
             keys,
@@ -268,11 +268,12 @@ class _Builder:
         size = [int(s) for s in size]
         if self.chain.crop_size is None:
             self.chain.crop_size = size
-        shared = self.crop_size is not None and size == self.chain.crop_size
+        shared = self.crop_size is not None and size == self.crop_size[1]
+        reference = self.crop_size[0] if self.crop_size is not None else None
         if self.spatial_dims == 2:
-            spatial: Any = self.crop_size if shared else size
+            spatial: Any = reference if shared else size
         else:
-            spatial = f"$[-1, *{self.crop_size}]" if shared else [-1, *size]
+            spatial = f"$[-1, *{reference}]" if shared else [-1, *size]
         if entry.options.get("centered", False):
             self.emit("ResizeWithPadOrCropd", keys, spatial_size=spatial, mode="symmetric")
         else:
@@ -448,7 +449,7 @@ def convert_transformer(
     spatial_dims: int,
     global_normalization: bool,
     spatial_size: str = "@patch_size",
-    crop_size: str | None = None,
+    crop_size: tuple[str, list[int]] | None = None,
     squeeze_z: bool = False,
 ) -> TransformChain:
     """Convert a phase's ``transformer`` mapping (``raw``/``label``/``weight`` lists) into a MONAI chain.
@@ -460,7 +461,8 @@ def convert_transformer(
         spatial_dims: spatial dimensions of the samples the chain receives (3 for patches, 2 for whole 2D images).
         global_normalization: whether samples carry whole-volume statistics under ``"image_stats"``.
         spatial_size: config reference of the samples' spatial size (for the deformation grid).
-        crop_size: config reference of the ``CropToFixed`` size, used where the crop equals the first one.
+        crop_size: a config reference and the size it holds (``("@crop_size", [256, 256])``), used by every
+            ``CropToFixed`` of that size.
         squeeze_z: drop the singleton z axis at the end (3D patches ``(C, 1, Y, X)`` for a 2D network).
 
     Returns:
