@@ -19,9 +19,11 @@ from unet3d_monai.compat.notes import ConfigKeyError, ConversionNote, check_keys
 
 __all__ = [
     "LOSSES",
+    "LOSS_KEYS",
     "METRICS",
     "OPTIMIZERS",
     "SCHEDULERS",
+    "SEED_METRIC_KEYS",
     "Component",
     "convert_eval_metric",
     "convert_loss",
@@ -61,12 +63,12 @@ SCHEDULERS: dict[str, type] = {
     and (issubclass(cls, torch.optim.lr_scheduler.LRScheduler) or cls is torch.optim.lr_scheduler.ReduceLROnPlateau)
 }
 
-# keys pytorch-3dunet read for every loss, whatever the loss
-_LOSS_KEYS = ("name", "ignore_index", "skip_last_target", "weight", "pos_weight", "squeeze_channel")
+#: keys pytorch-3dunet read for every loss, whatever the loss
+LOSS_KEYS = ("name", "ignore_index", "skip_last_target", "weight", "pos_weight", "squeeze_channel")
 # losses whose ignore_index pytorch-3dunet set to -100 when the config left it empty
 _CROSS_ENTROPY = ("CrossEntropyLoss", "WeightedCrossEntropyLoss", "PixelWiseCrossEntropyLoss")
-# keys pytorch-3dunet's metric accepted that the handler here has not, and what happens to them
-_SEED_METRIC_KEYS: dict[str, dict[str, str]] = {
+#: keys pytorch-3dunet's metrics accepted that the handlers here have not, and what happens to them
+SEED_METRIC_KEYS: dict[str, dict[str, str]] = {
     "MeanIoU": {"skip_background": ""},
     "AdaptedRandError": {
         "save_plots": "plots of the metric are not saved.",
@@ -127,7 +129,7 @@ def convert_loss(section: Mapping, source: str, weight_map: bool = False) -> Com
     name = check_name(section.get("name"), LOSSES, "loss.name", source)
     cls = LOSSES[name]
     params = _parameters(cls, ("reduction",))
-    check_keys(section, set(_LOSS_KEYS) | set(params), "loss", source)
+    check_keys(section, set(LOSS_KEYS) | set(params), "loss", source)
     args: dict[str, Any] = {"_target_": f"unet3d_monai.losses.{name}"}
     notes: list[ConversionNote] = []
     skip_outside = False
@@ -198,7 +200,7 @@ def convert_eval_metric(section: Mapping, source: str, out_channels: int) -> Com
     name = check_name(section.get("name"), METRICS, "eval_metric.name", source)
     cls = METRICS[name]
     params = _parameters(cls, _HANDLER_ONLY)
-    seed_only = _SEED_METRIC_KEYS.get(name, {})
+    seed_only = SEED_METRIC_KEYS.get(name, {})
     check_keys(section, {"name", "ignore_index"} | set(params) | set(seed_only), "eval_metric", source)
     args: dict[str, Any] = {"_target_": f"unet3d_monai.metrics.{cls.__name__}"}
     notes: list[ConversionNote] = []
