@@ -774,7 +774,7 @@ class _Converter:
         roi, overlap = self._window(phase)
         raw = _section(_section(loaders, phase, source), "transformer", source).get("raw")
         mode, scale, offset, notes = prediction_normalization(
-            raw, f"loaders.{phase}.transformer.raw", source, self.global_normalization or self.whole_images
+            raw, f"loaders.{phase}.transformer", source, self.global_normalization or self.whole_images
         )
         self.notes.extend(notes)
         segmentation = self.out_channels == 1 and "threshold" or "argmax"

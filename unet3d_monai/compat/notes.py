@@ -44,11 +44,9 @@ def closest_names(name: str, valid: Iterable[str], n: int = 3) -> list[str]:
         ['f_maps']
     """
     valid = sorted(set(valid))
+    same_letters = [v for v in valid if v.lower() == name.lower()]  # a difference of case only comes first
     close = difflib.get_close_matches(name, valid, n=n, cutoff=0.6)
-    lowered = {v.lower(): v for v in valid}
-    if not close and name.lower() in lowered:
-        close = [lowered[name.lower()]]
-    return close
+    return (same_letters + [c for c in close if c not in same_letters])[:n]
 
 
 def _suggestion(name: str, valid: Iterable[str]) -> str:

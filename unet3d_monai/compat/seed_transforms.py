@@ -495,7 +495,8 @@ def convert_transformer(
     def flush(array: str, stop: int) -> None:
         for entry in lists[array][done[array] : stop]:
             if entry.name in _GEOMETRIC:
-                builder.note(entry, f"has no counterpart in the other lists of {where}; it moves {array} alone.")
+                others = " and ".join(a for a in order if a != array) or "other"
+                builder.note(entry, f"has no counterpart in the {others} list of {where}: it moves {array} alone.")
                 builder.geometric([entry])
             else:
                 builder.single(entry)
@@ -510,6 +511,13 @@ def convert_transformer(
             flush(array, index)
             group.append(lists[array][index])
             done[array] = index + 1
+        missing = [a for a in order if positions[a][step_index] is None]
+        if missing:
+            builder.note(
+                group[0],
+                f"has no counterpart in the {' and '.join(missing)} list of {where}: it does not "
+                f"move {' and '.join(missing)}.",
+            )
         builder.geometric(group)
     for array in order:
         flush(array, len(lists[array]))
@@ -525,6 +533,8 @@ def prediction_normalization(
     raw: Sequence[Mapping] | None, where: str, source: str, global_normalization: bool
 ) -> tuple[str, float, float, list[ConversionNote]]:
     """How the prediction bundle normalises each volume, from a test ``transformer.raw`` list.
+
+    ``where`` is the dotted key of the transformer (``"loaders.test.transformer"``).
 
     Returns:
         ``(mode, input_scale, input_offset, notes)``: a :class:`~unet3d_monai.data.Normalize` mode for the whole
@@ -554,5 +564,5 @@ def prediction_normalization(
         else:
             notes.append(ConversionNote(entry.where, "not applied at prediction."))
     if not global_normalization and mode != "none":
-        notes.append(ConversionNote(f"{where}", f"prediction normalises {scope}."))
+        notes.append(ConversionNote(f"{where}.raw", f"prediction normalises {scope}."))
     return mode, scale, offset, notes
