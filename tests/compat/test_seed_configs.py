@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from monai.bundle import ConfigParser
+from monai.bundle import ConfigParser, verify_net_in_out
 from monai.bundle import run as run_bundle
 
 from tests.conftest import SEED_CONFIGS, seed_config_files
@@ -125,6 +125,8 @@ def test_seed_config_converts_trains_and_predicts(path, sample_data, tmp_path):
     inference = json.loads((bundle_dir / "inference.json").read_text())
     small = _small_network(inference)
     roi = _roi(inference)
+    meta, config_file = str(bundle_dir / "metadata.json"), str(bundle_dir / "inference.json")
+    verify_net_in_out("network_def", meta_file=meta, config_file=config_file, **small)  # MONAI's bundle tools work
     models = tmp_path / "models"
     if bundle.train is not None:
         train = json.loads((bundle_dir / "train.json").read_text())

@@ -512,8 +512,8 @@ class _Converter:
             "validator": "@validate#evaluator",
         }
         components["summary_writer"] = {"_target_": "torch.utils.tensorboard.SummaryWriter", "log_dir": "@output_dir"}
-        components["train"] = self._train_section(train_chain, save_dict)
-        components["validate"] = self._validate_section(val_chain, scheduler)
+        components["train"] = self._train_section(train_chain, save_dict, train_sb)
+        components["validate"] = self._validate_section(val_chain, scheduler, val_sb)
         config = {**options, "options": [*[k for k in options if k != "imports"], *components], **components}
         config["initialize"] = [
             "$unet3d_monai.bundle.check_cli_overrides(@options)",
@@ -525,7 +525,8 @@ class _Converter:
         config["finalize"] = ["$@summary_writer.close()"]
         return config
 
-    def _dataset(self, phase: str, chain_ref: str) -> dict[str, Any]:
+    def _dataset(self, phase: str, chain, slice_builder: Mapping) -> dict[str, Any]:
+        chain_ref = "@train#preprocessing" if phase == "train" else "@validate#preprocessing"
         prefix = "" if phase == "train" else "val_"
         files = f"@{phase}_files"
         if self.whole_images:
@@ -545,7 +546,10 @@ class _Converter:
             "threshold": f"@{prefix}threshold",
             "slack_acceptance": f"@{prefix}slack_acceptance",
             "compute_stats": "@global_normalization",
+            "ignore_index": slice_builder["ignore_index"],
         }
+        if chain.stats_percentiles is not None:
+            dataset["stats_percentiles"] = list(chain.stats_percentiles)
         if phase == "train":
             dataset["weight_key"] = "@weight_key"
         return dataset
@@ -562,11 +566,11 @@ class _Converter:
             }
         ]
 
-    def _train_section(self, chain, save_dict: dict[str, str]) -> dict[str, Any]:
+    def _train_section(self, chain, save_dict: dict[str, str], slice_builder: Mapping) -> dict[str, Any]:
         load_dict = {**save_dict, "checkpointer": "@checkpointer"}
         return {
             "preprocessing": {"_target_": "Compose", "transforms": [*self._load(), *chain.transforms]},
-            "dataset": self._dataset("train", "@train#preprocessing"),
+            "dataset": self._dataset("train", chain, slice_builder),
             "dataloader": {
                 "_target_": "DataLoader",
                 "dataset": "@train#dataset",
@@ -635,7 +639,7 @@ class _Converter:
             },
         }
 
-    def _validate_section(self, chain, scheduler) -> dict[str, Any]:
+    def _validate_section(self, chain, scheduler, slice_builder: Mapping) -> dict[str, Any]:
         activation = {"sigmoid": {"sigmoid": True}, "softmax": {"softmax": True}}.get(self.activation)
         post = [{"_target_": "Activationsd", "keys": "pred", **activation}] if activation else []
         handlers: list[Any] = []
@@ -655,7 +659,7 @@ class _Converter:
         ]
         return {
             "preprocessing": {"_target_": "Compose", "transforms": [*self._load(), *chain.transforms]},
-            "dataset": self._dataset("val", "@validate#preprocessing"),
+            "dataset": self._dataset("val", chain, slice_builder),
             "dataloader": {
                 "_target_": "DataLoader",
                 "dataset": "@validate#dataset",
@@ -772,7 +776,10 @@ class _Converter:
             phase, inputs = "test", _file_paths(test, "loaders.test", source)
             self.notes.extend(_missing_paths(inputs, "loaders.test.file_paths"))
         roi, overlap = self._window(phase)
-        raw = _section(_section(loaders, phase, source), "transformer", source).get("raw")
+        transformer = _section(_section(loaders, phase, source), "transformer", source)
+        raw = transformer.get("raw")
+        if phase == "test" and set(transformer) - {"raw"}:
+            self.note("loaders.test.transformer", "only the raw list is used at prediction; the others are ignored.")
         mode, scale, offset, notes = prediction_normalization(
             raw, f"loaders.{phase}.transformer", source, self.global_normalization or self.whole_images
         )
@@ -925,6 +932,8 @@ class _Converter:
         patch, stride, halo = sb["patch"], sb["stride"], sb["halo"]
         if phase == "val":
             return patch, 0.25
+        if sb["threshold"] is not None:
+            self.note(f"{where}.name", "prediction predicts every window; the foreground filter applies to training.")
         if self.spatial_dims == 2 and halo[0] != 0:
             self.note(f"{where}.halo_shape", "a 2D model sees one z-slice: the z halo is dropped.")
             halo = [0, *halo[1:]]

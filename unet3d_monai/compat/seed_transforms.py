@@ -110,13 +110,11 @@ class TransformChain:
         notes: keys without an exact equivalent.
         stats_percentiles: percentile ranks the per-volume statistics must hold (a ``PercentileNormalizer``), or
             None for the default ranks.
-        crop_size: the ``size`` of the first ``CropToFixed``, or None.
     """
 
     transforms: list[dict[str, Any]] = field(default_factory=list)
     notes: list[ConversionNote] = field(default_factory=list)
     stats_percentiles: tuple[float, float] | None = None
-    crop_size: list[int] | None = None
 
 
 class _Builder:
@@ -266,8 +264,6 @@ class _Builder:
         if not isinstance(size, Sequence) or len(size) != 2:
             raise self.error(entry, f"size must be [y, x], got {size!r}.")
         size = [int(s) for s in size]
-        if self.chain.crop_size is None:
-            self.chain.crop_size = size
         shared = self.crop_size is not None and size == self.crop_size[1]
         reference = self.crop_size[0] if self.crop_size is not None else None
         if self.spatial_dims == 2:
