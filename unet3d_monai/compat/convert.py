@@ -1092,15 +1092,20 @@ def _readme(bundle: ConvertedBundle, bundle_dir: str) -> str:
         ]
     else:
         lines.append(f"python -m monai.bundle run --config_file {bundle_dir}/inference.json")
+    examples = (
+        "`--max_num_iterations 1000`, `--train_files \"['data/train']\"`, `--ckpt_path best.pt`"
+        if bundle.train is not None
+        else '`--input "data/test/*.h5"`, `--ckpt_path best_checkpoint.pytorch`, `--output_dir out`'
+    )
     lines += [
         "```",
         "",
-        "Every top-level entry listed under `options` in the JSON files can be overridden on the command line "
-        "(`--max_num_iterations 1000`, `--train_files \"['data/train']\"`, `--ckpt_path best.pt`); a misspelt "
-        "option is refused. Training writes the best weights to `<ckpt_dir>/model.pt` (pytorch-3dunet: "
-        "`best_checkpoint.pytorch`) and the training state to `<ckpt_dir>/last.pt` (`--resume true` continues from "
-        "it); prediction writes `<stem>_predictions.h5` with the dataset `predictions` (and `segmentation` with "
-        "`--save_segmentation true`), refusing to replace an existing file unless `--overwrite true`.",
+        f"Every top-level entry listed under `options` in the JSON files can be overridden on the command line "
+        f"({examples}); a misspelt option is refused. Training writes the best weights to `<ckpt_dir>/model.pt` "
+        "(pytorch-3dunet: `best_checkpoint.pytorch`) and the training state to `<ckpt_dir>/last.pt` "
+        "(`--resume true` continues from it); prediction writes `<stem>_predictions.h5` with the dataset "
+        "`predictions` (and `segmentation` with `--save_segmentation true`), refusing to replace an existing file "
+        "unless `--overwrite true`.",
         "",
         "## What differs from pytorch-3dunet",
         "",
