@@ -245,9 +245,9 @@ class VolumePredictor:
         files = find_volume_files(inputs)
         for path in files:
             self.check_outputs(path)
+        self.check_output_space(files)
         for path in files:
             self.check_input(path)
-        self.check_output_space(files)
         results = []
         bar = tqdm(files, desc="volumes", unit="volume") if self.progress else files
         for path in bar:

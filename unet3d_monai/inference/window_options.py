@@ -50,7 +50,7 @@ def check_window_options(
     fractions = list(overlap) if isinstance(overlap, Sequence) and not isinstance(overlap, str) else [overlap]
     if not fractions or not all(_is_fraction(o) for o in fractions):
         raise ValueError(
-            f"--overlap {_show(overlap)} must be a fraction of the window of at least 0 and below 1 (e.g. 0.25), "
+            f"--overlap {_show(overlap)} must be a fraction of the window of at least 0 and below 1 (such as 0.25), "
             "or one such fraction per axis."
         )
     if len(fractions) > 1 and len(sizes) > 1 and len(fractions) != len(sizes):
