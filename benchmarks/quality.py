@@ -542,6 +542,9 @@ def main() -> None:
         print("\n".join(lines))
         sys.exit(1 if any(line.startswith("FAIL") for line in lines) else 0)
 
+    # a misspelt pair stops here, before any work
+    parse_overrides(shlex.split(args.train_args))
+    parse_overrides(shlex.split(args.predict_args))
     with tempfile.TemporaryDirectory(prefix="quality_") as scratch:
         options = Options(
             work_dir=(args.work_dir or Path(scratch)).resolve(),
