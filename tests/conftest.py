@@ -17,6 +17,7 @@ def seed_fixtures() -> Path:
 
 
 def seed_config_files() -> list[Path]:
-    """pytorch-3dunet's example YAML configs, read from ``../shared/seed/configs`` when it exists (not shipped)."""
+    """pytorch-3dunet's example YAML configs from ``../shared/seed/configs`` (not shipped: tests that use them skip
+    with a reason when the folder is absent)."""
     root = Path(os.environ.get("UNET3D_MONAI_SEED_CONFIGS", SEED_CONFIGS))
     return sorted(root.glob("*/*.y*ml"))
