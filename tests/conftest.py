@@ -1,5 +1,6 @@
 """Shared test fixtures."""
 
+import logging
 import os
 from pathlib import Path
 
@@ -21,3 +22,16 @@ def seed_config_files() -> list[Path]:
     with a reason when the folder is absent)."""
     root = Path(os.environ.get("UNET3D_MONAI_SEED_CONFIGS", SEED_CONFIGS))
     return sorted(root.glob("*/*.y*ml"))
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored():
+    """Bundles run in-process configure the root logger (their logging.conf) with a handler on the test's captured
+    stdout; remove it afterwards so that later tests do not log into a closed stream."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
