@@ -76,8 +76,32 @@ def test_every_inference_bundle_has_the_documented_options():
         assert config["bundle_root"] == f"bundles/{task}"
         assert config["inferer"]["_target_"] == "unet3d_monai.inference.FittedSlidingWindowInferer"
         assert config["inferer"]["mode"] == "gaussian"
-        assert config["run"][-1] == "$@predictor.run(@input)"
+        assert config["inferer"]["sw_device"] == "@device" and config["inferer"]["progress"] == "@progress"
+        # the chain: load -> normalise -> inferer over the per-window network -> segment -> write -> preview
+        assert [t["_target_"] for t in config["preprocessing"]["transforms"]] == [
+            "unet3d_monai.inference.LoadVolumed",
+            "unet3d_monai.data.Normalized",
+        ]
+        assert config["window_network"]["_target_"] == "unet3d_monai.inference.WindowPredictor"
+        assert [t["_target_"] for t in config["postprocessing"]["transforms"]] == [
+            "unet3d_monai.inference.Segmentd",
+            "unet3d_monai.inference.WritePredictionsd",
+            "unet3d_monai.inference.WritePreviewd",
+        ]
+        evaluator = config["evaluator"]
+        assert evaluator["_target_"] == "SupervisedEvaluator"
+        assert (evaluator["network"], evaluator["inferer"], evaluator["postprocessing"]) == (
+            "@window_network",
+            "@inferer",
+            "@postprocessing",
+        )
+        assert config["predictor"]["inferer"] == "@inferer" and config["predictor"]["network"] == "@window_network"
         assert config["run"][0].startswith("$unet3d_monai.bundle.check_inference_options(")
+        assert config["run"][1:] == [
+            "$@predictor.check(@volumes)",
+            "$@evaluator.run() if len(@dataset) else None",
+            "$[@predictor.predict_blockwise(f) for f in @blockwise_volumes]",
+        ]
 
 
 @pytest.mark.parametrize("task", sorted(CASES))

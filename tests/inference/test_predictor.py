@@ -207,7 +207,7 @@ def test_resume_of_an_interrupted_file_prediction(raw, tmp_path):
     predictor = VolumePredictor(
         net, inferer, tmp_path / "out", device="cpu", blockwise=True, block_shape=(5, 9, 7), progress=False
     )
-    forward = predictor.window_predictor.__call__
+    forward = predictor.window_predictor.forward
     calls = []
 
     def interrupted(windows):
@@ -216,7 +216,7 @@ def test_resume_of_an_interrupted_file_prediction(raw, tmp_path):
             raise KeyboardInterrupt
         return forward(windows)
 
-    predictor.window_predictor = interrupted
+    predictor.window_predictor.forward = interrupted
     with pytest.raises(KeyboardInterrupt):
         predictor.run(path)
     assert not (tmp_path / "out" / "cells_predictions.h5").exists()
@@ -236,3 +236,29 @@ def test_resume_of_an_interrupted_file_prediction(raw, tmp_path):
     with h5py.File(out, "r") as f:
         np.testing.assert_allclose(f["predictions"][()], expected, atol=1e-5)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cells_predictions.h5"]
+
+
+def test_the_inferer_is_used_as_given(raw, tmp_path):
+    """The handed inferer is not rebuilt: its buffering, devices and window are the ones that run."""
+    from unet3d_monai.inference import FittedSlidingWindowInferer
+
+    path = _write_h5(tmp_path / "cells.h5", raw)
+    inferer = FittedSlidingWindowInferer((8, 12, 10), overlap=0.5, buffer_steps=2, sw_device="cpu", device="cpu")
+    calls = []
+    original = inferer.__class__.__call__
+
+    def recording(self, inputs, network, *args, **kwargs):
+        calls.append((self, self.buffer_steps))
+        return original(self, inputs, network, *args, **kwargs)
+
+    inferer.__class__.__call__ = recording
+    try:
+        predictor = VolumePredictor(TinyNet(), inferer, tmp_path / "out", device="cpu", progress=False)
+        assert predictor.inferer is inferer
+        (out,) = predictor.run(path)
+    finally:
+        inferer.__class__.__call__ = original
+    assert calls == [(inferer, 2)]
+    expected = predict(TinyNet(), _standardized(raw), (8, 12, 10), overlap=0.5, device="cpu")
+    with h5py.File(out, "r") as f:
+        np.testing.assert_allclose(f["predictions"][()], expected, atol=1e-5)

@@ -879,13 +879,15 @@ class _Converter:
             "network_def": self.network_def,
             "network": f"${network}.to(@device)",
             "inferer": {
-                "_target_": "SlidingWindowInferer",
+                "_target_": "unet3d_monai.inference.FittedSlidingWindowInferer",
                 "roi_size": "@roi_size",
                 "overlap": "@overlap",
                 "mode": "gaussian",
                 "sigma_scale": 0.125,
                 "sw_batch_size": "@sw_batch_size",
-                "padding_mode": "constant",
+                "sw_device": "@device",
+                "device": "cpu",
+                "progress": "@progress",
             },
             "predictor": {
                 "_target_": "unet3d_monai.inference.VolumePredictor",

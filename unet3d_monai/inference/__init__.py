@@ -1,8 +1,13 @@
 """Prediction: Gaussian sliding-window inference in memory or block-wise from disk, file writers and
 post-processing into label volumes.
 
+- The prediction chain of a file, as the bundles' ``inference.json`` spells it out: :class:`LoadVolumed` (then
+  ``unet3d_monai.data.Normalized``), :class:`FittedSlidingWindowInferer` running :class:`WindowPredictor`
+  (activation and flips of each window), then :class:`Segmentd`, :class:`WritePredictionsd` and
+  :class:`WritePreviewd`.
 - :func:`predict` predicts an in-memory volume (notebooks); :func:`predict_file` and :class:`VolumePredictor`
-  predict HDF5/NIfTI files and write ``<stem>_predictions.h5`` (the latter is what the bundles use).
+  predict HDF5/NIfTI files from the same pieces and write ``<stem>_predictions.h5``; :class:`VolumePredictor`
+  also checks every input and output up front and predicts large volumes block-wise.
 - :class:`BlockwiseInference` with :class:`WindowGrid` predicts volumes larger than memory with the same
   global window grid, so the result equals the in-memory one.
 - :class:`FittedSlidingWindowInferer` fits the window to each volume (never larger than the volume, padded
@@ -14,11 +19,13 @@ post-processing into label volumes.
 
 from unet3d_monai.inference.autocast import AutocastInferer, cpu_bfloat16_enabled, native_cpu_bfloat16
 from unet3d_monai.inference.blockwise import BlockwiseInference, VolumeSource, default_block_shape
+from unet3d_monai.inference.load_volume import LoadVolumed
 from unet3d_monai.inference.model_record import model_record_path, read_model_record, recorded, write_model_record
 from unet3d_monai.inference.predictor import VolumePredictor, predict_file
 from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.segmentation import (
     SegmentationMode,
+    Segmentd,
     Segmenter,
     boundary_components,
     boundary_distance_watershed,
@@ -32,6 +39,7 @@ from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, fit_wi
 from unet3d_monai.inference.window_grid import WindowGrid
 from unet3d_monai.inference.window_options import check_window_options
 from unet3d_monai.inference.window_predictor import WindowPredictor
+from unet3d_monai.inference.write_predictions import WritePredictionsd, WritePreviewd
 from unet3d_monai.inference.writers import HDF5PredictionWriter, OutputDtype, write_nifti
 
 __all__ = [
@@ -41,13 +49,17 @@ __all__ = [
     "FittedSlidingWindowInferer",
     "HDF5PredictionWriter",
     "HDF5Volume",
+    "LoadVolumed",
     "OutputDtype",
     "SegmentationMode",
+    "Segmentd",
     "Segmenter",
     "VolumePredictor",
     "VolumeSource",
     "WindowGrid",
     "WindowPredictor",
+    "WritePredictionsd",
+    "WritePreviewd",
     "boundary_components",
     "boundary_distance_watershed",
     "check_window_options",

@@ -13,42 +13,34 @@ import numpy as np
 import psutil
 import torch
 from monai.inferers import SlidingWindowInferer
+from monai.transforms import Compose
 from monai.utils import ensure_tuple_rep, look_up_option, optional_import
 from torch import nn
 
 from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.data.files import get_h5_dataset, open_h5
+from unet3d_monai.data.normalize import Normalized
 from unet3d_monai.inference.blockwise import BlockwiseInference
 from unet3d_monai.inference.input_checks import check_dimensions, check_finite
+from unet3d_monai.inference.load_volume import LoadVolumed
 from unet3d_monai.inference.output_space import check_prediction_space
 from unet3d_monai.inference.preview import preview_image, write_preview
-from unet3d_monai.inference.segmentation import SegmentationMode, Segmenter
-from unet3d_monai.inference.sliding_window import infer_volume, prepare_window_predictor, window_roi_size
-from unet3d_monai.inference.volumes import (
-    ArrayVolume,
-    HDF5Volume,
-    find_volume_files,
-    is_nifti,
-    load_nifti,
-    nifti_shape,
-    volume_stem,
-)
-from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, network_min_window
+from unet3d_monai.inference.segmentation import SegmentationMode, Segmentd, Segmenter
+from unet3d_monai.inference.sliding_window import prepare_window_predictor, window_roi_size
+from unet3d_monai.inference.volumes import ArrayVolume, HDF5Volume, find_volume_files, is_nifti, load_nifti, nifti_shape
+from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, fit_window, network_min_window
 from unet3d_monai.inference.window_grid import WindowGrid
 from unet3d_monai.inference.window_options import check_window_options
 from unet3d_monai.inference.window_predictor import (
+    WindowPredictor,
     network_digest,
     network_in_channels,
     network_out_channels,
     network_spatial_dims,
+    resolve_device,
 )
-from unet3d_monai.inference.writers import (
-    HDF5PredictionWriter,
-    OutputDtype,
-    check_output_path,
-    convert_predictions,
-    write_nifti,
-)
+from unet3d_monai.inference.write_predictions import WritePredictionsd, WritePreviewd, prediction_path, preview_path
+from unet3d_monai.inference.writers import HDF5PredictionWriter, OutputDtype, check_output_path
 
 tqdm, _ = optional_import("tqdm", name="tqdm")
 
@@ -58,7 +50,16 @@ logger = logging.getLogger(__name__)
 
 
 class VolumePredictor:
-    """Predicts HDF5 and NIfTI volumes with a network and a Gaussian ``SlidingWindowInferer``, writing files.
+    """Predicts HDF5 and NIfTI files with a network and a Gaussian sliding-window inferer, writing files.
+
+    The prediction of one volume in memory is a chain of MONAI pieces, the same as the bundles' ``inference.json``
+    spells out: ``preprocessing`` (:class:`~unet3d_monai.inference.load_volume.LoadVolumed` then
+    :class:`~unet3d_monai.data.normalize.Normalized`), the ``inferer`` (as given, never rebuilt) running
+    :class:`~unet3d_monai.inference.window_predictor.WindowPredictor` (activation and flips of each window), then
+    ``postprocessing`` (:class:`~unet3d_monai.inference.segmentation.Segmentd` with ``save_segmentation``,
+    :class:`~unet3d_monai.inference.write_predictions.WritePredictionsd`,
+    :class:`~unet3d_monai.inference.write_predictions.WritePreviewd` with ``preview``). Either chain may be given
+    instead of being built from the options.
 
     For each input ``<stem>.h5`` (dataset ``raw_key``: ``(Z, Y, X)``, ``(C, Z, Y, X)``, or 2D) it writes
     ``<output_dir>/<stem>_predictions.h5`` with dataset ``predictions`` ``(C_out, Z, Y, X)`` (probabilities
@@ -67,27 +68,25 @@ class VolumePredictor:
     A NIfTI input ``<stem>.nii.gz`` gives ``<stem>_predictions.nii.gz`` (and ``<stem>_segmentation.nii.gz``)
     with the input's affine.
 
-    Before anything is written, every input is checked (:meth:`check_input`): a volume whose dimensionality or
+    Before anything is written, every input is checked (:meth:`check`): a volume whose dimensionality or
     channel count does not suit the network, or that holds NaN/Inf voxels (unless ``replace_nonfinite`` says
     what to put in their place), stops the run with one sentence naming the file and what was expected.
 
     Each volume is normalised with its own statistics (``normalization``, as in training). It is predicted in
     memory when input, output and weights fit ``memory_fraction`` of the available RAM, block-wise from
-    disk otherwise or when ``blockwise`` is set (HDF5 only); both give the same result (to float rounding).
-    An interrupted block-wise prediction continues with ``resume``.
+    disk otherwise or when ``blockwise`` is set (HDF5 only, :meth:`predict_blockwise`); both give the same result
+    (to float rounding). An interrupted block-wise prediction continues with ``resume``.
 
     Safety: inputs are opened read-only; outputs are written to ``<name>.part`` and renamed when complete;
     an existing output is refused unless ``overwrite``; an output equal to the input is refused; an output folder
     that cannot be written or lacks the room for the outputs is refused before any prediction.
 
-    With ``preview``, ``<output_dir>/<stem>_preview.png`` shows the central orthogonal slices of the input next
-    to those of each prediction channel (see :func:`~unet3d_monai.inference.preview.preview_image`).
-
     Args:
-        network: the network with its weights loaded; 3D, or 2D (predicting slice by slice).
-        inferer: the sliding-window settings (``roi_size``, ``overlap``, ``sw_batch_size``, ``mode``,
-            ``sigma_scale``, ``padding_mode``, ``cval``); for a 2D network ``roi_size`` is ``(Y, X)`` or
-            ``(1, Y, X)``. Its devices are replaced by ``device`` (windows) and the CPU (stitching).
+        network: the network with its weights loaded (3D, or 2D predicting slice by slice), or a
+            :class:`WindowPredictor` wrapping it (then ``tta`` and ``amp`` are the wrapper's).
+        inferer: the sliding-window inferer, used as given (its ``sw_device`` is where windows run, its ``device``
+            where they are stitched); a :class:`FittedSlidingWindowInferer` fits its window to each volume. For a
+            2D network ``roi_size`` is ``(Y, X)`` or ``(1, Y, X)``.
         output_dir: folder for the outputs (created if needed).
         raw_key: HDF5 dataset holding the input.
         normalization: ``"standardize"``, ``"percentile"``, ``"minmax"`` or ``"none"``.
@@ -102,20 +101,21 @@ class VolumePredictor:
         segmentation_mode: how to segment (threshold, argmax, boundary/foreground components or watershed).
         threshold: probability threshold of the segmentation.
         min_size: smallest instance kept, in voxels.
-        min_distance: smallest distance between two seeds of ``foreground_watershed``, in voxels (about the
-            radius of the smallest object).
+        min_distance: smallest distance between two seeds of ``foreground_watershed``, in voxels.
         block_shape: spatial block size of block-wise prediction (None: fits ``block_memory_mb``).
         block_memory_mb: memory budget of one block with its halo.
         memory_fraction: fraction of the available RAM an in-memory prediction may use.
-        progress: progress bars per volume and per window batch.
+        progress: progress bar over volumes (and over windows of block-wise prediction).
         replace_nonfinite: None refuses inputs with NaN/Inf voxels; a number replaces them with it (in the
             input's units, before normalisation; they are left out of the normalisation statistics either way).
         preview: also write ``<stem>_preview.png``.
+        preprocessing: the chain from ``{"image": path}`` to the normalised volume; None builds it from the options.
+        postprocessing: the chain from the sample with ``"pred"`` to the written files; None builds it.
 
-    Example (in a bundle, ``"run": ["$@predictor.run(@input)"]``)::
+    Example::
 
-        predictor = VolumePredictor(network, SlidingWindowInferer((80, 170, 170), overlap=0.25, mode="gaussian"),
-                                    output_dir="out")
+        inferer = FittedSlidingWindowInferer((80, 170, 170), overlap=0.25, mode="gaussian")
+        predictor = VolumePredictor(network, inferer, output_dir="out", device="cpu")
         predictor.run("data/test")          # a file, a folder or a glob
     """
 
@@ -144,6 +144,8 @@ class VolumePredictor:
         progress: bool | str = True,
         replace_nonfinite: float | None = None,
         preview: bool | str = False,
+        preprocessing: Compose | None = None,
+        postprocessing: Compose | None = None,
     ) -> None:
         if not isinstance(inferer, SlidingWindowInferer):
             raise TypeError(f"inferer must be a monai.inferers.SlidingWindowInferer, got {type(inferer).__name__}.")
@@ -157,56 +159,94 @@ class VolumePredictor:
                 f"--replace_nonfinite {replace_nonfinite!r} must be a finite number (e.g. 0), or null to refuse "
                 "inputs with NaN or infinite voxels."
             )
-        self.replace_nonfinite = None if replace_nonfinite is None else float(replace_nonfinite)
-        self.preview = as_bool(preview, "preview")
-        self.spatial_dims = network_spatial_dims(network)
-        self.in_channels = network_in_channels(network)
-        self.out_channels = network_out_channels(network)
-        self.tta = as_bool(tta, "tta")
-        amp = None if amp is None else as_bool(amp, "amp")
-        self.window_predictor, self.device = prepare_window_predictor(network, device, self.tta, amp)
-        self.network = network
-        roi_size = window_roi_size(inferer.roi_size, self.spatial_dims)
+        if not 0 < memory_fraction <= 1:
+            raise ValueError(f"memory_fraction must be in (0, 1]; got {memory_fraction}.")
+        if isinstance(network, WindowPredictor):
+            self.window_predictor, self.device = network, resolve_device(device)
+        else:
+            self.window_predictor, self.device = prepare_window_predictor(
+                network, device, as_bool(tta, "tta"), None if amp is None else as_bool(amp, "amp")
+            )
+        self.network = self.window_predictor.network
+        self.spatial_dims = network_spatial_dims(self.network)
+        self.in_channels = network_in_channels(self.network)
+        self.out_channels = network_out_channels(self.network)
+        self.roi_size = window_roi_size(inferer.roi_size, self.spatial_dims)
         overlap = inferer.overlap
-        if self.spatial_dims == 2 and not isinstance(overlap, (int, float)) and len(overlap) == 2:
+        if self.spatial_dims == 2 and not isinstance(overlap, int | float) and len(overlap) == 2:
             overlap = (0.0, *overlap)
         self.overlap = ensure_tuple_rep(overlap, 3)
-        self.progress = as_bool(progress, "progress")
-        self.inferer = FittedSlidingWindowInferer(
-            roi_size=roi_size,
-            sw_batch_size=int(inferer.sw_batch_size),
-            overlap=self.overlap,
-            mode=inferer.mode,
-            sigma_scale=inferer.sigma_scale,
-            cval=inferer.cval,
-            sw_device=self.device,
-            device=torch.device("cpu"),
-            progress=self.progress,
-            min_window=network_min_window(network),
-        )
-        self.output_dir = Path(output_dir)
+        self.inferer = inferer
+        self.replace_nonfinite = None if replace_nonfinite is None else float(replace_nonfinite)
         self.raw_key = raw_key
         self.normalization = normalization
         self.blockwise = as_bool(blockwise, "blockwise")
         self.resume = as_bool(resume, "resume")
-        self.overwrite = as_bool(overwrite, "overwrite")
+        self._overwrite = as_bool(overwrite, "overwrite")
         self.output_dtype = OutputDtype(look_up_option(output_dtype, OutputDtype))
         self.save_segmentation = as_bool(save_segmentation, "save_segmentation")
         self.segmenter = Segmenter(segmentation_mode, threshold=threshold, min_size=min_size, min_distance=min_distance)
         self.block_shape = None if block_shape is None else tuple(int(b) for b in block_shape)
         self.block_memory_bytes = int(block_memory_mb * 2**20)
-        if not 0 < memory_fraction <= 1:
-            raise ValueError(f"memory_fraction must be in (0, 1]; got {memory_fraction}.")
         self.memory_fraction = memory_fraction
+        self.progress = as_bool(progress, "progress")
+        self.preview = as_bool(preview, "preview")
+        self.preprocessing = preprocessing if preprocessing is not None else self._preprocessing()
+        self.postprocessing = postprocessing if postprocessing is not None else self._postprocessing(output_dir)
+        self._output_dir = Path(output_dir)
+
+    def _preprocessing(self) -> Compose:
+        return Compose(
+            [
+                LoadVolumed("image", self.raw_key, self.channels_first_3d, self.replace_nonfinite),
+                Normalized("image", mode=self.normalization),
+            ]
+        )
+
+    def _postprocessing(self, output_dir: str | PathLike) -> Compose:
+        steps = []
+        if self.save_segmentation:
+            segmenter = self.segmenter
+            steps.append(
+                Segmentd("pred", segmenter.mode, segmenter.threshold, segmenter.min_size, segmenter.min_distance)
+            )
+        steps.append(WritePredictionsd("pred", output_dir, self.output_dtype, self.overwrite))
+        if self.preview:
+            steps.append(WritePreviewd("pred", output_dir, self.overwrite))
+        return Compose(steps)
+
+    @property
+    def output_dir(self) -> Path:
+        """The output folder (setting it also moves the writers of ``postprocessing``)."""
+        return self._output_dir
+
+    @output_dir.setter
+    def output_dir(self, folder: str | PathLike) -> None:
+        self._output_dir = Path(folder)
+        self._set_writers("output_dir", self._output_dir)
+
+    @property
+    def overwrite(self) -> bool:
+        """Whether existing outputs are replaced (setting it also tells the writers of ``postprocessing``)."""
+        return self._overwrite
+
+    @overwrite.setter
+    def overwrite(self, value: bool | str) -> None:
+        self._overwrite = as_bool(value, "overwrite")
+        self._set_writers("overwrite", self._overwrite)
+
+    def _set_writers(self, name: str, value: object) -> None:
+        for step in self.postprocessing.transforms:
+            if isinstance(step, WritePredictionsd | WritePreviewd):
+                setattr(step, name, value)
 
     def output_path(self, input_path: str | PathLike) -> Path:
         """Where the predictions of ``input_path`` are written."""
-        suffix = ".nii.gz" if is_nifti(input_path) else ".h5"
-        return self.output_dir / f"{volume_stem(input_path)}_predictions{suffix}"
+        return prediction_path(self.output_dir, input_path)
 
     def preview_path(self, input_path: str | PathLike) -> Path:
         """Where the preview image of ``input_path`` is written (with ``preview``)."""
-        return self.output_dir / f"{volume_stem(input_path)}_preview.png"
+        return preview_path(self.output_dir, input_path)
 
     @property
     def channels_first_3d(self) -> bool:
@@ -235,6 +275,27 @@ class VolumePredictor:
         ) as volume:
             self._check_channels(path, volume.shape)
             check_finite(volume.count_nonfinite(), path, self.raw_key, self.replace_nonfinite)
+            if self.save_segmentation and self.segmenter.is_instance and not self._fits_in_memory(volume.shape[1:]):
+                raise ValueError(
+                    f"Instance segmentation ('{self.segmenter.mode.value}') of '{path}' {tuple(volume.shape[1:])} "
+                    "needs the whole volume in memory, which does not fit; predict without --save_segmentation, or "
+                    "use segmentation_mode 'threshold'."
+                )
+
+    def check(self, files: Sequence[str | PathLike]) -> None:
+        """Every check made before the first window is computed: outputs (:meth:`check_outputs`), room on disk
+        (:meth:`check_output_space`), the segmentation mode against the output channels, and each input
+        (:meth:`check_input`)."""
+        for path in files:
+            self.check_outputs(path)
+        self.check_output_space(files)
+        if self.save_segmentation and self.segmenter.is_instance and self.out_channels != 1:
+            raise ValueError(
+                f"segmentation_mode '{self.segmenter.mode.value}' needs a one-channel network output; "
+                f"this network has {self.out_channels} output channels."
+            )
+        for path in files:
+            self.check_input(path)
 
     def run(self, inputs: str | PathLike | Sequence[str | PathLike]) -> list[Path]:
         """Predict every volume named by ``inputs`` (a file, a folder, a glob or a list); returns the outputs.
@@ -243,17 +304,12 @@ class VolumePredictor:
             FileNotFoundError: ``inputs`` names no HDF5/NIfTI file.
         """
         files = find_volume_files(inputs)
-        for path in files:
-            self.check_outputs(path)
-        self.check_output_space(files)
-        for path in files:
-            self.check_input(path)
+        self.check(files)
         results = []
         bar = tqdm(files, desc="volumes", unit="volume") if self.progress else files
         for path in bar:
             logger.info("Predicting %s", path)
             results.append(self._predict_checked(Path(path)))
-            logger.info("Wrote %s", results[-1])
         return results
 
     def check_output_space(self, files: Sequence[str | PathLike]) -> None:
@@ -265,7 +321,7 @@ class VolumePredictor:
             self.raw_key,
             self.out_channels,
             self.output_dtype,
-            channels_first_3d=self.spatial_dims == 2 and self.in_channels > 1,
+            channels_first_3d=self.channels_first_3d,
             blockwise=lambda spatial: self.blockwise or not self._fits_in_memory(spatial),
         )
 
@@ -282,15 +338,31 @@ class VolumePredictor:
         self.check_input(path)
         return self._predict_checked(path)
 
-    def _predict_checked(self, path: Path) -> Path:
-        if self.save_segmentation and self.segmenter.is_instance and self.out_channels != 1:
-            raise ValueError(
-                f"segmentation_mode '{self.segmenter.mode.value}' needs a one-channel network output; "
-                f"this network has {self.out_channels} output channels."
-            )
+    def uses_blocks(self, path: str | PathLike) -> bool:
+        """Whether ``path`` is predicted block-wise: an HDF5 input with ``blockwise``, or too large for memory."""
         if is_nifti(path):
-            return self._predict_nifti(path)
-        return self._predict_hdf5(path)
+            if self.blockwise:
+                logger.info("NIfTI input %s is predicted in memory (block-wise prediction reads HDF5).", path)
+            return False
+        with HDF5Volume(path, self.raw_key, "none", self.channels_first_3d) as volume:
+            spatial = volume.shape[1:]
+        if self.blockwise:
+            return True
+        if not self._fits_in_memory(spatial):
+            logger.info("Volume %s %s does not fit the memory budget: predicting block-wise.", path, spatial)
+            return True
+        return False
+
+    def _predict_checked(self, path: Path) -> Path:
+        return self.predict_blockwise(path) if self.uses_blocks(path) else self.predict_in_memory(path)
+
+    def predict_in_memory(self, path: str | PathLike) -> Path:
+        """Predict one checked volume through ``preprocessing``, the inferer and ``postprocessing``."""
+        data = self.preprocessing({"image": str(path)})
+        self.window_predictor.eval()
+        with torch.inference_mode():
+            data["pred"] = self.inferer(data["image"][None], self.window_predictor)[0]
+        return Path(self.postprocessing(data)["pred_path"])
 
     def _check_channels(self, path: Path, shape: Sequence[int], nifti: bool = False) -> None:
         if shape[0] != self.in_channels:
@@ -300,91 +372,59 @@ class VolumePredictor:
                 f"{self.in_channels} input channels."
             )
 
-    def _write_preview(self, path: Path, volume: ArrayVolume | HDF5Volume, predictions: ArrayVolume) -> None:
-        if self.preview:
-            written = write_preview(self.preview_path(path), preview_image(volume, predictions))
-            logger.info("Wrote %s", written)
-
-    def _predict_array(self, volume: np.ndarray) -> np.ndarray:
-        return infer_volume(self.window_predictor, torch.from_numpy(volume), self.inferer, self.device).numpy()
-
-    def _predict_nifti(self, path: Path) -> Path:
-        output = check_output_path(self.output_path(path), path, self.overwrite)
-        volume, affine = load_nifti(path, self.normalization, self.replace_nonfinite)
-        self._check_channels(path, volume.shape, nifti=True)
-        if self.blockwise:
-            logger.info("NIfTI input %s is predicted in memory (block-wise prediction reads HDF5).", path)
-        probabilities = self._predict_array(volume)
-        stored = convert_predictions(probabilities, self.output_dtype)
-        if self.save_segmentation:
-            labels = self.segmenter(probabilities)
-            segmentation = output.with_name(f"{volume_stem(path)}_segmentation.nii.gz")
-            write_nifti(segmentation, labels if labels.ndim == 4 else labels[None], affine, path, self.overwrite)
-        result = write_nifti(output, stored, affine, path, self.overwrite)
-        self._write_preview(path, ArrayVolume(volume), ArrayVolume(probabilities))
-        return result
-
     def _fits_in_memory(self, spatial: Sequence[int]) -> bool:
         voxels = math.prod(spatial)
         needed = 4 * voxels * (2 * self.in_channels + 2 * self.out_channels + 1)
         budget = self.memory_fraction * psutil.virtual_memory().available
         return needed <= budget
 
-    def _predict_hdf5(self, path: Path) -> Path:
+    def predict_blockwise(self, path: str | PathLike) -> Path:
+        """Predict one checked HDF5 volume block by block from disk (the window grid of the in-memory prediction,
+        accumulated on disk), writing predictions, segmentation and preview like the in-memory chain."""
+        path = Path(path)
         output = self.output_path(path)
+        self.window_predictor.eval()
         with HDF5Volume(
             path, self.raw_key, self.normalization, self.channels_first_3d, self.replace_nonfinite
         ) as volume:
-            self._check_channels(path, volume.shape)
             spatial = volume.shape[1:]
-            blockwise = self.blockwise or not self._fits_in_memory(spatial)
-            if blockwise and not self.blockwise:
-                logger.info("Volume %s %s does not fit the memory budget: predicting block-wise.", path, spatial)
             instance = self.save_segmentation and self.segmenter.is_instance
-            if blockwise and instance and not self._fits_in_memory(spatial):
-                raise ValueError(
-                    f"Instance segmentation ('{self.segmenter.mode.value}') of '{path}' {tuple(spatial)} needs the "
-                    "whole volume in memory, which does not fit; predict without --save_segmentation, or use "
-                    "segmentation_mode 'threshold'."
-                )
             with HDF5PredictionWriter(output, path, self.overwrite, self.output_dtype) as writer:
-                if blockwise:
-                    engine = self._blockwise_engine(path, spatial, output)
+                engine = self._blockwise_engine(path, spatial, output)
 
-                    def write_block(region: tuple[slice, ...], block: np.ndarray) -> None:
-                        if not writer.has_predictions:
-                            writer.create_predictions((block.shape[0], *spatial))
-                        writer.write_predictions(region, block)
-                        if self.save_segmentation and not instance:
-                            labels = self.segmenter(block)
-                            if not writer.has_segmentation:
-                                writer.create_segmentation((*labels.shape[:-3], *spatial))
-                            writer.write_segmentation(labels, region)
+                def write_block(region: tuple[slice, ...], block: np.ndarray) -> None:
+                    if not writer.has_predictions:
+                        writer.create_predictions((block.shape[0], *spatial))
+                    writer.write_predictions(region, block)
+                    if self.save_segmentation and not instance:
+                        labels = self.segmenter(block)
+                        if not writer.has_segmentation:
+                            writer.create_segmentation((*labels.shape[:-3], *spatial))
+                        writer.write_segmentation(labels, region)
 
-                    with torch.inference_mode():
-                        engine.run(volume, write_block)
-                    if instance:
-                        writer.write_segmentation(self.segmenter(writer.read_predictions()))
-                    result = writer.commit()
-                    engine.cleanup()
-                else:
-                    probabilities = self._predict_array(volume.read_all())
-                    writer.create_predictions(probabilities.shape)
-                    writer.write_predictions(tuple(slice(0, s) for s in spatial), probabilities)
-                    if self.save_segmentation:
-                        writer.write_segmentation(self.segmenter(probabilities))
-                    result = writer.commit()
+                with torch.inference_mode():
+                    engine.run(volume, write_block)
+                if instance:
+                    writer.write_segmentation(self.segmenter(writer.read_predictions()))
+                result = writer.commit()
+                engine.cleanup()
+            logger.info("Wrote %s", result)
             if self.preview:
                 with h5py.File(result, "r") as f:
                     stored = f["predictions"]
                     scale = float(stored.attrs.get("scale", 1.0))
-                    self._write_preview(path, volume, ArrayVolume(stored, scale=scale))
+                    image = preview_image(volume, ArrayVolume(stored, scale=scale))
+                logger.info("Wrote %s", write_preview(self.preview_path(path), image))
             return result
+
+    def _window(self, spatial: Sequence[int]) -> tuple[int, ...]:
+        if isinstance(self.inferer, FittedSlidingWindowInferer):
+            return self.inferer.window_for(spatial, self.network)
+        return fit_window(self.roi_size, spatial, network_min_window(self.network))
 
     def _blockwise_engine(self, path: Path, spatial: Sequence[int], output: Path) -> BlockwiseInference:
         inferer = self.inferer
-        window = inferer.window_for(spatial, self.network)
-        grid = WindowGrid(spatial, window, inferer.overlap, inferer.mode, inferer.sigma_scale)
+        grid = WindowGrid(spatial, self._window(spatial), self.overlap, inferer.mode, inferer.sigma_scale)
         stat = path.stat()
         fingerprint = {
             "input": str(path.resolve()),
@@ -397,7 +437,7 @@ class VolumePredictor:
             "overlap": list(grid.overlap),
             "mode": str(grid.mode),
             "sigma_scale": str(inferer.sigma_scale),
-            "tta": self.tta,
+            "tta": self.window_predictor.tta,
             "network": network_digest(self.network),
         }
         return BlockwiseInference(
@@ -441,7 +481,8 @@ def predict_file(
 ) -> Path:
     """Predict one HDF5 or NIfTI file with Gaussian sliding windows and write ``<stem>_predictions.h5``.
 
-    A convenience wrapper of :class:`VolumePredictor` (see it for the arguments and the output layout).
+    A convenience wrapper of :class:`VolumePredictor` with a :class:`FittedSlidingWindowInferer` (windows on
+    ``device``, stitched on the CPU); see it for the arguments and the output layout.
 
     Example::
 
@@ -449,7 +490,16 @@ def predict_file(
         load_network_weights(net, "models/model.pt")
         predict_file(net, "cells.h5", "out", roi_size=(80, 170, 170), overlap=0.25)   # -> out/cells_predictions.h5
     """
-    inferer = SlidingWindowInferer(roi_size=roi_size, sw_batch_size=sw_batch_size, overlap=overlap, mode="gaussian")
+    device = resolve_device(device)
+    inferer = FittedSlidingWindowInferer(
+        roi_size=roi_size,
+        sw_batch_size=sw_batch_size,
+        overlap=overlap,
+        mode="gaussian",
+        sw_device=device,
+        device=torch.device("cpu"),
+        progress=progress,
+    )
     predictor = VolumePredictor(
         network,
         inferer,

@@ -175,8 +175,14 @@ class FittedSlidingWindowInferer(SlidingWindowInferer):
         self.min_window = None if min_window is None else tuple(int(m) for m in min_window)
 
     def window_for(self, spatial_shape: Sequence[int], network: Any = None) -> tuple[int, ...]:
-        """The window this inferer uses on a volume of ``spatial_shape`` with ``network``."""
+        """The window this inferer uses on a volume of ``spatial_shape`` with ``network``.
+
+        A ``roi_size`` with one size fewer than the volume's axes (a 2D network's ``(Y, X)`` sliding over a
+        ``(Z, Y, X)`` volume) is one slice deep.
+        """
         roi = ensure_tuple_rep(self.roi_size, len(spatial_shape)) if isinstance(self.roi_size, int) else self.roi_size
+        if len(roi) == len(spatial_shape) - 1:
+            roi = (1, *roi)
         if len(roi) != len(spatial_shape):
             raise ValueError(
                 f"roi_size {tuple(roi)} has {len(roi)} sizes but the input has {len(spatial_shape)} spatial axes "
@@ -200,6 +206,10 @@ class FittedSlidingWindowInferer(SlidingWindowInferer):
                 window,
             )
         padded, extra = _reflect_pad(inputs, window)
+        cached = self.roi_weight_map
+        overlap = self.overlap
+        if isinstance(overlap, Sequence) and len(overlap) == len(spatial) - 1:
+            overlap = (0.0, *overlap)
         device = kwargs.pop("device", self.device)
         buffer_steps = kwargs.pop("buffer_steps", self.buffer_steps)
         buffer_dim = kwargs.pop("buffer_dim", self.buffer_dim)
@@ -210,7 +220,7 @@ class FittedSlidingWindowInferer(SlidingWindowInferer):
             window,
             self.sw_batch_size,
             network,
-            self.overlap,
+            overlap,
             self.mode,
             self.sigma_scale,
             "constant",
@@ -218,7 +228,7 @@ class FittedSlidingWindowInferer(SlidingWindowInferer):
             self.sw_device,
             device,
             self.progress,
-            self.roi_weight_map if window == tuple(ensure_tuple_rep(self.roi_size, len(window))) else None,
+            cached if cached is not None and tuple(cached.shape[-len(window) :]) == window else None,
             None,
             buffer_steps,
             buffer_dim,

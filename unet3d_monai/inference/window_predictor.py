@@ -9,6 +9,8 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
+from unet3d_monai.bundle.options import as_bool
+
 __all__ = [
     "WindowPredictor",
     "network_digest",
@@ -82,23 +84,26 @@ def resolve_device(device: torch.device | str | None) -> torch.device:
     return torch.device(device)
 
 
-class WindowPredictor:
+class WindowPredictor(nn.Module):
     """Runs the network on one batch of windows and returns probabilities (after ``final_activation``).
+
+    This is the ``network`` a sliding-window inferer or an evaluator runs on each batch of windows: the activation
+    and the flips belong to each window, before the windows are blended.
 
     Windows always arrive as 3D batches ``(B, C_in, Z, Y, X)``. For a 2D network the windows are one slice
     deep, ``(B, C_in, 1, Y, X)``: the singleton depth is removed before the forward pass and restored after,
     so a 2D network predicts a volume slice by slice. With ``tta`` the output is the mean over all axis flips
     of the spatial axes the network sees (8 flips in 3D, 4 in 2D), each flipped back before averaging.
     With ``amp`` the forward pass runs under ``torch.autocast`` on the window's device; with
-    ``channels_last`` the windows are passed in channels-last memory format. The output is float32,
-    ``(B, C_out, Z, Y, X)``.
+    ``channels_last`` the windows are passed in channels-last memory format; None switches either on for CUDA
+    windows only. The output is float32, ``(B, C_out, Z, Y, X)``.
 
     Args:
         network: a 2D or 3D network returning logits; its ``final_activation`` module (Sigmoid, Softmax or
             Identity) is applied to every window. A network without ``final_activation`` is used as is.
         tta: average over the axis flips.
-        amp: run the forward pass under autocast (use on CUDA).
-        channels_last: pass windows in channels-last memory format (use on CUDA).
+        amp: run the forward pass under autocast; None: on CUDA only.
+        channels_last: pass windows in channels-last memory format; None: on CUDA only.
 
     Example:
         >>> net = torch.nn.Conv3d(1, 2, 3, padding=1)
@@ -106,21 +111,30 @@ class WindowPredictor:
         torch.Size([2, 2, 8, 8, 8])
     """
 
-    def __init__(self, network: nn.Module, tta: bool = False, amp: bool = False, channels_last: bool = False) -> None:
+    def __init__(
+        self,
+        network: nn.Module,
+        tta: bool | str = False,
+        amp: bool | str | None = None,
+        channels_last: bool | None = None,
+    ) -> None:
+        super().__init__()
         self.network = network
         self.spatial_dims = network_spatial_dims(network)
         self.in_channels = network_in_channels(network)
-        self.tta = tta
-        self.amp = amp
+        self.tta = as_bool(tta, "tta")
+        self.amp = None if amp is None else as_bool(amp, "amp")
         self.channels_last = channels_last
         activation = network.final_activation if hasattr(network, "final_activation") else None
         self.activation: nn.Module = activation if isinstance(activation, nn.Module) else nn.Identity()
 
     def _forward(self, windows: torch.Tensor) -> torch.Tensor:
-        if self.channels_last:
+        on_cuda = windows.device.type == "cuda"
+        if on_cuda if self.channels_last is None else self.channels_last:
             memory_format = torch.channels_last_3d if windows.ndim == 5 else torch.channels_last
             windows = windows.contiguous(memory_format=memory_format)
-        context = torch.autocast(device_type=windows.device.type) if self.amp else nullcontext()
+        amp = on_cuda if self.amp is None else self.amp
+        context = torch.autocast(device_type=windows.device.type) if amp else nullcontext()
         with context:
             logits = self.network(windows)
         return self.activation(logits.float())
@@ -140,7 +154,7 @@ class WindowPredictor:
                 count += 1
         return total / count
 
-    def __call__(self, windows: torch.Tensor) -> torch.Tensor:
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
         if windows.ndim != 5:
             raise ValueError(f"Windows must be (B, C, Z, Y, X); got shape {tuple(windows.shape)}.")
         if windows.shape[1] != self.in_channels:
