@@ -7,9 +7,26 @@ packages), ``handlers`` (engine handlers for training) and ``bundle``
 (helpers the bundles call). The MONAI bundles in ``bundles/`` wire them into training and prediction.
 """
 
-from unet3d_monai import bundle, compat, data, export, handlers, inference, losses, metrics, networks
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
 
 __version__ = "0.1.0"
+
+_SUBPACKAGES = ("bundle", "compat", "data", "export", "handlers", "inference", "losses", "metrics", "networks")
+
+
+def __getattr__(name: str) -> ModuleType:
+    # subpackages are imported on first use, so that ``import unet3d_monai.networks`` loads the networks alone
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_SUBPACKAGES])
+
 
 __all__ = [
     "bundle",

@@ -73,7 +73,7 @@ def test_every_inference_bundle_has_the_documented_options():
             "device",
         ):
             assert name in config and name in config["options"], (task, name)
-        assert config["bundle_root"] == f"bundles/{task}"
+        assert config["bundle_root"] == f"$unet3d_monai.bundle.bundle_root('{task}')"
         assert config["inferer"]["_target_"] == "unet3d_monai.inference.FittedSlidingWindowInferer"
         assert config["inferer"]["mode"] == "gaussian"
         assert config["inferer"]["sw_device"] == "@device" and config["inferer"]["progress"] == "@progress"
@@ -234,3 +234,33 @@ def test_command_line_refuses_what_it_cannot_score(tmp_path, case):
     assert message in result.stderr, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("where", ["inside_the_bundle", "elsewhere_with_bundle_root"])
+def test_bundle_runs_from_any_working_directory(tmp_path, where):
+    """From inside ``bundles/boundary`` (``--config_file inference.json``), and from another directory with
+    ``--bundle_root``: the default checkpoint, input and output folders are under the bundle root."""
+    overrides, roi_size, shape, _ = CASES["boundary"]
+    root = tmp_path / "bundle"
+    (root / "models").mkdir(parents=True)
+    (root / "data" / "test").mkdir(parents=True)
+    raw = _raw(shape)
+    with h5py.File(root / "data" / "test" / "vol.h5", "w") as f:
+        f["raw"] = raw
+    network, _ = _save_random_network("boundary", overrides, root / "models" / "model.pt")
+    common = ["--roi_size", "[16,24,24]", "--device", "cpu", "--progress", "false"]
+    common += ["--network_def#f_maps", "4", "--network_def#num_groups", "2"]
+    if where == "inside_the_bundle":
+        cwd, config = ROOT / "bundles" / "boundary", "inference.json"
+        paths = ["--ckpt_path", str(root / "models" / "model.pt"), "--input", str(root / "data" / "test")]
+        paths += ["--output_dir", str(root / "output")]
+    else:
+        cwd, config = tmp_path, str(_config("boundary"))
+        paths = ["--bundle_root", str(root)]
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config, *paths, *common]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = predict(network, _normalized(raw, "standardize"), roi_size, device="cpu")
+    with h5py.File(root / "output" / "vol_predictions.h5", "r") as f:
+        np.testing.assert_allclose(f["predictions"][()], expected, atol=1e-5)

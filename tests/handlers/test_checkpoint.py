@@ -165,3 +165,17 @@ def test_final_validation_scores_the_last_epochs(epochs, interval, validated):
     FinalValidation(recorder, interval).attach(trainer)
     trainer.run([0], max_epochs=epochs)
     assert recorder.runs == validated
+
+
+def test_atomic_save_gives_ordinary_permissions_without_touching_the_umask(tmp_path, monkeypatch):
+    import stat
+
+    def forbidden(mask):
+        raise AssertionError("os.umask changes the mask of every thread of the process")
+
+    (tmp_path / "plain").write_bytes(b"")  # a file created the ordinary way, for the expected mode
+    monkeypatch.setattr(os, "umask", forbidden)
+    path = atomic_torch_save({"w": torch.ones(2)}, tmp_path / "model.pt")
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE((tmp_path / "plain").stat().st_mode)
+    assert torch.load(path, weights_only=True)["w"].tolist() == [1.0, 1.0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt", "plain"]

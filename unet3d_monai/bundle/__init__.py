@@ -4,10 +4,12 @@ checks of every option and output folder, typed option parsing, resuming, and pr
 from .checks import check_inference_options, check_training_options, check_training_outputs
 from .dataset import check_finite_volumes, prepare_dataset_dir
 from .errors import explain, install_error_hook, user_error
+from .location import bundle_root
 from .options import as_bool, check_cli_overrides, resume_checkpoint
 
 __all__ = [
     "as_bool",
+    "bundle_root",
     "check_cli_overrides",
     "check_finite_volumes",
     "check_inference_options",
