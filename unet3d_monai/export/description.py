@@ -65,9 +65,13 @@ class PackageFiles:
 
 
 def _channel_names(channel_def: object, count: int) -> list[str]:
-    """Channel names from a MONAI ``channel_def`` (``{"0": "boundary logits"}``) when it names ``count`` channels."""
+    """Channel names from a MONAI ``channel_def`` (``{"0": "boundary probability"}``) when it names ``count``
+    channels."""
     if isinstance(channel_def, Mapping) and sorted(channel_def) == [str(i) for i in range(count)]:
-        names = [str(channel_def[str(i)]).replace(" logits", "").strip().replace(" ", "_") for i in range(count)]
+        names = [
+            str(channel_def[str(i)]).replace(" probability", "").replace(" logits", "").strip().replace(" ", "_")
+            for i in range(count)
+        ]
         if all(name.isidentifier() for name in names) and len(set(names)) == count:
             return names
     return [f"channel{i}" for i in range(count)]
