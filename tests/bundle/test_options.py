@@ -37,3 +37,16 @@ def test_only_the_bundle_command_line_is_checked(monkeypatch):
     monkeypatch.setattr("sys.argv", ["/site-packages/monai/bundle/__main__.py", "run", "--epoch", "2"])
     with pytest.raises(ValueError, match="unknown option --epoch for this bundle. Did you mean --epochs"):
         check_cli_overrides(["epochs"])
+
+
+def test_option_names_come_from_the_config_files_on_the_command_line():
+    from pathlib import Path
+
+    bundle = Path(__file__).resolve().parents[2] / "bundles" / "boundary"
+    argv = ["run", "--config_file", str(bundle / "inference.json"), "--roi_size", "[8,8,8]", "--inferer#overlap", "0.5"]
+    check_cli_overrides(argv=argv)
+    with pytest.raises(ValueError, match=r"unknown option --roi_sise for this bundle. Did you mean --roi_size\?"):
+        check_cli_overrides(argv=[*argv, "--roi_sise", "[8,8,8]"])
+    # train.json merged with multi_gpu_train.json: the names of both files
+    merged = str([str(bundle / "train.json"), str(bundle / "multi_gpu_train.json")])
+    check_cli_overrides(argv=["run", "training", "--config_file", merged, "--epochs", "2", "--validate#evaluator", "x"])

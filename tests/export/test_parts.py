@@ -80,5 +80,5 @@ def test_inference_bundles_export_with_their_training_patch(task):
     assert inference["sample_task"] == train["sample_task"] == task
     assert inference["export_bioimageio"][0].startswith("$unet3d_monai.export.export_bioimageio(@output, @ckpt_path")
     for name in ("output", "patch_size", "sample_task", "bioimageio", "overwrite"):
-        assert name in inference["options"]
+        assert name in inference
     assert sorted(inference["bioimageio"]) == ["authors", "license", "tags"]

@@ -4,7 +4,7 @@ The bundles call these first in ``initialize`` (after :func:`~unet3d_monai.bundl
 so that a bad value stops the run before a dataset is generated, a network is built or a folder is created::
 
     "initialize": [
-        "$unet3d_monai.bundle.check_cli_overrides(@options)",
+        "$unet3d_monai.bundle.check_cli_overrides()",
         "$unet3d_monai.bundle.check_training_options(epochs=@epochs, ..., device=@device)",
         "$unet3d_monai.bundle.check_training_outputs(@ckpt_dir, @output_dir, @resume, @overwrite)",
         ...

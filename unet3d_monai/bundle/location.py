@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import ast
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .options import _is_bundle_cli
+from .options import _is_bundle_cli, config_files
 
 __all__ = ["bundle_root"]
 
 #: the repository's ``bundles/`` folder (a clone or an editable install)
 REPOSITORY_BUNDLES = Path(__file__).resolve().parents[2] / "bundles"
-
-
-def _config_files(argv: Sequence[str]) -> list[str]:
-    for index, token in enumerate(argv):
-        name, _, value = token.partition("=")
-        if name in ("--config_file", "--config-file"):
-            value = value or (argv[index + 1] if index + 1 < len(argv) else "")
-            if value.strip().startswith(("[", "(")):
-                return [str(v) for v in ast.literal_eval(value)]
-            return [value] if value else []
-    return []
 
 
 def bundle_root(task: str, argv: Sequence[str] | None = None) -> str:
@@ -39,7 +27,7 @@ def bundle_root(task: str, argv: Sequence[str] | None = None) -> str:
     """
     if argv is None:
         argv = sys.argv if _is_bundle_cli(sys.argv) else []
-    files = _config_files(argv[1:]) if argv else []
+    files = config_files(argv[1:]) if argv else []
     if files:
         return str(Path(files[0]).expanduser().resolve().parent)
     return str(REPOSITORY_BUNDLES / task)

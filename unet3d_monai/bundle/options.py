@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import difflib
 import os
 import sys
@@ -10,7 +11,14 @@ from pathlib import Path
 
 from .errors import install_error_hook
 
-__all__ = ["as_bool", "check_cli_overrides", "resume_checkpoint", "MONAI_RUN_ARGUMENTS"]
+__all__ = [
+    "as_bool",
+    "check_cli_overrides",
+    "config_files",
+    "config_option_names",
+    "resume_checkpoint",
+    "MONAI_RUN_ARGUMENTS",
+]
 
 #: arguments consumed by ``monai.bundle run`` itself; everything else on the command line is a config override.
 MONAI_RUN_ARGUMENTS = frozenset(
@@ -56,26 +64,52 @@ def _is_bundle_cli(argv: Sequence[str]) -> bool:
     return bool(argv) and Path(argv[0]).parts[-3:] == ("monai", "bundle", "__main__.py")
 
 
-def check_cli_overrides(allowed: Iterable[str], argv: Sequence[str] | None = None) -> None:
+def config_files(argv: Sequence[str]) -> list[str]:
+    """The config files named by ``--config_file`` on a bundle command line (one file, or a list of files).
+
+    Example::
+
+        >>> config_files(["run", "--config_file", "['train.json', 'multi_gpu_train.json']"])
+        ['train.json', 'multi_gpu_train.json']
+    """
+    for index, token in enumerate(argv):
+        name, _, value = token.partition("=")
+        if name in ("--config_file", "--config-file"):
+            value = value or (argv[index + 1] if index + 1 < len(argv) else "")
+            if value.strip().startswith(("[", "(")):
+                return [str(v) for v in ast.literal_eval(value)]
+            return [value] if value else []
+    return []
+
+
+def config_option_names(files: Sequence[str | os.PathLike]) -> set[str]:
+    """The top-level ids of the config ``files`` merged as MONAI merges them: the names a command line may set."""
+    from monai.bundle import ConfigParser
+
+    return set(ConfigParser.load_config_files([str(f) for f in files]))
+
+
+def check_cli_overrides(allowed: Iterable[str] | None = None, argv: Sequence[str] | None = None) -> None:
     """Fail with one sentence when the command line names an option the bundle does not have.
 
     MONAI's bundle runner silently adds unknown ``--name value`` pairs to the config, so a misspelt
-    ``--epoch 5`` would train with the default number of epochs. The bundles call this first in ``initialize``
-    with their documented option names; on the bundle command line it also installs
+    ``--epoch 5`` would train with the default number of epochs. The bundles call this first in ``initialize``;
+    the names it accepts are the top-level ids of the config files given with ``--config_file`` (nested ids such
+    as ``network_def#f_maps`` are accepted by their first part). On the bundle command line it also installs
     :func:`~unet3d_monai.bundle.errors.install_error_hook`, so that bad input ends the run with its one-sentence
     explanation rather than MONAI's nested tracebacks.
 
     Args:
-        allowed: option names the bundle understands (top-level config ids).
+        allowed: option names the bundle understands; None reads them from the config files on the command line.
         argv: the command line; by default ``sys.argv`` when the process is ``python -m monai.bundle`` (a bundle
             run from Python code, a notebook or a test runner has no bundle command line to check).
     """
-    allowed = set(allowed)
     if argv is None:
         if not _is_bundle_cli(sys.argv):
             return
         install_error_hook()
         argv = sys.argv[1:]
+    allowed = set(allowed) if allowed is not None else config_option_names(config_files(argv))
     for name in _override_names(argv):
         if name in MONAI_RUN_ARGUMENTS or name in allowed:
             continue

@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 import yaml
 
+from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.compat import load_network_weights
 from unet3d_monai.data.normalize import Normalize
 from unet3d_monai.data.sample import TASKS, generate_volume
@@ -166,7 +167,7 @@ def export_bioimageio(
     tags: Sequence[str] = (),
     license: str = "MIT",
     test_input: np.ndarray | None = None,
-    overwrite: bool = False,
+    overwrite: bool | str = False,
 ) -> Path:
     """Write the weights at ``ckpt_path`` as a bioimage.io model package.
 
@@ -193,7 +194,7 @@ def export_bioimageio(
         license: an SPDX license identifier.
         test_input: raw intensities ``(C, *spatial)`` whose central patch becomes the test input, instead of the
             synthetic sample data.
-        overwrite: replace an existing ``output``.
+        overwrite: replace an existing ``output`` (``true``/``false`` as the command line gives them too).
 
     Returns:
         ``output`` as a :class:`~pathlib.Path`.
@@ -216,7 +217,7 @@ def export_bioimageio(
     from bioimageio.spec import InvalidDescr, load_description, save_bioimageio_package
     from bioimageio.spec import save_bioimageio_package_as_folder as save_folder
 
-    output = _check_output(output, overwrite)
+    output = _check_output(output, as_bool(overwrite, "overwrite"))
     ckpt_path = Path(ckpt_path)
     if not ckpt_path.exists():
         raise FileNotFoundError(f"weights {ckpt_path} do not exist.")
