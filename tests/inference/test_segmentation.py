@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 from scipy import ndimage
 
 from unet3d_monai.inference import (
@@ -103,12 +102,3 @@ def test_distance_watershed_of_an_all_boundary_map_is_empty():
     from unet3d_monai.inference import boundary_distance_watershed
 
     assert boundary_distance_watershed(np.ones((4, 5, 6), np.float32)).max() == 0
-
-
-def test_segmentd_labels_the_prediction_into_its_own_key():
-    from unet3d_monai.inference import Segmentd
-
-    pred = torch.tensor([[[0.2, 0.7]], [[0.8, 0.3]]])
-    d = Segmentd("pred", mode="argmax")({"pred": pred})
-    assert d["segmentation"].tolist() == [[1, 0]] and d["segmentation"].dtype == np.uint32
-    assert d["pred"] is pred

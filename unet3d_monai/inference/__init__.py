@@ -25,7 +25,6 @@ from unet3d_monai.inference.predictor import VolumePredictor, predict_file
 from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.segmentation import (
     SegmentationMode,
-    Segmentd,
     Segmenter,
     boundary_components,
     boundary_distance_watershed,
@@ -33,6 +32,7 @@ from unet3d_monai.inference.segmentation import (
     connected_components,
     foreground_watershed,
 )
+from unet3d_monai.inference.segmentd import Segmentd
 from unet3d_monai.inference.sliding_window import predict
 from unet3d_monai.inference.volumes import ArrayVolume, HDF5Volume, find_volume_files, load_nifti
 from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, fit_window, network_min_window

@@ -25,7 +25,8 @@ from unet3d_monai.inference.input_checks import check_dimensions, check_finite
 from unet3d_monai.inference.load_volume import LoadVolumed
 from unet3d_monai.inference.output_space import check_prediction_space
 from unet3d_monai.inference.preview import preview_image, write_preview
-from unet3d_monai.inference.segmentation import SegmentationMode, Segmentd, Segmenter
+from unet3d_monai.inference.segmentation import SegmentationMode, Segmenter
+from unet3d_monai.inference.segmentd import Segmentd
 from unet3d_monai.inference.sliding_window import prepare_window_predictor, window_roi_size
 from unet3d_monai.inference.volumes import ArrayVolume, HDF5Volume, find_volume_files, is_nifti, load_nifti, nifti_shape
 from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, fit_window, network_min_window
