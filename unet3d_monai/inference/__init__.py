@@ -25,6 +25,7 @@ from unet3d_monai.inference.segmentation import (
     boundary_watershed,
     connected_components,
     foreground_watershed,
+    merge_weak_borders,
 )
 from unet3d_monai.inference.sliding_window import predict
 from unet3d_monai.inference.volumes import ArrayVolume, HDF5Volume, find_volume_files, load_nifti
@@ -50,6 +51,7 @@ __all__ = [
     "WindowPredictor",
     "boundary_components",
     "boundary_distance_watershed",
+    "merge_weak_borders",
     "check_window_options",
     "boundary_watershed",
     "connected_components",
