@@ -328,8 +328,14 @@ def reference(
 
     segmenter = None
     if case.kind != "regression":
-        post = bundle_facts(ROOT / "bundles" / bundle / "inference.json", {}, ("segmentation_mode", "threshold"))
-        segmenter = Segmenter(post["segmentation_mode"], threshold=post["threshold"])
+        keys = ("segmentation_mode", "threshold", "min_distance", "min_size")
+        post = bundle_facts(ROOT / "bundles" / bundle / "inference.json", {}, keys)
+        segmenter = Segmenter(
+            post["segmentation_mode"],
+            threshold=post["threshold"],
+            min_distance=post["min_distance"],
+            min_size=post["min_size"],
+        )
         result["post_processing"] = post
     per_volume = []
     for path in test_files:
