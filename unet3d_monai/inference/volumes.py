@@ -134,6 +134,8 @@ class HDF5Volume:
         channels_first_3d: read a 3D dataset as ``(C, Y, X)`` instead of ``(Z, Y, X)``.
         replace_nonfinite: value given to NaN/Inf voxels when read (in the input's units, before normalisation);
             None leaves them (see :meth:`count_nonfinite`).
+        stats: the volume's statistics when already known (block-wise workers reopen the file without reading
+            it whole again); None computes them.
 
     Example::
 
@@ -148,13 +150,14 @@ class HDF5Volume:
         normalization: str = "standardize",
         channels_first_3d: bool = False,
         replace_nonfinite: float | None = None,
+        stats: VolumeStats | None = None,
     ) -> None:
         self.path = Path(path)
         self.key = key
         self.channels_first_3d = channels_first_3d
         self.replace_nonfinite = None if replace_nonfinite is None else float(replace_nonfinite)
         self.normalize = Normalize(normalization)
-        self.stats: VolumeStats | None = None
+        self.stats: VolumeStats | None = stats
         self._file: h5py.File = open_h5(self.path)
         try:
             self._dataset = get_h5_dataset(self._file, key)
@@ -162,7 +165,7 @@ class HDF5Volume:
             self.shape = _channel_first_shape(
                 self.stored_shape, f"HDF5 file '{self.path}' dataset '{key}'", channels_first_3d
             )
-            if self.normalize.mode.value != "none":
+            if self.normalize.mode.value != "none" and self.stats is None:
                 self.stats = compute_volume_stats(self.path, key, percentiles=self.normalize.percentiles)
         except BaseException:
             self._file.close()
