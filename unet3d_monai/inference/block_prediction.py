@@ -202,25 +202,29 @@ class _BlockTask:
     sigma_scale: Any
     sw_batch_size: int
     device: str
-    torch_threads: int | None = None
+    torch_threads: int | dict[str, int] | None = None
 
 
-def _set_torch_threads(requested: int | None) -> None:
-    """Use ``requested`` threads; inside a Dask worker without a request, the worker's share of the cores."""
-    threads = requested
+def _set_torch_threads(requested: int | dict[str, int] | None) -> None:
+    """Give torch ``requested`` threads. Inside a Dask worker, a mapping gives the worker threads of each host:
+    a task then takes the host's cores divided by them (each concurrent task its share); without a request, the
+    cores divided by the worker's own threads."""
+    threads = requested if isinstance(requested, int) else None
     if threads is None:
-        worker_threads = _dask_worker_threads()
-        if worker_threads is not None:
-            threads = max(1, len(os.sched_getaffinity(0)) // worker_threads)
+        worker = _dask_worker()
+        if worker is not None:
+            host = worker.address.rsplit(":", 1)[0]
+            sharing = (requested or {}).get(host, int(worker.state.nthreads))
+            threads = max(1, len(os.sched_getaffinity(0)) // max(1, sharing))
     if threads is not None and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
 
 
-def _dask_worker_threads() -> int | None:
+def _dask_worker() -> Any:
     try:
         from distributed import get_worker
 
-        return int(get_worker().state.nthreads)
+        return get_worker()
     except (ImportError, ValueError):
         return None
 
@@ -277,8 +281,8 @@ class TaskRunner(Protocol):
     """Runs the tasks of block-wise prediction: in this process (:class:`SequentialTasks`) or on a Dask cluster
     (:class:`~unet3d_monai.inference.distributed.DaskTasks`)."""
 
-    #: threads each task gives torch (None: leave it)
-    torch_threads: int | None
+    #: threads each task gives torch: a number, worker threads per host (tasks share the host's cores), or None
+    torch_threads: int | dict[str, int] | None
 
     def share(self, value: Any) -> Any:
         """``value`` as the tasks receive it (sent once to every worker)."""

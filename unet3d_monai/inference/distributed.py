@@ -62,14 +62,21 @@ class DaskTasks:
 
     Args:
         client: a connected ``distributed.Client``.
-        torch_threads: threads each task gives torch; None: the cores of the worker's machine divided by its
-            number of threads.
+        torch_threads: threads each task gives torch; None: the cores of the worker's machine divided by the
+            threads of all the workers on that machine (known when the run starts).
     """
 
     def __init__(self, client: Any, torch_threads: int | None = None) -> None:
         distributed = _import_distributed()
         self.client = client
-        self.torch_threads = torch_threads
+        if torch_threads is None:
+            per_host: dict[str, int] = {}
+            for address, worker in client.scheduler_info().get("workers", {}).items():
+                host = address.rsplit(":", 1)[0]
+                per_host[host] = per_host.get(host, 0) + int(worker.get("nthreads", 1))
+            self.torch_threads: int | dict[str, int] | None = per_host
+        else:
+            self.torch_threads = torch_threads
         self._completed = distributed.as_completed()
         self._futures: list[Any] = []
 
@@ -91,8 +98,9 @@ class DaskTasks:
 
 
 @contextlib.contextmanager
-def connect(scheduler: str) -> Iterator[DaskTasks]:
-    """A :class:`DaskTasks` on the cluster named by ``scheduler`` (``local:N`` or an address), closed on exit.
+def connect(scheduler: Any) -> Iterator[DaskTasks]:
+    """A :class:`DaskTasks` on the cluster named by ``scheduler`` (``local:N``, an address, or a connected
+    ``distributed.Client``, which is left open); what this opened is closed on exit.
 
     Example::
 
@@ -104,8 +112,11 @@ def connect(scheduler: str) -> Iterator[DaskTasks]:
         ImportError: Dask is not installed.
         ConnectionError: no scheduler answers at the address.
     """
-    kind, workers = parse_scheduler(scheduler)
     distributed = _import_distributed()
+    if isinstance(scheduler, distributed.Client):
+        yield DaskTasks(scheduler)
+        return
+    kind, workers = parse_scheduler(scheduler)
     with contextlib.ExitStack() as stack:
         if kind == "local":
             cores = len(os.sched_getaffinity(0))

@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -117,7 +118,8 @@ class VolumePredictor:
             input's units, before normalisation; they are left out of the normalisation statistics either way).
         preview: also write ``<stem>_preview.png``.
         scheduler: None predicts in this process; ``"local:N"`` starts a Dask ``LocalCluster`` of N worker
-            processes; any other value is the address of a running Dask scheduler (e.g. ``tcp://host:8786``).
+            processes; another text is the address of a running Dask scheduler (e.g. ``tcp://host:8786``); a
+            connected ``distributed.Client`` is used as it is (and left open).
             Block-wise prediction follows (every HDF5 and zarr input).
         part: ``"K/N"``: predict only the K-th of N shares of the inputs (sorted, every N-th from the K-th).
         output_format: ``"auto"`` (zarr for zarr inputs, HDF5 otherwise), ``"h5"`` or ``"zarr"``.
@@ -154,7 +156,7 @@ class VolumePredictor:
         progress: bool | str = True,
         replace_nonfinite: float | None = None,
         preview: bool | str = False,
-        scheduler: str | None = None,
+        scheduler: Any = None,
         part: str | None = None,
         output_format: str = "auto",
     ) -> None:
@@ -211,13 +213,15 @@ class VolumePredictor:
         if not 0 < memory_fraction <= 1:
             raise ValueError(f"memory_fraction must be in (0, 1]; got {memory_fraction}.")
         self.memory_fraction = memory_fraction
-        self.scheduler = None if scheduler in (None, "", "none", "null") else str(scheduler)
-        if self.scheduler is not None:
+        self.scheduler = None if scheduler in (None, "", "none", "null") else scheduler
+        if isinstance(self.scheduler, str):
             parse_scheduler(self.scheduler)
         self.part = None if part in (None, "", "none", "null") else str(part)
         if self.part is not None:
             parse_part(self.part)
-        self.output_format = look_up_option(output_format, ("auto", "h5", "zarr"))
+        if output_format not in ("auto", "h5", "zarr"):
+            raise ValueError(f"--output_format {output_format!r} must be 'auto' (as the input), 'h5' or 'zarr'.")
+        self.output_format = output_format
         self._runner = None
 
     def output_path(self, input_path: str | PathLike) -> Path:
