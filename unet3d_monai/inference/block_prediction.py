@@ -345,11 +345,14 @@ class SequentialTasks:
 
 @dataclass
 class BlockwiseReport:
-    """What one run did: the blocks it predicted and assembled, and the blocks in the volume."""
+    """What one run did: the blocks it predicted and assembled, those an earlier run had finished, and the number of
+    blocks in the volume."""
 
     blocks: int
     predicted: list[Key] = field(default_factory=list)
     assembled: list[Key] = field(default_factory=list)
+    predicted_before: list[Key] = field(default_factory=list)
+    assembled_before: list[Key] = field(default_factory=list)
 
 
 class BlockwisePrediction:
@@ -482,7 +485,11 @@ class BlockwisePrediction:
                 dependents[s].append(key)
         waiting = {k: {s for s in sources[k] if not partials.has(s)} for k in blocks}
         assembled = {k for k in blocks if write_on_workers and (markers / _marker_name(k)).exists()}
-        report = BlockwiseReport(blocks=len(blocks))
+        report = BlockwiseReport(
+            blocks=len(blocks),
+            predicted_before=[k for k in owning if k not in set(todo)],
+            assembled_before=sorted(assembled),
+        )
         logger.info(
             "Block-wise prediction of %s in %d blocks of %s (window %s): %d to predict, %d already done.",
             plan.spatial_shape,

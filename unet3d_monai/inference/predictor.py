@@ -450,10 +450,13 @@ def predict_file(
     progress: bool = False,
     replace_nonfinite: float | None = None,
     preview: bool = False,
+    scheduler: Any = None,
+    output_format: str = "auto",
 ) -> Path:
     """Predict one HDF5 or NIfTI file with Gaussian sliding windows and write ``<stem>_predictions.h5``.
 
-    A convenience wrapper of :class:`VolumePredictor` (see it for the arguments and the output layout).
+    A convenience wrapper of :class:`VolumePredictor` (see it for the arguments and the output layout); with
+    ``scheduler`` (``"local:N"``, a scheduler address or a ``distributed.Client``) the blocks run on a Dask cluster.
 
     Example::
 
@@ -482,6 +485,8 @@ def predict_file(
         progress=progress,
         replace_nonfinite=replace_nonfinite,
         preview=preview,
+        scheduler=scheduler,
+        output_format=output_format,
     )
     predictor.check_outputs(Path(input_path))
     predictor.check_output_space([input_path])
