@@ -40,6 +40,7 @@ from monai.inferers import PatchInferer
 from monai.utils import optional_import
 
 from unet3d_monai.data.stats import VolumeStats
+from unet3d_monai.inference.allocation import reuse_freed_memory
 from unet3d_monai.inference.merger import GaussianWeightedMerger
 from unet3d_monai.inference.partials import PartialStore
 from unet3d_monai.inference.splitter import FittedWindowSplitter, RegionSource, VolumeBlock
@@ -245,7 +246,7 @@ def predict_block(task: _BlockTask, source: RegionSource | OpensVolume, predicto
         key=task.key,
     )
     opened = source.open() if hasattr(source, "open") else contextlib.nullcontext(source)
-    with opened as volume, torch.inference_mode():
+    with reuse_freed_memory(), opened as volume, torch.inference_mode():
         inferer(VolumeBlock(volume, task.block), predictor)
     return task.key
 
