@@ -272,7 +272,8 @@ def main() -> None:
         for scheduler in args.scheduler:
             command = [sys.executable, __file__, "--part", "cluster", "--scheduler", scheduler]
             command += ["--blockwise-gb", str(args.blockwise_gb), "--blockwise-roi", *map(str, args.blockwise_roi)]
-            line = subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            completed = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
+            line = completed.stdout.strip().splitlines()[-1]
             results.append(json.loads(line)["cluster"])
             print(line, flush=True)
         first = results[0]
