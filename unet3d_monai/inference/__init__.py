@@ -3,8 +3,10 @@ post-processing into label volumes.
 
 - :func:`predict` predicts an in-memory volume (notebooks); :func:`predict_file` and :class:`VolumePredictor`
   predict HDF5/NIfTI files and write ``<stem>_predictions.h5`` (the latter is what the bundles use).
-- :class:`BlockwiseInference` with :class:`WindowGrid` predicts volumes larger than memory with the same
-  global window grid, so the result equals the in-memory one.
+- :class:`BlockwisePrediction` predicts volumes larger than memory block by block with MONAI's ``PatchInferer``,
+  :class:`FittedWindowSplitter` (the volume's global window grid) and :class:`GaussianWeightedMerger` (partial
+  sums on disk), so the result equals the in-memory one; in this process or on a Dask cluster
+  (``scheduler=``, :mod:`unet3d_monai.inference.distributed`), HDF5 or zarr.
 - :class:`FittedSlidingWindowInferer` fits the window to each volume (never larger than the volume, padded
   by reflection only below the network's minimum input).
 - :class:`Segmenter` turns probabilities into thresholded, argmax or instance labels.
@@ -13,7 +15,8 @@ post-processing into label volumes.
 """
 
 from unet3d_monai.inference.autocast import AutocastInferer, cpu_bfloat16_enabled, native_cpu_bfloat16
-from unet3d_monai.inference.blockwise import BlockwiseInference, VolumeSource, default_block_shape
+from unet3d_monai.inference.block_prediction import BlockPlan, BlockwisePrediction, VolumeFile, default_block_shape
+from unet3d_monai.inference.merger import GaussianWeightedMerger
 from unet3d_monai.inference.model_record import model_record_path, read_model_record, recorded, write_model_record
 from unet3d_monai.inference.predictor import VolumePredictor, predict_file
 from unet3d_monai.inference.preview import preview_image, write_preview
@@ -28,9 +31,9 @@ from unet3d_monai.inference.segmentation import (
     merge_weak_borders,
 )
 from unet3d_monai.inference.sliding_window import predict
+from unet3d_monai.inference.splitter import FittedWindowSplitter, VolumeBlock
 from unet3d_monai.inference.volumes import ArrayVolume, HDF5Volume, find_volume_files, load_nifti
 from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, fit_window, network_min_window
-from unet3d_monai.inference.window_grid import WindowGrid
 from unet3d_monai.inference.window_options import check_window_options
 from unet3d_monai.inference.window_predictor import WindowPredictor
 from unet3d_monai.inference.writers import HDF5PredictionWriter, OutputDtype, write_nifti
@@ -38,16 +41,19 @@ from unet3d_monai.inference.writers import HDF5PredictionWriter, OutputDtype, wr
 __all__ = [
     "ArrayVolume",
     "AutocastInferer",
-    "BlockwiseInference",
+    "BlockPlan",
+    "BlockwisePrediction",
     "FittedSlidingWindowInferer",
+    "FittedWindowSplitter",
+    "GaussianWeightedMerger",
     "HDF5PredictionWriter",
     "HDF5Volume",
     "OutputDtype",
     "SegmentationMode",
     "Segmenter",
     "VolumePredictor",
-    "VolumeSource",
-    "WindowGrid",
+    "VolumeBlock",
+    "VolumeFile",
     "WindowPredictor",
     "boundary_components",
     "boundary_distance_watershed",

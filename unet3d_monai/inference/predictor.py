@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -18,7 +20,8 @@ from torch import nn
 
 from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.data.files import get_h5_dataset, open_h5
-from unet3d_monai.inference.blockwise import BlockwiseInference
+from unet3d_monai.inference.block_files import parse_part, predict_file_blockwise, select_part
+from unet3d_monai.inference.distributed import connect, parse_scheduler
 from unet3d_monai.inference.input_checks import check_dimensions, check_finite
 from unet3d_monai.inference.output_space import check_prediction_space
 from unet3d_monai.inference.preview import preview_image, write_preview
@@ -34,10 +37,8 @@ from unet3d_monai.inference.volumes import (
     volume_stem,
 )
 from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, network_min_window
-from unet3d_monai.inference.window_grid import WindowGrid
 from unet3d_monai.inference.window_options import check_window_options
 from unet3d_monai.inference.window_predictor import (
-    network_digest,
     network_in_channels,
     network_out_channels,
     network_spatial_dims,
@@ -49,6 +50,7 @@ from unet3d_monai.inference.writers import (
     convert_predictions,
     write_nifti,
 )
+from unet3d_monai.inference.zarr_store import ZarrVolume, is_zarr
 
 tqdm, _ = optional_import("tqdm", name="tqdm")
 
@@ -73,8 +75,12 @@ class VolumePredictor:
 
     Each volume is normalised with its own statistics (``normalization``, as in training). It is predicted in
     memory when input, output and weights fit ``memory_fraction`` of the available RAM, block-wise from
-    disk otherwise or when ``blockwise`` is set (HDF5 only); both give the same result (to float rounding).
-    An interrupted block-wise prediction continues with ``resume``.
+    disk otherwise or when ``blockwise`` is set (HDF5 and zarr only); both give the same result (to float rounding).
+    zarr inputs (``<stem>.zarr``) are always predicted block-wise, into ``<stem>_predictions.zarr`` (chunked by
+    blocks). With ``scheduler`` the blocks are predicted on a Dask cluster (an address, or ``local:N`` worker
+    processes). With ``resume``, an interrupted block-wise prediction continues from its finished blocks, and inputs
+    whose outputs are complete are skipped; ``part`` ``"K/N"`` predicts every N-th input from the K-th, so that N
+    machines sharing the file system split a folder between them.
 
     Safety: inputs are opened read-only; outputs are written to ``<name>.part`` and renamed when complete;
     an existing output is refused unless ``overwrite``; an output equal to the input is refused; an output folder
@@ -94,8 +100,8 @@ class VolumePredictor:
         device: where the network runs; None picks CUDA when available.
         tta: average over the axis flips.
         amp: autocast; None switches it on for CUDA only.
-        blockwise: always predict block-wise (HDF5 inputs).
-        resume: continue an interrupted block-wise prediction.
+        blockwise: always predict block-wise (HDF5 inputs; zarr inputs always are).
+        resume: continue an interrupted block-wise prediction; skip inputs whose outputs are complete.
         overwrite: replace existing outputs.
         output_dtype: ``"float32"``, ``"float16"`` or ``"uint8"`` (probabilities scaled to 0..255).
         save_segmentation: also write a ``segmentation`` label volume.
@@ -111,6 +117,12 @@ class VolumePredictor:
         replace_nonfinite: None refuses inputs with NaN/Inf voxels; a number replaces them with it (in the
             input's units, before normalisation; they are left out of the normalisation statistics either way).
         preview: also write ``<stem>_preview.png``.
+        scheduler: None predicts in this process; ``"local:N"`` starts a Dask ``LocalCluster`` of N worker
+            processes; another text is the address of a running Dask scheduler (e.g. ``tcp://host:8786``); a
+            connected ``distributed.Client`` is used as it is (and left open).
+            Block-wise prediction follows (every HDF5 and zarr input).
+        part: ``"K/N"``: predict only the K-th of N shares of the inputs (sorted, every N-th from the K-th).
+        output_format: ``"auto"`` (zarr for zarr inputs, HDF5 otherwise), ``"h5"`` or ``"zarr"``.
 
     Example (in a bundle, ``"run": ["$@predictor.run(@input)"]``)::
 
@@ -144,6 +156,9 @@ class VolumePredictor:
         progress: bool | str = True,
         replace_nonfinite: float | None = None,
         preview: bool | str = False,
+        scheduler: Any = None,
+        part: str | None = None,
+        output_format: str = "auto",
     ) -> None:
         if not isinstance(inferer, SlidingWindowInferer):
             raise TypeError(f"inferer must be a monai.inferers.SlidingWindowInferer, got {type(inferer).__name__}.")
@@ -198,10 +213,24 @@ class VolumePredictor:
         if not 0 < memory_fraction <= 1:
             raise ValueError(f"memory_fraction must be in (0, 1]; got {memory_fraction}.")
         self.memory_fraction = memory_fraction
+        self.scheduler = None if scheduler in (None, "", "none", "null") else scheduler
+        if isinstance(self.scheduler, str):
+            parse_scheduler(self.scheduler)
+        self.part = None if part in (None, "", "none", "null") else str(part)
+        if self.part is not None:
+            parse_part(self.part)
+        if output_format not in ("auto", "h5", "zarr"):
+            raise ValueError(f"--output_format {output_format!r} must be 'auto' (as the input), 'h5' or 'zarr'.")
+        self.output_format = output_format
+        self._runner = None
 
     def output_path(self, input_path: str | PathLike) -> Path:
         """Where the predictions of ``input_path`` are written."""
         suffix = ".nii.gz" if is_nifti(input_path) else ".h5"
+        if not is_nifti(input_path) and (
+            self.output_format == "zarr" or (self.output_format == "auto" and is_zarr(input_path))
+        ):
+            suffix = ".zarr"
         return self.output_dir / f"{volume_stem(input_path)}_predictions{suffix}"
 
     def preview_path(self, input_path: str | PathLike) -> Path:
@@ -227,6 +256,12 @@ class VolumePredictor:
             volume, _ = load_nifti(path, "none", self.replace_nonfinite)
             self._check_channels(path, volume.shape, nifti=True)
             return
+        if is_zarr(path):
+            with ZarrVolume(path, self.raw_key, "none", self.channels_first_3d, self.replace_nonfinite) as volume:
+                check_dimensions(path, self.raw_key, volume.stored_shape, self.spatial_dims)
+                self._check_channels(path, volume.shape)
+                check_finite(volume.count_nonfinite(), path, self.raw_key, self.replace_nonfinite)
+            return
         with open_h5(path) as f:
             stored_shape = get_h5_dataset(f, self.raw_key).shape
         check_dimensions(path, self.raw_key, stored_shape, self.spatial_dims)
@@ -240,21 +275,39 @@ class VolumePredictor:
         """Predict every volume named by ``inputs`` (a file, a folder, a glob or a list); returns the outputs.
 
         Raises:
-            FileNotFoundError: ``inputs`` names no HDF5/NIfTI file.
+            FileNotFoundError: ``inputs`` names no HDF5/NIfTI/zarr volume.
         """
-        files = find_volume_files(inputs)
+        files = select_part(find_volume_files(inputs), self.part)
+        complete = [f for f in files if self.resume and not self.overwrite and self.output_path(f).exists()]
+        if complete:
+            logger.info("Skipping %d inputs whose outputs are complete (resume), e.g. %s.", len(complete), complete[0])
+        files = [f for f in files if f not in complete]
         for path in files:
             self.check_outputs(path)
         self.check_output_space(files)
         for path in files:
             self.check_input(path)
-        results = []
-        bar = tqdm(files, desc="volumes", unit="volume") if self.progress else files
-        for path in bar:
-            logger.info("Predicting %s", path)
-            results.append(self._predict_checked(Path(path)))
-            logger.info("Wrote %s", results[-1])
+        results = [self.output_path(f) for f in complete]
+        bar = tqdm(files, desc="volumes", unit="volume") if self.progress and len(files) > 1 else files
+        with self._cluster():
+            for path in bar:
+                logger.info("Predicting %s", path)
+                results.append(self._predict_checked(Path(path)))
+                logger.info("Wrote %s", results[-1])
         return results
+
+    @contextlib.contextmanager
+    def _cluster(self):
+        """Connect to the Dask cluster of ``scheduler`` (once per run) while files are predicted."""
+        if self.scheduler is None or self._runner is not None:
+            yield
+            return
+        with connect(self.scheduler) as runner:
+            self._runner = runner
+            try:
+                yield
+            finally:
+                self._runner = None
 
     def check_output_space(self, files: Sequence[str | PathLike]) -> None:
         """Refuse, in one sentence, an output folder that cannot be written or has no room for the outputs of
@@ -280,7 +333,8 @@ class VolumePredictor:
         """Predict one HDF5 or NIfTI file (after :meth:`check_input`); returns the output file."""
         path = Path(path)
         self.check_input(path)
-        return self._predict_checked(path)
+        with self._cluster():
+            return self._predict_checked(path)
 
     def _predict_checked(self, path: Path) -> Path:
         if self.save_segmentation and self.segmenter.is_instance and self.out_channels != 1:
@@ -290,6 +344,12 @@ class VolumePredictor:
             )
         if is_nifti(path):
             return self._predict_nifti(path)
+        if is_zarr(path):
+            with ZarrVolume(
+                path, self.raw_key, self.normalization, self.channels_first_3d, self.replace_nonfinite
+            ) as volume:
+                self._check_channels(path, volume.shape)
+                return predict_file_blockwise(self, path, volume, self.output_path(path), self._runner)
         return self._predict_hdf5(path)
 
     def _check_channels(self, path: Path, shape: Sequence[int], nifti: bool = False) -> None:
@@ -337,8 +397,10 @@ class VolumePredictor:
         ) as volume:
             self._check_channels(path, volume.shape)
             spatial = volume.shape[1:]
-            blockwise = self.blockwise or not self._fits_in_memory(spatial)
-            if blockwise and not self.blockwise:
+            blockwise = (
+                self.blockwise or self.scheduler is not None or is_zarr(output) or not self._fits_in_memory(spatial)
+            )
+            if not self.blockwise and not self._fits_in_memory(spatial):
                 logger.info("Volume %s %s does not fit the memory budget: predicting block-wise.", path, spatial)
             instance = self.save_segmentation and self.segmenter.is_instance
             if blockwise and instance and not self._fits_in_memory(spatial):
@@ -347,71 +409,21 @@ class VolumePredictor:
                     "whole volume in memory, which does not fit; predict without --save_segmentation, or use "
                     "segmentation_mode 'threshold'."
                 )
+            if blockwise:
+                return predict_file_blockwise(self, path, volume, output, self._runner)
             with HDF5PredictionWriter(output, path, self.overwrite, self.output_dtype) as writer:
-                if blockwise:
-                    engine = self._blockwise_engine(path, spatial, output)
-
-                    def write_block(region: tuple[slice, ...], block: np.ndarray) -> None:
-                        if not writer.has_predictions:
-                            writer.create_predictions((block.shape[0], *spatial))
-                        writer.write_predictions(region, block)
-                        if self.save_segmentation and not instance:
-                            labels = self.segmenter(block)
-                            if not writer.has_segmentation:
-                                writer.create_segmentation((*labels.shape[:-3], *spatial))
-                            writer.write_segmentation(labels, region)
-
-                    with torch.inference_mode():
-                        engine.run(volume, write_block)
-                    if instance:
-                        writer.write_segmentation(self.segmenter(writer.read_predictions()))
-                    result = writer.commit()
-                    engine.cleanup()
-                else:
-                    probabilities = self._predict_array(volume.read_all())
-                    writer.create_predictions(probabilities.shape)
-                    writer.write_predictions(tuple(slice(0, s) for s in spatial), probabilities)
-                    if self.save_segmentation:
-                        writer.write_segmentation(self.segmenter(probabilities))
-                    result = writer.commit()
+                probabilities = self._predict_array(volume.read_all())
+                writer.create_predictions(probabilities.shape)
+                writer.write_predictions(tuple(slice(0, s) for s in spatial), probabilities)
+                if self.save_segmentation:
+                    writer.write_segmentation(self.segmenter(probabilities))
+                result = writer.commit()
             if self.preview:
                 with h5py.File(result, "r") as f:
                     stored = f["predictions"]
                     scale = float(stored.attrs.get("scale", 1.0))
                     self._write_preview(path, volume, ArrayVolume(stored, scale=scale))
             return result
-
-    def _blockwise_engine(self, path: Path, spatial: Sequence[int], output: Path) -> BlockwiseInference:
-        inferer = self.inferer
-        window = inferer.window_for(spatial, self.network)
-        grid = WindowGrid(spatial, window, inferer.overlap, inferer.mode, inferer.sigma_scale)
-        stat = path.stat()
-        fingerprint = {
-            "input": str(path.resolve()),
-            "input_size": stat.st_size,
-            "input_mtime_ns": stat.st_mtime_ns,
-            "raw_key": self.raw_key,
-            "normalization": self.normalization,
-            "replace_nonfinite": self.replace_nonfinite,
-            "roi_size": list(grid.roi_size),
-            "overlap": list(grid.overlap),
-            "mode": str(grid.mode),
-            "sigma_scale": str(inferer.sigma_scale),
-            "tta": self.tta,
-            "network": network_digest(self.network),
-        }
-        return BlockwiseInference(
-            self.window_predictor,
-            grid,
-            output.with_name(output.name[: -len(".h5")] + ".accumulator.h5.part"),
-            block_shape=self.block_shape,
-            sw_batch_size=int(inferer.sw_batch_size),
-            device=self.device,
-            fingerprint=fingerprint,
-            resume=self.resume,
-            progress=self.progress,
-            block_memory_bytes=self.block_memory_bytes,
-        )
 
 
 def predict_file(
@@ -438,10 +450,13 @@ def predict_file(
     progress: bool = False,
     replace_nonfinite: float | None = None,
     preview: bool = False,
+    scheduler: Any = None,
+    output_format: str = "auto",
 ) -> Path:
     """Predict one HDF5 or NIfTI file with Gaussian sliding windows and write ``<stem>_predictions.h5``.
 
-    A convenience wrapper of :class:`VolumePredictor` (see it for the arguments and the output layout).
+    A convenience wrapper of :class:`VolumePredictor` (see it for the arguments and the output layout); with
+    ``scheduler`` (``"local:N"``, a scheduler address or a ``distributed.Client``) the blocks run on a Dask cluster.
 
     Example::
 
@@ -470,6 +485,8 @@ def predict_file(
         progress=progress,
         replace_nonfinite=replace_nonfinite,
         preview=preview,
+        scheduler=scheduler,
+        output_format=output_format,
     )
     predictor.check_outputs(Path(input_path))
     predictor.check_output_space([input_path])
