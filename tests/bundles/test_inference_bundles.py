@@ -96,6 +96,7 @@ def test_inference_bundle_end_to_end(task, tmp_path):
         device="cpu",
         progress=False,
         save_segmentation=task != "denoising",
+        cpu_bf16=False,  # float32, to compare with predict(); channels-last weights change only the rounding
         **overrides,
     )
     volume = _normalized(raw, normalization)
@@ -148,6 +149,8 @@ def test_bundle_command_line_blockwise_with_a_seed_style_checkpoint(tmp_path):
         "2",
         "--preview",
         "true",
+        "--cpu_bf16",
+        "false",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)

@@ -12,30 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import logging
 from collections.abc import Iterator
+
+from unet3d_monai.runtime.allocator import M_MMAP_MAX, M_TRIM_THRESHOLD, glibc, glibc_allocator_configured
 
 __all__ = ["reuse_freed_memory"]
 
 logger = logging.getLogger(__name__)
 
-# glibc's mallopt parameters (malloc.h) and their defaults
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+# glibc's defaults of those parameters, restored on exit
 _DEFAULT_TRIM_THRESHOLD, _DEFAULT_MMAP_MAX = 128 * 1024, 65536
-_NEVER_TRIM = 2**62
-
-
-def _glibc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        libc = ctypes.CDLL(name)
-        libc.gnu_get_libc_version  # noqa: B018 - only glibc has it (musl, macOS do not)
-        return libc if hasattr(libc, "mallopt") else None
-    except (OSError, AttributeError):
-        return None
 
 
 @contextlib.contextmanager
@@ -50,15 +37,19 @@ def reuse_freed_memory() -> Iterator[bool]:
         with reuse_freed_memory():
             predict_block(...)
     """
-    libc = _glibc()
+    if glibc_allocator_configured():
+        # the run already keeps freed memory for good (unet3d_monai.runtime.configure_run): leave it so
+        yield True
+        return
+    libc = glibc()
     changed = (
         libc is not None
-        and bool(libc.mallopt(_M_MMAP_MAX, 0))
-        and bool(libc.mallopt(_M_TRIM_THRESHOLD, ctypes.c_int(min(_NEVER_TRIM, 2**31 - 1))))
+        and bool(libc.mallopt(M_MMAP_MAX, 0))
+        and bool(libc.mallopt(M_TRIM_THRESHOLD, ctypes.c_int(2**31 - 1)))
     )
     try:
         yield changed
     finally:
         if libc is not None:
-            libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
-            libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
+            libc.mallopt(M_MMAP_MAX, _DEFAULT_MMAP_MAX)
+            libc.mallopt(M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)

@@ -99,7 +99,9 @@ class VolumePredictor:
         normalization: ``"standardize"``, ``"percentile"``, ``"minmax"`` or ``"none"``.
         device: where the network runs; None picks CUDA when available.
         tta: average over the axis flips.
-        amp: autocast; None switches it on for CUDA only.
+        amp: autocast; None switches it on for CUDA, and on the CPU as ``cpu_bf16`` says.
+        cpu_bf16: bfloat16 autocast on the CPU when ``amp`` is None: ``"auto"`` where the CPU computes bfloat16
+            natively (AVX512-BF16 or AMX), true or false.
         blockwise: always predict block-wise (HDF5 inputs; zarr inputs always are).
         resume: continue an interrupted block-wise prediction; skip inputs whose outputs are complete.
         overwrite: replace existing outputs.
@@ -141,6 +143,7 @@ class VolumePredictor:
         device: torch.device | str | None = None,
         tta: bool | str = False,
         amp: bool | str | None = None,
+        cpu_bf16: bool | str = False,
         blockwise: bool | str = False,
         resume: bool | str = False,
         overwrite: bool | str = False,
@@ -179,7 +182,7 @@ class VolumePredictor:
         self.out_channels = network_out_channels(network)
         self.tta = as_bool(tta, "tta")
         amp = None if amp is None else as_bool(amp, "amp")
-        self.window_predictor, self.device = prepare_window_predictor(network, device, self.tta, amp)
+        self.window_predictor, self.device = prepare_window_predictor(network, device, self.tta, amp, cpu_bf16)
         self.network = network
         roi_size = window_roi_size(inferer.roi_size, self.spatial_dims)
         overlap = inferer.overlap
