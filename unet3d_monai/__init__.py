@@ -3,11 +3,12 @@
 The package holds components only: ``data`` (HDF5 reader, lazy patch datasets, transforms, sample data),
 ``networks`` (the U-Net family), ``losses``, ``metrics``, ``inference`` (sliding-window prediction and writers),
 ``compat`` (pytorch-3dunet checkpoints and configs, bioimage.io packages), ``export`` (bioimage.io model
-packages), ``handlers`` (engine handlers for training) and ``bundle``
+packages), ``handlers`` (engine handlers for training), ``planning`` (dataset fingerprint and training plan)
+and ``bundle``
 (helpers the bundles call). The MONAI bundles in ``bundles/`` wire them into training and prediction.
 """
 
-from unet3d_monai import bundle, compat, data, export, handlers, inference, losses, metrics, networks
+from unet3d_monai import bundle, compat, data, export, handlers, inference, losses, metrics, networks, planning
 
 __version__ = "0.1.0"
 
@@ -21,5 +22,6 @@ __all__ = [
     "losses",
     "metrics",
     "networks",
+    "planning",
     "__version__",
 ]

@@ -4,6 +4,7 @@
 from unet3d_monai.planning.fingerprint import DatasetFingerprint, VolumeFingerprint, compute_fingerprint
 from unet3d_monai.planning.memory import LiveTensorBytes, memory_budget, parse_memory, training_step_bytes
 from unet3d_monai.planning.plan import AUTO, PlanEntry, TrainingPlan, is_auto, make_plan, plan_pooling
+from unet3d_monai.planning.training import plan_training
 from unet3d_monai.planning.voxel_size import check_voxel_size, read_voxel_size
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "memory_budget",
     "parse_memory",
     "plan_pooling",
+    "plan_training",
     "read_voxel_size",
     "training_step_bytes",
 ]

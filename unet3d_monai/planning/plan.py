@@ -339,6 +339,8 @@ def make_plan(
     # batch
     if batch_given:
         entries["batch_size"] = PlanEntry(int(batch_size), "given", "set")
+    elif entries["patch_size"].source == "set":
+        entries["batch_size"] = PlanEntry(1, "the patch is given: one patch per batch")
     elif not volume_limited or used > budget:
         entries["batch_size"] = PlanEntry(1, "the patch already takes the memory budget")
     else:
