@@ -20,6 +20,7 @@ from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.data.files import get_h5_dataset, open_h5
 from unet3d_monai.inference.blockwise import BlockwiseInference
 from unet3d_monai.inference.input_checks import check_dimensions, check_finite
+from unet3d_monai.inference.memory_fallback import OutOfMemoryFallback
 from unet3d_monai.inference.output_space import check_prediction_space
 from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.segmentation import SegmentationMode, Segmenter
@@ -75,6 +76,9 @@ class VolumePredictor:
     memory when input, output and weights fit ``memory_fraction`` of the available RAM, block-wise from
     disk otherwise or when ``blockwise`` is set (HDF5 only); both give the same result (to float rounding).
     An interrupted block-wise prediction continues with ``resume``.
+
+    On a CUDA out-of-memory error the window batch is halved, then the window
+    (:class:`~unet3d_monai.inference.memory_fallback.OutOfMemoryFallback`); finished windows are kept.
 
     Safety: inputs are opened read-only; outputs are written to ``<name>.part`` and renamed when complete;
     an existing output is refused unless ``overwrite``; an output equal to the input is refused; an output folder
@@ -164,7 +168,8 @@ class VolumePredictor:
         self.out_channels = network_out_channels(network)
         self.tta = as_bool(tta, "tta")
         amp = None if amp is None else as_bool(amp, "amp")
-        self.window_predictor, self.device = prepare_window_predictor(network, device, self.tta, amp)
+        window_predictor, self.device = prepare_window_predictor(network, device, self.tta, amp)
+        self.window_predictor = OutOfMemoryFallback(window_predictor, network_min_window(network))
         self.network = network
         roi_size = window_roi_size(inferer.roi_size, self.spatial_dims)
         overlap = inferer.overlap
