@@ -75,9 +75,7 @@ class OutOfMemoryFallback:
             return self(windows)
         current = self.window or tuple(windows.shape[2:])
         longest = max(current)
-        smaller = tuple(
-            max(m, (c + 1) // 2) if c == longest else c for c, m in zip(current, self.min_window)
-        )
+        smaller = tuple(max(m, (c + 1) // 2) if c == longest else c for c, m in zip(current, self.min_window))
         if smaller == current:
             raise torch.OutOfMemoryError(
                 f"Out of memory with one window of the smallest size {list(current)} the network accepts."
