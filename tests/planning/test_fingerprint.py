@@ -64,3 +64,10 @@ def test_voxel_size_from_nifti_affine_or_given(tmp_path):
     assert read_voxel_size(tmp_path / "plain.h5", given=[2, 1, 1]) == ((2.0, 1.0, 1.0), "--voxel_size")
     with pytest.raises(ValueError, match=r"--voxel_size must be one positive number or 3"):
         read_voxel_size(tmp_path / "plain.h5", given=[2, 1])
+
+
+def test_a_blank_volume_has_zero_intensities(tmp_path):
+    write_volume(tmp_path / "blank.h5", (4, 8, 8), (slice(0, 2),) * 3, background=0.0, foreground=0.0)
+    fingerprint = compute_fingerprint(tmp_path / "blank.h5")
+    assert fingerprint.intensity == dict.fromkeys(fingerprint.intensity, 0.0)
+    assert fingerprint.object_size == [2.0, 2.0, 2.0]

@@ -229,7 +229,10 @@ def compute_fingerprint(
         image = _read_strided(path, raw_key, stride).astype(np.float32, copy=False)
         label = None if label_key is None else _read_strided(path, label_key, stride)
         data = {"image": _metatensor(image[None], spacing, path)}
-        intensities.append(_intensity(ImageStats("image")(data)["image_stats"]))
+        if np.any(image != 0):
+            intensities.append(_intensity(ImageStats("image")(data)["image_stats"]))
+        else:  # MONAI's ImageStats crops to the non-zero voxels first, of which a blank volume has none
+            intensities.append(dict.fromkeys(INTENSITY_KEYS, 0.0))
         if label is None or label.shape != image.shape:
             kinds.append(None)
             continue
