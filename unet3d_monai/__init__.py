@@ -3,11 +3,12 @@
 The package holds components only: ``data`` (HDF5 reader, lazy patch datasets, transforms, sample data),
 ``networks`` (the U-Net family), ``losses``, ``metrics``, ``inference`` (sliding-window prediction and writers),
 ``compat`` (pytorch-3dunet checkpoints and configs, bioimage.io packages), ``export`` (bioimage.io model
-packages), ``handlers`` (engine handlers for training), ``runtime`` (CPU settings applied at the start of a run)
-and ``bundle`` (helpers the bundles call). The MONAI bundles in ``bundles/`` wire them into training and prediction.
+packages), ``handlers`` (engine handlers for training), ``runtime`` (CPU settings applied at the start of a run),
+``planning`` (dataset fingerprint and training plan) and ``bundle`` (helpers the bundles call). The MONAI
+bundles in ``bundles/`` wire them into training and prediction.
 """
 
-from unet3d_monai import bundle, compat, data, export, handlers, inference, losses, metrics, networks, runtime
+from unet3d_monai import bundle, compat, data, export, handlers, inference, losses, metrics, networks, planning, runtime
 
 __version__ = "0.1.0"
 
@@ -21,6 +22,7 @@ __all__ = [
     "losses",
     "metrics",
     "networks",
+    "planning",
     "runtime",
     "__version__",
 ]

@@ -17,7 +17,13 @@ post-processing into label volumes.
 from unet3d_monai.inference.autocast import AutocastInferer, cpu_bfloat16_enabled, native_cpu_bfloat16
 from unet3d_monai.inference.block_prediction import BlockPlan, BlockwisePrediction, VolumeFile, default_block_shape
 from unet3d_monai.inference.merger import GaussianWeightedMerger
-from unet3d_monai.inference.model_record import model_record_path, read_model_record, recorded, write_model_record
+from unet3d_monai.inference.model_record import (
+    model_record_path,
+    read_model_record,
+    recorded,
+    recorded_network_argument,
+    write_model_record,
+)
 from unet3d_monai.inference.predictor import VolumePredictor, predict_file
 from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.segmentation import (
@@ -74,6 +80,7 @@ __all__ = [
     "predict_file",
     "read_model_record",
     "recorded",
+    "recorded_network_argument",
     "write_model_record",
     "preview_image",
     "write_nifti",

@@ -20,11 +20,14 @@ from torch import nn
 
 from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.data.files import get_h5_dataset, open_h5
+from unet3d_monai.data.voxel_size import read_voxel_size
 from unet3d_monai.inference.block_files import parse_part, predict_file_blockwise, select_part
 from unet3d_monai.inference.distributed import connect, parse_scheduler
 from unet3d_monai.inference.input_checks import check_dimensions, check_finite
+from unet3d_monai.inference.memory_fallback import OutOfMemoryFallback
 from unet3d_monai.inference.output_space import check_prediction_space
 from unet3d_monai.inference.preview import preview_image, write_preview
+from unet3d_monai.inference.rescale import rescale_factors, to_input_grid, to_model_grid
 from unet3d_monai.inference.segmentation import SegmentationMode, Segmenter
 from unet3d_monai.inference.sliding_window import infer_volume, prepare_window_predictor, window_roi_size
 from unet3d_monai.inference.volumes import (
@@ -82,6 +85,9 @@ class VolumePredictor:
     whose outputs are complete are skipped; ``part`` ``"K/N"`` predicts every N-th input from the K-th, so that N
     machines sharing the file system split a folder between them.
 
+    On a CUDA out-of-memory error the window batch is halved, then the window
+    (:class:`~unet3d_monai.inference.memory_fallback.OutOfMemoryFallback`); finished windows are kept.
+
     Safety: inputs are opened read-only; outputs are written to ``<name>.part`` and renamed when complete;
     an existing output is refused unless ``overwrite``; an output equal to the input is refused; an output folder
     that cannot be written or lacks the room for the outputs is refused before any prediction.
@@ -125,6 +131,10 @@ class VolumePredictor:
             Block-wise prediction follows (every HDF5 and zarr input).
         part: ``"K/N"``: predict only the K-th of N shares of the inputs (sorted, every N-th from the K-th).
         output_format: ``"auto"`` (zarr for zarr inputs, HDF5 otherwise), ``"h5"`` or ``"zarr"``.
+        voxel_size: the voxel size the model was trained at (its record's ``voxel_size``); None: unknown.
+        rescale: predict an input whose voxel size (HDF5 ``element_size_um``/``resolution``, NIfTI affine) differs
+            from ``voxel_size`` by more than 5% at the model's voxel size, resampled with MONAI's ``Resize``, and
+            write the predictions on the input's grid (in memory; block-wise prediction refuses such an input).
 
     Example (in a bundle, ``"run": ["$@predictor.run(@input)"]``)::
 
@@ -162,6 +172,8 @@ class VolumePredictor:
         scheduler: Any = None,
         part: str | None = None,
         output_format: str = "auto",
+        voxel_size: Sequence[float] | None = None,
+        rescale: bool | str = True,
     ) -> None:
         if not isinstance(inferer, SlidingWindowInferer):
             raise TypeError(f"inferer must be a monai.inferers.SlidingWindowInferer, got {type(inferer).__name__}.")
@@ -177,12 +189,15 @@ class VolumePredictor:
             )
         self.replace_nonfinite = None if replace_nonfinite is None else float(replace_nonfinite)
         self.preview = as_bool(preview, "preview")
+        self.voxel_size = None if voxel_size is None else [float(v) for v in voxel_size]
+        self.rescale = as_bool(rescale, "rescale")
         self.spatial_dims = network_spatial_dims(network)
         self.in_channels = network_in_channels(network)
         self.out_channels = network_out_channels(network)
         self.tta = as_bool(tta, "tta")
         amp = None if amp is None else as_bool(amp, "amp")
-        self.window_predictor, self.device = prepare_window_predictor(network, device, self.tta, amp, cpu_bf16)
+        window_predictor, self.device = prepare_window_predictor(network, device, self.tta, amp, cpu_bf16)
+        self.window_predictor = OutOfMemoryFallback(window_predictor, network_min_window(network))
         self.network = network
         roi_size = window_roi_size(inferer.roi_size, self.spatial_dims)
         overlap = inferer.overlap
@@ -368,8 +383,25 @@ class VolumePredictor:
             written = write_preview(self.preview_path(path), preview_image(volume, predictions))
             logger.info("Wrote %s", written)
 
-    def _predict_array(self, volume: np.ndarray) -> np.ndarray:
-        return infer_volume(self.window_predictor, torch.from_numpy(volume), self.inferer, self.device).numpy()
+    def _rescale_factors(self, path: Path) -> tuple[float, ...] | None:
+        if not self.rescale or self.voxel_size is None:
+            return None
+        factors = rescale_factors(read_voxel_size(path, self.raw_key)[0], self.voxel_size, self.spatial_dims)
+        if factors is not None:
+            logger.info(
+                "Input %s is resampled by %s to the model's voxel size %s, and its predictions back to its grid.",
+                path,
+                [round(f, 3) for f in factors],
+                self.voxel_size,
+            )
+        return factors
+
+    def _predict_array(self, volume: np.ndarray, factors: Sequence[float] | None = None) -> np.ndarray:
+        if factors is None:
+            return infer_volume(self.window_predictor, torch.from_numpy(volume), self.inferer, self.device).numpy()
+        resampled = to_model_grid(volume, factors)
+        predictions = infer_volume(self.window_predictor, resampled, self.inferer, self.device)
+        return to_input_grid(predictions, volume.shape[1:]).numpy()
 
     def _predict_nifti(self, path: Path) -> Path:
         output = check_output_path(self.output_path(path), path, self.overwrite)
@@ -377,7 +409,7 @@ class VolumePredictor:
         self._check_channels(path, volume.shape, nifti=True)
         if self.blockwise:
             logger.info("NIfTI input %s is predicted in memory (block-wise prediction reads HDF5).", path)
-        probabilities = self._predict_array(volume)
+        probabilities = self._predict_array(volume, self._rescale_factors(path))
         stored = convert_predictions(probabilities, self.output_dtype)
         if self.save_segmentation:
             labels = self.segmenter(probabilities)
@@ -405,6 +437,12 @@ class VolumePredictor:
             )
             if not self.blockwise and not self._fits_in_memory(spatial):
                 logger.info("Volume %s %s does not fit the memory budget: predicting block-wise.", path, spatial)
+            factors = self._rescale_factors(path)
+            if blockwise and factors is not None:
+                raise ValueError(
+                    f"'{path}' has another voxel size than the model's {self.voxel_size} and is predicted block-wise, "
+                    "which does not resample: resample it to the model's voxel size, or pass --rescale false."
+                )
             instance = self.save_segmentation and self.segmenter.is_instance
             if blockwise and instance and not self._fits_in_memory(spatial):
                 raise ValueError(
@@ -415,7 +453,7 @@ class VolumePredictor:
             if blockwise:
                 return predict_file_blockwise(self, path, volume, output, self._runner)
             with HDF5PredictionWriter(output, path, self.overwrite, self.output_dtype) as writer:
-                probabilities = self._predict_array(volume.read_all())
+                probabilities = self._predict_array(volume.read_all(), factors)
                 writer.create_predictions(probabilities.shape)
                 writer.write_predictions(tuple(slice(0, s) for s in spatial), probabilities)
                 if self.save_segmentation:
