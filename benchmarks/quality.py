@@ -26,6 +26,7 @@ Prints one markdown table (stdout) and progress lines (stderr); never passes or 
     python benchmarks/quality.py [--bundle NAME ...] [--work_dir DIR] [--seed 1000] [--no_reference]
         [--train_args "--epochs 1 --epoch_length 2 --val_interval 1"] [--reference_iterations N]
         [--predict_args "..."] [--json OUT.json]
+        [--case default thin_slab anisotropic scale2x] [--plan]   # generated cases; planned vs fixed defaults
     python benchmarks/quality.py --self_check     # the scorers against hand-computed values
 """
 
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import _baselines
+import _cases
 import _reference
 import _scores
 import h5py
@@ -328,8 +330,14 @@ def reference(
 
     segmenter = None
     if case.kind != "regression":
-        post = bundle_facts(ROOT / "bundles" / bundle / "inference.json", {}, ("segmentation_mode", "threshold"))
-        segmenter = Segmenter(post["segmentation_mode"], threshold=post["threshold"])
+        keys = ("segmentation_mode", "threshold", "min_distance", "min_size")
+        post = bundle_facts(ROOT / "bundles" / bundle / "inference.json", {}, keys)
+        segmenter = Segmenter(
+            post["segmentation_mode"],
+            threshold=post["threshold"],
+            min_distance=post["min_distance"],
+            min_size=post["min_size"],
+        )
         result["post_processing"] = post
     per_volume = []
     for path in test_files:
@@ -358,6 +366,8 @@ class Options:
     train_args: list[str] = field(default_factory=list)
     predict_args: list[str] = field(default_factory=list)
     reference_iterations: int | None = None
+    case: str = "default"
+    plan: bool = False
 
 
 def guarded(what: str, stage: Callable[[], dict[str, object]]) -> dict[str, object]:
@@ -389,15 +399,23 @@ def ours(bundle: str, case: Case, data_dir: Path, run_dir: Path, options: Option
 def benchmark_bundle(bundle: str, options: Options) -> dict[str, object]:
     """Every stage for one bundle; failures are recorded, not raised."""
     case = CASES[bundle]
-    root = options.work_dir / bundle
+    root = options.work_dir / (bundle if options.case == "default" else f"{bundle}_{options.case}")
     data_dir = root / "data"
     result: dict[str, object] = {"bundle": bundle, "seed": options.seed, "dataset_dir": str(data_dir)}
+    result["case"] = options.case
 
     stage = time.perf_counter()
     progress(f"{bundle}: generating the dataset (seed {options.seed})")
     generated = generate_dataset(bundle, data_dir, options.seed)
     if not generated.ok:
         result["error"] = f"dataset generation failed: {generated.failure()}"
+        return result
+    result["case_description"] = guarded(
+        "case",
+        lambda: {"text": _cases.prepare_case(options.case, bundle, data_dir, options.seed, root / "logs" / "gen.log")},
+    )
+    if "error" in result["case_description"]:
+        result["error"] = result["case_description"]["error"]
         return result
     test_files = sorted((data_dir / "test").glob("*.h5"))
     progress(f"{bundle}: {len(test_files)} test volumes written in {time.perf_counter() - stage:.1f} s")
@@ -411,9 +429,17 @@ def benchmark_bundle(bundle: str, options: Options) -> dict[str, object]:
     result["ours"] = ours(bundle, case, data_dir, root / "ours", options, iterations)
     record = model_record(root / "ours" / "models")
     if record and "patch_size" in record:
-        # the patch the training actually used, as recorded with the weights
+        # the patch (and the planned batch) the training actually used, as recorded with the weights
         facts["patch_size"] = list(record["patch_size"])
+        entries = (record.get("plan") or {}).get("entries", {})
+        if "batch_size" in entries:
+            facts["batch_size"] = entries["batch_size"]["value"]
         result["training"]["model_record"] = record
+    if options.plan:
+        fixed = Options(**{**vars(options), "train_args": options.train_args + _cases.fixed_train_args(bundle),
+                           "predict_args": options.predict_args + _cases.FIXED_PREDICT_ARGS})  # fmt: skip
+        progress(f"{bundle}: the same bundle with fixed defaults")
+        result["fixed"] = ours(bundle, case, data_dir, root / "fixed", fixed, iterations)
 
     stage = time.perf_counter()
     progress(f"{bundle}: no-learning baseline")
@@ -426,6 +452,8 @@ def benchmark_bundle(bundle: str, options: Options) -> dict[str, object]:
         message = "pytorch-3dunet not installed (pip install --no-deps pytorch3dunet==1.9.6)"
         progress(f"{bundle}: {message}; skipping the reference")
         result["reference"] = {"error": message}
+    elif isinstance(facts["patch_size"], str) or isinstance(facts["batch_size"], str):
+        result["reference"] = {"error": "skipped: the planned patch and batch are unknown (training failed)"}
     else:
         reference_iterations = options.reference_iterations or iterations
         budget = {
@@ -477,11 +505,14 @@ def table(results: list[dict[str, object]]) -> str:
         "| bundle | metric (direction) | ours | baseline | pytorch-3dunet | our train s | reference train s "
         "| iterations |"
     )
-    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|"]
+    with_fixed = any("fixed" in result for result in results)
+    if with_fixed:
+        header = header.replace("| ours |", "| ours (planned) | fixed defaults |")
+    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if with_fixed else "")]
     for result in results:
-        bundle = result["bundle"]
+        bundle = result["bundle"] + (f" ({result['case']})" if result.get("case", "default") != "default" else "")
         if "error" in result:
-            lines.append(f"| {bundle} | {result['error']} | | | | | | |")
+            lines.append(f"| {bundle} | {result['error']} | | | | | | |" + (" |" if with_fixed else ""))
             continue
         case = CASES[bundle]
         training = result["training"]
@@ -498,6 +529,7 @@ def table(results: list[dict[str, object]]) -> str:
                 bundle if row == 0 else "",
                 f"{metric} ({direction})",
                 _cell(result["ours"], metric, row),
+                *([_cell(result.get("fixed", {"error": "not run"}), metric, row)] if with_fixed else []),
                 _baseline_cell(result["baseline"], metric, row),
                 reference_cell,
                 _seconds(result["ours"].get("train")) if row == 0 else "",
@@ -509,8 +541,11 @@ def table(results: list[dict[str, object]]) -> str:
 
 
 NOTES = """\
-ours: the bundle's training and inference commands with their defaults; seconds are the training command's wall
-clock (interpreter start and dataset checks included), likewise for pytorch-3dunet's training subprocess.
+ours: the bundle's training and inference commands with their defaults (the plan chooses patch, batch, pooling,
+normalisation and voxel size; prediction resamples to the recorded voxel size); with --plan, "fixed defaults" is
+the same bundle with its former fixed patch, batch, normalisation and pooling, and no rescaling; seconds are the
+training command's wall clock (interpreter start and dataset checks included), likewise for pytorch-3dunet's
+training subprocess.
 baseline: no learning, Gaussian-smoothed raw (sigma 1 or 2 voxels) seeded one way or another, the best variant on
 these test volumes (which favours it): boundary bundles: Otsu threshold, seeds in the interior (its connected
 components, or the maxima of its distance transform), watershed of the smoothed raw; nuclei and dsb2018_2d: Otsu,
@@ -533,6 +568,11 @@ def main() -> None:
     cli.add_argument("--train_args", default="", help='extra training options, e.g. "--epochs 1 --cpu_bf16 false"')
     cli.add_argument("--predict_args", default="", help='extra prediction options, e.g. "--roi_size [48,128,128]"')
     cli.add_argument("--reference_iterations", type=int, help="pytorch-3dunet's iterations (default: the bundle's)")
+    cli.add_argument("--case", nargs="+", choices=_cases.CASES, default=["default"],
+                     help="generated data: as generated, a thin slab (45 voxels along y), z voxels 4x longer, "
+                     "test volumes at 2x the object scale")  # fmt: skip
+    cli.add_argument("--plan", action="store_true",
+                     help="also train each bundle with its former fixed defaults (no plan, no rescaling)")  # fmt: skip
     cli.add_argument("--json", type=Path, help="write every figure, command and time to this JSON file")
     cli.add_argument("--self_check", action="store_true", help="check the scorers against hand-computed values")
     args = cli.parse_args()
@@ -553,13 +593,15 @@ def main() -> None:
             train_args=shlex.split(args.train_args),
             predict_args=shlex.split(args.predict_args),
             reference_iterations=args.reference_iterations,
+            plan=args.plan,
         )
-        for bundle in args.bundle:
-            folder = options.work_dir / bundle
+        runs = [(bundle, case) for bundle in args.bundle for case in args.case]
+        for bundle, case in runs:
+            folder = options.work_dir / (bundle if case == "default" else f"{bundle}_{case}")
             if folder.exists() and any(folder.iterdir()):
                 cli.exit(2, f"error: {folder} is not empty; choose another --work_dir (nothing is overwritten).\n")
         progress(f"work dir {options.work_dir}; bundles {', '.join(args.bundle)}")
-        results = [benchmark_bundle(bundle, options) for bundle in args.bundle]
+        results = [benchmark_bundle(bundle, Options(**{**vars(options), "case": case})) for bundle, case in runs]
     progress(f"all done in {time.perf_counter() - _START:.0f} s")
     print(table(results))
     print()

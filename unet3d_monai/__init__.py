@@ -3,8 +3,9 @@
 The package holds components only: ``data`` (HDF5 reader, lazy patch datasets, transforms, sample data),
 ``networks`` (the U-Net family), ``losses``, ``metrics``, ``inference`` (sliding-window prediction and writers),
 ``compat`` (pytorch-3dunet checkpoints and configs, bioimage.io packages), ``export`` (bioimage.io model
-packages), ``handlers`` (engine handlers for training) and ``bundle``
-(helpers the bundles call). The MONAI bundles in ``bundles/`` wire them into training and prediction.
+packages), ``handlers`` (engine handlers for training), ``runtime`` (CPU settings applied at the start of a run),
+``planning`` (dataset fingerprint and training plan) and ``bundle`` (helpers the bundles call). The MONAI
+bundles in ``bundles/`` wire them into training and prediction.
 """
 
 from __future__ import annotations
@@ -14,7 +15,19 @@ from types import ModuleType
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("bundle", "compat", "data", "export", "handlers", "inference", "losses", "metrics", "networks")
+_SUBPACKAGES = (
+    "bundle",
+    "compat",
+    "data",
+    "export",
+    "handlers",
+    "inference",
+    "losses",
+    "metrics",
+    "networks",
+    "planning",
+    "runtime",
+)
 
 
 def __getattr__(name: str) -> ModuleType:
@@ -38,5 +51,7 @@ __all__ = [
     "losses",
     "metrics",
     "networks",
+    "planning",
+    "runtime",
     "__version__",
 ]

@@ -158,3 +158,9 @@ def test_inference_options(tmp_path):
     with pytest.raises(NotADirectoryError, match="^--output_dir "):
         check_inference_options(**{**good, "output_dir": str(tmp_path / "model.pt" / "out")})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.h5", "model.pt"]
+
+
+def test_planned_patch_and_batch_pass_the_checks():
+    check_training_options(**{**TRAINING, "patch_size": "auto", "batch_size": "auto", "val_roi_size": [32, 64, 64]})
+    with pytest.raises(ValueError, match="batch_size"):
+        check_training_options(**{**TRAINING, "patch_size": "auto", "batch_size": "many"})

@@ -50,3 +50,27 @@ def test_option_names_come_from_the_config_files_on_the_command_line():
     # train.json merged with multi_gpu_train.json: the names of both files
     merged = str([str(bundle / "train.json"), str(bundle / "multi_gpu_train.json")])
     check_cli_overrides(argv=["run", "training", "--config_file", merged, "--epochs", "2", "--validate#evaluator", "x"])
+
+
+def test_block_wise_planning_and_cpu_options_are_accepted_by_name():
+    from pathlib import Path
+
+    bundle = Path(__file__).resolve().parents[2] / "bundles" / "nuclei"
+    inference = ["run", "--config_file", str(bundle / "inference.json")]
+    for name, value in (
+        ("scheduler", "local:2"),
+        ("part", "1/2"),
+        ("output_format", "zarr"),
+        ("voxel_size", "[1,0.5,0.5]"),
+        ("rescale", "false"),
+        ("cpu_bf16", "false"),
+        ("cpu_threads", "2"),
+        ("network_def#pool_kernel_size", "[1,2,2]"),
+    ):
+        check_cli_overrides(argv=[*inference, f"--{name}", value])
+    with pytest.raises(ValueError, match=r"unknown option --schedular for this bundle. Did you mean --scheduler\?"):
+        check_cli_overrides(argv=[*inference, "--schedular", "local:2"])
+    training = ["run", "training", "--config_file", str(bundle / "train.json")]
+    check_cli_overrides(
+        argv=[*training, "--pool_kernel_size", "[1,2,2]", "--memory_budget", "8", "--voxel_size", "auto"]
+    )

@@ -77,13 +77,19 @@ def test_every_inference_bundle_has_the_documented_options():
         assert config["inferer"]["_target_"] == "unet3d_monai.inference.FittedSlidingWindowInferer"
         assert config["inferer"]["mode"] == "gaussian"
         assert config["inferer"]["sw_device"] == "@device" and config["inferer"]["progress"] == "@progress"
-        # the chain: load -> normalise -> inferer over the per-window network -> segment -> write -> preview
+        # the chain: load -> normalise -> model grid -> inferer over the per-window network (in the out-of-memory
+        # fallback) -> input grid -> segment -> write -> preview
         assert [t["_target_"] for t in config["preprocessing"]["transforms"]] == [
             "unet3d_monai.inference.LoadVolumed",
             "unet3d_monai.data.Normalized",
+            "unet3d_monai.inference.ToModelGridd",
         ]
-        assert config["window_network"]["_target_"] == "unet3d_monai.inference.WindowPredictor"
+        assert config["window_predictor"]["_target_"] == "unet3d_monai.inference.WindowPredictor"
+        assert config["window_predictor"]["cpu_bf16"] == "@cpu_bf16"
+        assert config["window_network"]["_target_"] == "unet3d_monai.inference.OutOfMemoryFallback"
+        assert config["window_network"]["predictor"] == "@window_predictor"
         assert [t["_target_"] for t in config["postprocessing"]["transforms"]] == [
+            "unet3d_monai.inference.ToInputGridd",
             "unet3d_monai.inference.Segmentd",
             "unet3d_monai.inference.WritePredictionsd",
             "unet3d_monai.inference.WritePreviewd",
@@ -97,11 +103,18 @@ def test_every_inference_bundle_has_the_documented_options():
         )
         assert config["predictor"]["inferer"] == "@inferer" and config["predictor"]["network"] == "@window_network"
         assert config["run"][0].startswith("$unet3d_monai.bundle.check_inference_options(")
-        assert config["run"][1:] == [
+        assert config["run"][1].startswith("$unet3d_monai.runtime.configure_run(@device, @network,")
+        assert config["run"][2:] == [
             "$@predictor.check(@volumes)",
             "$@evaluator.run() if len(@dataset) else None",
-            "$[@predictor.predict_blockwise(f) for f in @blockwise_volumes]",
+            "$@predictor.run_blockwise(@blockwise_volumes)",
         ]
+        # the block-wise, planning and resampling options reach the predictor
+        for name in ("scheduler", "part", "output_format", "voxel_size", "rescale"):
+            assert config["predictor"][name] == f"@{name}", (task, name)
+        assert config["network_def"]["pool_kernel_size"].startswith(
+            "$unet3d_monai.inference.recorded_network_argument("
+        )
 
 
 @pytest.mark.parametrize("task", sorted(CASES))
@@ -120,6 +133,7 @@ def test_inference_bundle_end_to_end(task, tmp_path):
         device="cpu",
         progress=False,
         save_segmentation=task != "denoising",
+        cpu_bf16=False,  # float32, to compare with predict(); channels-last weights change only the rounding
         **overrides,
     )
     volume = _normalized(raw, normalization)
@@ -172,6 +186,8 @@ def test_bundle_command_line_blockwise_with_a_seed_style_checkpoint(tmp_path):
         "2",
         "--preview",
         "true",
+        "--cpu_bf16",
+        "false",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)

@@ -122,6 +122,7 @@ def run_case(case: str, folder: Path, weights: dict[str, torch.Tensor]) -> Path:
         output_dir=str(folder / "out"),
         device="cpu",
         progress=False,
+        cpu_bf16=False,  # float32, as recorded (bfloat16 autocast is the default on CPUs that compute it natively)
         **network_overrides,
         **options,
     )

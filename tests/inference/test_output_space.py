@@ -21,19 +21,20 @@ def volumes(tmp_path):
 def test_prediction_bytes(volumes):
     a, b, c = volumes / "a.h5", volumes / "b.h5", volumes / "c.h5"
     assert prediction_bytes(a, "raw", 1, "float32") == (4 * 6000, 0)
-    assert prediction_bytes(a, "raw", 2, "float16", blockwise=True) == (2 * 2 * 6000, 2 * 4 * 6000)
+    # block-wise: weighted sums of 2 channels and the weights, float32
+    assert prediction_bytes(a, "raw", 2, "float16", blockwise=True) == (2 * 2 * 6000, 3 * 4 * 6000)
     assert prediction_bytes(b, "raw", 3, "uint8") == (3 * 120, 0)
     assert prediction_bytes(c, "raw", 1, "float32", channels_first_3d=True) == (4 * 3000, 0)
     uses_blocks = lambda spatial: spatial == (1, 50, 60)  # noqa: E731
-    assert prediction_bytes(c, "raw", 1, "float32", True, blockwise=uses_blocks)[1] == 4 * 3000
+    assert prediction_bytes(c, "raw", 1, "float32", True, blockwise=uses_blocks)[1] == 2 * 4 * 3000
     assert prediction_bytes(volumes / "ct.nii.gz", "raw", 1, "float32") == (0, 0)  # compressed: not estimated
 
 
 def test_check_prediction_space(volumes):
     files = [volumes / "a.h5", volumes / "b.h5"]
-    # both outputs stay, only the larger accumulator exists at a time
+    # both outputs stay, only the larger block-wise partials exist at a time
     needed = check_prediction_space(volumes / "out", files, "raw", 2, "float32", blockwise=True)
-    assert needed == (2 * 4 * 6000 + 2 * 4 * 120) + 2 * 4 * 6000
+    assert needed == (2 * 4 * 6000 + 2 * 4 * 120) + 3 * 4 * 6000
     assert not (volumes / "out").exists()
     free = shutil.disk_usage(volumes).free
     huge = volumes / "huge.h5"

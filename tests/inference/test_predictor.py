@@ -220,7 +220,7 @@ def test_resume_of_an_interrupted_file_prediction(raw, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         predictor.run(path)
     assert not (tmp_path / "out" / "cells_predictions.h5").exists()
-    assert (tmp_path / "out" / "cells_predictions.accumulator.h5.part").exists()
+    assert (tmp_path / "out" / "cells_predictions.blocks" / "partials").is_dir()
     resumed = VolumePredictor(
         net,
         inferer,

@@ -102,3 +102,48 @@ def test_distance_watershed_of_an_all_boundary_map_is_empty():
     from unet3d_monai.inference import boundary_distance_watershed
 
     assert boundary_distance_watershed(np.ones((4, 5, 6), np.float32)).max() == 0
+
+
+def test_distance_watershed_merges_the_splits_of_long_cells_but_not_cells():
+    """Two 4x80-voxel cells under a noisy interior: their distance ridges give many seeds per cell; the splits
+    run through the interior (probability below 0.2), so merging borders below the threshold leaves the two cells,
+    whose wall (0.9 and more) stays (a wall with a gap: the test above)."""
+    from skimage.metrics import adapted_rand_error
+
+    from unet3d_monai.inference import boundary_distance_watershed
+
+    rng = np.random.default_rng(0)
+    truth = np.ones((1, 21, 80), dtype=np.int64)
+    truth[:, 11:] = 2
+    boundary = rng.uniform(0.0, 0.2, truth.shape).astype(np.float32)
+    boundary[:, 10, :] = 0.9 + rng.uniform(0.0, 0.1, 80)
+    boundary[:, 0, :] = boundary[:, -1, :] = 1.0
+    split = boundary_distance_watershed(boundary, min_distance=3, merge_weak=False)
+    cells = boundary_distance_watershed(boundary, min_distance=3)
+    assert split.max() > 10
+    assert cells.max() == 2
+    assert adapted_rand_error(truth, cells.astype(np.int64))[0] < 0.1
+    assert adapted_rand_error(truth, split.astype(np.int64))[0] > 0.5
+
+
+def test_merge_weak_borders_by_hand():
+    from unet3d_monai.inference import merge_weak_borders
+
+    # borders (pairs along x, the larger probability of each): 1|2 (0.1 + 0.2) / 2 = 0.15; 2|3 (0.3 + 0.3) / 2 = 0.3;
+    # 3|4 (0.6 + 0.4) / 2 = 0.5; merged first 1|2, then (1+2)|3 = 0.3 again
+    labels = np.array([[1, 2, 3, 4], [1, 2, 3, 4]])
+    boundary = np.array([[0.0, 0.1, 0.3, 0.6], [0.1, 0.2, 0.3, 0.4]])
+    assert merge_weak_borders(labels, boundary, 0.5).tolist() == [[1, 1, 1, 2], [1, 1, 1, 2]]
+    assert merge_weak_borders(labels, boundary, 0.51).tolist() == [[1, 1, 1, 1], [1, 1, 1, 1]]
+    assert merge_weak_borders(labels, boundary, 0.2).tolist() == [[1, 1, 2, 3], [1, 1, 2, 3]]
+    assert merge_weak_borders(labels, boundary, 0.05).tolist() == labels.tolist()
+    # mean linkage: a segment 2 in the gap of the wall between 1 and 3 joins one of them, not both:
+    # 2|3 = 0.2 (one pair), 1|2 = (0.1 + 0.9 + 0.9) / 3 = 0.63, 1|3 = 0.9 (four pairs);
+    # after 2+3, 1|(2+3) = (4 * 0.9 + 1.9) / 7 = 0.79 stays
+    labels = np.array([[1, 1, 3], [1, 1, 3], [1, 2, 3], [1, 1, 3], [1, 1, 3]])
+    boundary = np.array([[0, 0.9, 0], [0, 0.9, 0], [0, 0.1, 0.2], [0, 0.9, 0], [0, 0.9, 0]])
+    assert merge_weak_borders(labels, boundary, 0.5).tolist() == [[1, 1, 2]] * 2 + [[1, 2, 2]] + [[1, 1, 2]] * 2
+    # background stays background and separates nothing
+    assert merge_weak_borders(np.array([[1, 0, 2]]), np.zeros((1, 3)), 0.5).tolist() == [[1, 0, 2]]
+    with pytest.raises(ValueError, match="same shape"):
+        merge_weak_borders(labels, boundary[:1], 0.5)

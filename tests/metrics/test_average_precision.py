@@ -3,6 +3,7 @@ import pytest
 import torch
 from scipy import ndimage
 
+from unet3d_monai.inference import Segmenter
 from unet3d_monai.metrics import (
     DSB2018_IOU_THRESHOLDS,
     AveragePrecision,
@@ -140,3 +141,22 @@ def test_boundary_best_threshold():
     assert BoundaryAveragePrecision(thresholds=(0.5, 0.4))(y_pred=boundary, y=truth).item() == pytest.approx(1.0)
     assert BoundaryAveragePrecision.higher_is_better is True
     assert BoundaryAveragePrecision().thresholds == (0.3, 0.4, 0.5, 0.6)
+
+
+def test_blobs_scored_through_the_prediction_segmenter():
+    # two discs of radius 8 joined by a narrow neck: one component, which matches the left disc at IoU 0.5 and
+    # leaves the right one unmatched, AP = 1 / (1 + 0 + 1); the distance watershed that prediction uses splits them
+    yy, xx = np.mgrid[:24, :44]
+    left = (yy - 12) ** 2 + (xx - 12) ** 2 <= 64
+    right = (yy - 12) ** 2 + (xx - 27) ** 2 <= 64
+    truth = np.zeros((24, 44), np.int64)
+    truth[left] = 1
+    truth[right & ~left] = 2
+    blobs = torch.as_tensor((left | right).astype(np.float32)).view(1, 1, 24, 44)
+    labels = torch.as_tensor(truth).view(1, 1, 24, 44)
+    assert BlobsAveragePrecision(iou_thresholds=(0.5,))(y_pred=blobs, y=labels).item() == pytest.approx(0.5)
+    segmenter = Segmenter(mode="foreground_watershed", threshold=0.5, min_distance=5)
+    split = BlobsAveragePrecision(iou_thresholds=(0.5,), segmenter=segmenter)(y_pred=blobs, y=labels).item()
+    assert split == pytest.approx(1.0)
+    with pytest.raises(TypeError, match="segmenter must be callable"):
+        BlobsAveragePrecision(segmenter="foreground_watershed")

@@ -33,3 +33,20 @@ def test_networks_add_no_third_party_import_to_monai():
     ours = _top_level_modules("import unet3d_monai.networks")
     monai_alone = _top_level_modules("import monai.networks.layers")
     assert ours - monai_alone == {"unet3d_monai"}
+
+
+def test_every_subpackage_is_imported_on_first_use():
+    code = (
+        "import sys, json, unet3d_monai; "
+        "before = sorted(m for m in sys.modules if m.startswith('unet3d_monai.')); "
+        "unet3d_monai.runtime.configure_run; unet3d_monai.planning.plan_training; "
+        "after = sorted(m for m in sys.modules if m.count('.') == 1 and m.startswith('unet3d_monai.')); "
+        "print(json.dumps([before, after, [n for n in dir(unet3d_monai) if not n.startswith('_')]]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    before, after, listed = json.loads(result.stdout)
+    assert before == []
+    # the bundles' lines reach runtime and planning through the package attribute; they bring their own imports
+    assert {"unet3d_monai.runtime", "unet3d_monai.planning"} <= set(after)
+    subpackages = ["bundle", "compat", "data", "export", "handlers", "inference", "losses", "metrics", "networks"]
+    assert set(listed) >= {*subpackages, "planning", "runtime"}

@@ -179,6 +179,11 @@ def _check_existing_file(value: object, option: str) -> None:
         raise FileNotFoundError(f"--{option} '{path}' {what}.")
 
 
+def _planned(value: object) -> bool:
+    """Whether an option is left to the training plan (``"auto"``)."""
+    return isinstance(value, str) and value.strip().lower() == "auto"
+
+
 def check_training_options(
     *,
     epochs: object,
@@ -200,19 +205,24 @@ def check_training_options(
 ) -> None:
     """Check the options of a training bundle; the first bad one raises its one-sentence explanation.
 
+    ``patch_size`` and ``batch_size`` may be ``"auto"``: the training plan chooses them
+    (:func:`unet3d_monai.planning.plan_training`).
+
     Raises:
         ValueError: a value is out of range or of the wrong kind, or the device is not available.
         FileNotFoundError: ``pretrained_ckpt`` names no file.
     """
     for name, value in (("epochs", epochs), ("epoch_length", epoch_length), ("val_interval", val_interval)):
         check_integer(value, name, 1)
-    patch = check_window_size(patch_size, "patch_size")
-    if val_roi_size is not None and len(check_window_size(val_roi_size, "val_roi_size")) != len(patch):
+    patch = None if _planned(patch_size) else check_window_size(patch_size, "patch_size")
+    roi = None if val_roi_size is None else check_window_size(val_roi_size, "val_roi_size")
+    if roi is not None and patch is not None and len(roi) != len(patch):
         raise ValueError(
             f"--val_roi_size {list(val_roi_size)} has {len(val_roi_size)} values but --patch_size {list(patch)} has "
             f"{len(patch)}; give the validation window one size per axis of the patches."
         )
-    check_integer(batch_size, "batch_size", 1)
+    if not _planned(batch_size):
+        check_integer(batch_size, "batch_size", 1)
     check_integer(num_workers, "num_workers", 0)
     check_number(learning_rate, "learning_rate", 0.0)
     check_number(weight_decay, "weight_decay", 0.0)

@@ -1,6 +1,8 @@
 """Command lines for people coming from pytorch-3dunet.
 
 - ``unet3d-monai convert CONFIG.yml BUNDLE_DIR``: write a bundle folder from a pytorch-3dunet configuration.
+- ``unet3d-monai plan --dataset_dir DIR [--bundle NAME]``: the training plan of a dataset
+  (:mod:`unet3d_monai.planning.cli`).
 - ``train3dunet --config train_config.yml``: convert in memory and train.
 - ``predict3dunet --config test_config.yml [--model_path ...] [--loaders.output_dir ...]
   [--loaders.test.file_paths ...]``: convert in memory and predict, writing ``<stem>_predictions.h5``.
@@ -24,6 +26,7 @@ from monai.bundle import ConfigParser
 
 from unet3d_monai.bundle.errors import TRACEBACK_VARIABLE, user_error
 from unet3d_monai.compat.convert import convert_pytorch3dunet_config, read_pytorch3dunet_config, write_bundle
+from unet3d_monai.planning.cli import add_plan_command, run_plan
 
 __all__ = ["apply_overrides", "main", "predict3dunet", "run_bundle_config", "train3dunet"]
 
@@ -159,12 +162,17 @@ def _main(argv: Sequence[str] | None) -> None:
     convert.add_argument("config", type=Path, help="pytorch-3dunet train or test configuration (YAML)")
     convert.add_argument("bundle_dir", type=Path, help="folder to write the bundle to")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
+    add_plan_command(commands)
     args = parser.parse_args(argv)
-    _convert(args)
+    if args.command == "plan":
+        _configure_logging()
+        run_plan(args)
+    else:
+        _convert(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``unet3d-monai convert CONFIG.yml BUNDLE_DIR``."""
+    """``unet3d-monai convert CONFIG.yml BUNDLE_DIR`` and ``unet3d-monai plan --dataset_dir DIR``."""
     return _explained(_main, argv)
 
 

@@ -4,6 +4,7 @@ from the training record beside the weights (``model.json``) or, without one, fr
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import torch.nn as nn
 from unet3d_monai.compat import is_bioimageio_package, read_bioimageio_package
 from unet3d_monai.data.normalize import NormalizeMode
 from unet3d_monai.export.architecture import network_definition, network_from_definition
-from unet3d_monai.networks.unet import UNetBase
+from unet3d_monai.networks.unet import UNetBase, pool_kernels_per_level
 
 __all__ = ["FINAL_ACTIVATIONS", "RECORD_FILE", "ExportedModel", "resolve_model", "training_record"]
 
@@ -78,8 +79,10 @@ class ExportedModel:
     @property
     def step(self) -> tuple[int, ...]:
         """Input size increment per axis: the product of the pooling kernels over the network's levels."""
-        levels = len(self.network.f_maps)
-        return tuple(int(pool) ** (levels - 1) for pool in self.network.arguments["pool_kernel_size"])
+        pools = pool_kernels_per_level(
+            self.network.arguments["pool_kernel_size"], self.network.spatial_dims, len(self.network.f_maps) - 1
+        )
+        return tuple(math.prod(level[axis] for level in pools) for axis in range(self.network.spatial_dims))
 
     @property
     def halo(self) -> tuple[int, ...]:

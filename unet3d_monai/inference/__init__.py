@@ -2,14 +2,17 @@
 post-processing into label volumes.
 
 - The prediction chain of a file, as the bundles' ``inference.json`` spells it out: :class:`LoadVolumed` (then
-  ``unet3d_monai.data.Normalized``), :class:`FittedSlidingWindowInferer` running :class:`WindowPredictor`
-  (activation and flips of each window), then :class:`Segmentd`, :class:`WritePredictionsd` and
-  :class:`WritePreviewd`.
+  ``unet3d_monai.data.Normalized`` and :class:`ToModelGridd`, resampling to the model's voxel size),
+  :class:`FittedSlidingWindowInferer` running :class:`WindowPredictor` (activation and flips of each window, bfloat16
+  on CPUs that compute it) inside :class:`OutOfMemoryFallback`, then :class:`ToInputGridd`, :class:`Segmentd`,
+  :class:`WritePredictionsd` and :class:`WritePreviewd`.
 - :func:`predict` predicts an in-memory volume (notebooks); :func:`predict_file` and :class:`VolumePredictor`
-  predict HDF5/NIfTI files from the same pieces and write ``<stem>_predictions.h5``; :class:`VolumePredictor`
+  predict HDF5/NIfTI/zarr files from the same pieces and write ``<stem>_predictions.h5``; :class:`VolumePredictor`
   also checks every input and output up front and predicts large volumes block-wise.
-- :class:`BlockwiseInference` with :class:`WindowGrid` predicts volumes larger than memory with the same
-  global window grid, so the result equals the in-memory one.
+- :class:`BlockwisePrediction` predicts volumes larger than memory block by block with MONAI's ``PatchInferer``,
+  :class:`FittedWindowSplitter` (the volume's global window grid) and :class:`GaussianWeightedMerger` (partial
+  sums on disk), so the result equals the in-memory one; in this process or on a Dask cluster
+  (``scheduler=``, :mod:`unet3d_monai.inference.distributed`), HDF5 or zarr.
 - :class:`FittedSlidingWindowInferer` fits the window to each volume (never larger than the volume, padded
   by reflection only below the network's minimum input).
 - :class:`Segmenter` turns probabilities into thresholded, argmax or instance labels.
@@ -18,9 +21,18 @@ post-processing into label volumes.
 """
 
 from unet3d_monai.inference.autocast import AutocastInferer, cpu_bfloat16_enabled, native_cpu_bfloat16
-from unet3d_monai.inference.blockwise import BlockwiseInference, VolumeSource, default_block_shape
+from unet3d_monai.inference.block_prediction import BlockPlan, BlockwisePrediction, VolumeFile, default_block_shape
 from unet3d_monai.inference.load_volume import LoadVolumed
-from unet3d_monai.inference.model_record import model_record_path, read_model_record, recorded, write_model_record
+from unet3d_monai.inference.memory_fallback import OutOfMemoryFallback
+from unet3d_monai.inference.merger import GaussianWeightedMerger
+from unet3d_monai.inference.model_grid import ToInputGridd, ToModelGridd
+from unet3d_monai.inference.model_record import (
+    model_record_path,
+    read_model_record,
+    recorded,
+    recorded_network_argument,
+    write_model_record,
+)
 from unet3d_monai.inference.predictor import VolumePredictor, predict_file
 from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.segmentation import (
@@ -31,12 +43,13 @@ from unet3d_monai.inference.segmentation import (
     boundary_watershed,
     connected_components,
     foreground_watershed,
+    merge_weak_borders,
 )
 from unet3d_monai.inference.segmentd import Segmentd
 from unet3d_monai.inference.sliding_window import predict
+from unet3d_monai.inference.splitter import FittedWindowSplitter, VolumeBlock
 from unet3d_monai.inference.volumes import ArrayVolume, HDF5Volume, find_volume_files, load_nifti
 from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, fit_window, network_min_window
-from unet3d_monai.inference.window_grid import WindowGrid
 from unet3d_monai.inference.window_options import check_window_options
 from unet3d_monai.inference.window_predictor import WindowPredictor
 from unet3d_monai.inference.write_predictions import WritePredictionsd, WritePreviewd
@@ -45,23 +58,30 @@ from unet3d_monai.inference.writers import HDF5PredictionWriter, OutputDtype, wr
 __all__ = [
     "ArrayVolume",
     "AutocastInferer",
-    "BlockwiseInference",
+    "BlockPlan",
+    "BlockwisePrediction",
     "FittedSlidingWindowInferer",
+    "FittedWindowSplitter",
+    "GaussianWeightedMerger",
     "HDF5PredictionWriter",
     "HDF5Volume",
     "LoadVolumed",
+    "OutOfMemoryFallback",
     "OutputDtype",
     "SegmentationMode",
     "Segmentd",
     "Segmenter",
+    "ToInputGridd",
+    "ToModelGridd",
     "VolumePredictor",
-    "VolumeSource",
-    "WindowGrid",
+    "VolumeBlock",
+    "VolumeFile",
     "WindowPredictor",
     "WritePredictionsd",
     "WritePreviewd",
     "boundary_components",
     "boundary_distance_watershed",
+    "merge_weak_borders",
     "check_window_options",
     "boundary_watershed",
     "connected_components",
@@ -78,6 +98,7 @@ __all__ = [
     "predict_file",
     "read_model_record",
     "recorded",
+    "recorded_network_argument",
     "write_model_record",
     "preview_image",
     "write_nifti",

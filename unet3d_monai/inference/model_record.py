@@ -8,12 +8,17 @@ Training writes ``<ckpt_dir>/model.json`` beside ``<ckpt_dir>/model.pt`` each ti
       "patch_size": [32, 96, 96],
       "normalization": "standardize",
       "final_activation": "sigmoid",
-      "task": "boundary"
+      "task": "boundary",
+      "voxel_size": [2.0, 1.0, 1.0],
+      "plan": {"entries": {"patch_size": {"value": [32, 96, 96], "reason": "...", "source": "planned"}, ...},
+               "memory": {...}, "fingerprint": {...}}
     }
 
 The inference bundles read it, so a trained model predicts with the window (``patch_size``) and the
-normalisation it was trained and validated with unless told otherwise. A pytorch-3dunet checkpoint has no
-record; the bundle's own values apply then.
+normalisation it was trained and validated with unless told otherwise, and resample inputs of another voxel size
+to ``voxel_size`` (the training data's, null when unknown). ``plan`` holds the training plan with the reason for
+each value (:class:`unet3d_monai.planning.TrainingPlan`). A pytorch-3dunet checkpoint has no record; the bundle's
+own values apply then.
 """
 
 from __future__ import annotations
@@ -21,15 +26,24 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-__all__ = ["model_record_path", "read_model_record", "recorded", "write_model_record"]
+__all__ = ["model_record_path", "read_model_record", "recorded", "recorded_network_argument", "write_model_record"]
 
-RECORD_KEYS = ("network", "spatial_dims", "patch_size", "normalization", "final_activation", "task")
+RECORD_KEYS = (
+    "network",
+    "spatial_dims",
+    "patch_size",
+    "normalization",
+    "final_activation",
+    "task",
+    "voxel_size",
+    "plan",
+)
 
 
 def model_record_path(ckpt_path: str | os.PathLike) -> Path:
@@ -60,6 +74,8 @@ def write_model_record(
     patch_size: Sequence[int],
     normalization: str,
     task: str | None = None,
+    voxel_size: Sequence[float] | None = None,
+    plan: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the record of the weights at ``ckpt_path`` (atomically, beside them); returns its path.
 
@@ -69,6 +85,8 @@ def write_model_record(
         patch_size: the training patch, spatial sizes only; prediction uses it as its default window.
         normalization: the intensity normalisation of the training data (a ``Normalize`` mode).
         task: the bundle or task name.
+        voxel_size: the voxel size of the training data (None: unknown); prediction resamples to it.
+        plan: the training plan (``TrainingPlan.to_dict()``), kept for the record.
 
     Example::
 
@@ -83,6 +101,8 @@ def write_model_record(
         "normalization": str(normalization),
         "final_activation": _final_activation(network),
         "task": task,
+        "voxel_size": None if voxel_size is None else [float(v) for v in voxel_size],
+        "plan": None if plan is None else dict(plan),
     }
     path = model_record_path(ckpt_path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,3 +151,15 @@ def recorded(ckpt_path: str | os.PathLike | None, key: str, default: Any) -> Any
     if record is None or record.get(key) is None:
         return default
     return record[key]
+
+
+def recorded_network_argument(ckpt_path: str | os.PathLike | None, name: str, default: Any) -> Any:
+    """Argument ``name`` of the recorded network, or ``default`` without a record or that argument.
+
+    The inference bundles use it for arguments the training plan may have changed, e.g.
+    ``"pool_kernel_size": "$unet3d_monai.inference.recorded_network_argument(@ckpt_path, 'pool_kernel_size', 2)"``.
+    """
+    network = recorded(ckpt_path, "network", None)
+    if not isinstance(network, dict) or network.get(name) is None:
+        return default
+    return network[name]

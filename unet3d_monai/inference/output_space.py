@@ -12,6 +12,7 @@ from unet3d_monai.data.files import get_h5_dataset, open_h5
 from unet3d_monai.data.locations import check_free_space, check_writable_folder
 from unet3d_monai.inference.volumes import _channel_first_shape, is_nifti
 from unet3d_monai.inference.writers import OutputDtype
+from unet3d_monai.inference.zarr_store import ZarrVolume, is_zarr
 
 __all__ = ["check_prediction_space", "prediction_bytes"]
 
@@ -27,7 +28,7 @@ def prediction_bytes(
     """Disk space the prediction of one HDF5 input takes: ``(output bytes, block-wise accumulator bytes)``.
 
     The ``predictions`` dataset is stored uncompressed, ``out_channels`` values per voxel of ``output_dtype``;
-    block-wise prediction also keeps a float32 accumulator of the same size next to it until the volume is done
+    block-wise prediction also keeps float32 weighted sums and weights next to it until the volume is done
     (``blockwise`` says whether it will, given the spatial shape). NIfTI outputs are gzip-compressed and give
     ``(0, 0)``, like the gzip-compressed ``segmentation`` dataset, whose size cannot be known in advance.
 
@@ -37,14 +38,19 @@ def prediction_bytes(
     """
     if is_nifti(path):
         return 0, 0
-    with open_h5(path) as f:
-        stored = get_h5_dataset(f, raw_key).shape
-    name = f"HDF5 file '{path}' dataset '{raw_key}'"
+    if is_zarr(path):
+        stored = ZarrVolume(path, raw_key, "none").stored_shape
+        name = f"zarr store '{path}' array '{raw_key}'"
+    else:
+        with open_h5(path) as f:
+            stored = get_h5_dataset(f, raw_key).shape
+        name = f"HDF5 file '{path}' dataset '{raw_key}'"
     spatial = _channel_first_shape(stored, name, channels_first_3d)[1:]
     voxels = math.prod(spatial) * int(out_channels)
     itemsize = np.dtype(OutputDtype(output_dtype).value).itemsize
     uses_blocks = blockwise(spatial) if callable(blockwise) else bool(blockwise)
-    return voxels * itemsize, voxels * 4 if uses_blocks else 0
+    # block-wise partials: weighted sums and weights in float32, over blocks with their halos
+    return voxels * itemsize, (voxels + math.prod(spatial)) * 4 if uses_blocks else 0
 
 
 def check_prediction_space(

@@ -1,15 +1,16 @@
-"""Prediction of files: HDF5 or NIfTI in, ``<stem>_predictions.h5`` / ``.nii.gz`` out, in memory or block-wise."""
+"""Prediction of files: HDF5, NIfTI or zarr in, ``<stem>_predictions.h5`` / ``.nii.gz`` / ``.zarr`` out, in memory or
+block-wise."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
-import h5py
-import numpy as np
 import psutil
 import torch
 from monai.inferers import SlidingWindowInferer
@@ -20,28 +21,38 @@ from torch import nn
 from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.data.files import get_h5_dataset, open_h5
 from unet3d_monai.data.normalize import Normalized
-from unet3d_monai.inference.blockwise import BlockwiseInference
+from unet3d_monai.inference.block_files import parse_part, predict_file_blockwise, select_part
+from unet3d_monai.inference.distributed import connect, parse_scheduler
 from unet3d_monai.inference.input_checks import check_dimensions, check_finite
 from unet3d_monai.inference.load_volume import LoadVolumed
+from unet3d_monai.inference.memory_fallback import OutOfMemoryFallback
+from unet3d_monai.inference.model_grid import ToInputGridd, ToModelGridd, input_rescale_factors
 from unet3d_monai.inference.output_space import check_prediction_space
 from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.segmentation import SegmentationMode, Segmenter
 from unet3d_monai.inference.segmentd import Segmentd
 from unet3d_monai.inference.sliding_window import prepare_window_predictor, window_roi_size
-from unet3d_monai.inference.volumes import ArrayVolume, HDF5Volume, find_volume_files, is_nifti, load_nifti, nifti_shape
-from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, fit_window, network_min_window
-from unet3d_monai.inference.window_grid import WindowGrid
+from unet3d_monai.inference.volumes import (
+    ArrayVolume,
+    HDF5Volume,
+    find_volume_files,
+    is_nifti,
+    load_nifti,
+    nifti_shape,
+    volume_stem,
+)
+from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, network_min_window
 from unet3d_monai.inference.window_options import check_window_options
 from unet3d_monai.inference.window_predictor import (
     WindowPredictor,
-    network_digest,
     network_in_channels,
     network_out_channels,
     network_spatial_dims,
     resolve_device,
 )
 from unet3d_monai.inference.write_predictions import WritePredictionsd, WritePreviewd, prediction_path, preview_path
-from unet3d_monai.inference.writers import HDF5PredictionWriter, OutputDtype, check_output_path
+from unet3d_monai.inference.writers import OutputDtype, check_output_path
+from unet3d_monai.inference.zarr_store import ZarrVolume, is_zarr
 
 tqdm, _ = optional_import("tqdm", name="tqdm")
 
@@ -51,14 +62,16 @@ logger = logging.getLogger(__name__)
 
 
 class VolumePredictor:
-    """Predicts HDF5 and NIfTI files with a network and a Gaussian sliding-window inferer, writing files.
+    """Predicts HDF5, NIfTI and zarr volumes with a network and a Gaussian sliding-window inferer, writing files.
 
     The prediction of one volume in memory is a chain of MONAI pieces, the same as the bundles' ``inference.json``
-    spells out: ``preprocessing`` (:class:`~unet3d_monai.inference.load_volume.LoadVolumed` then
-    :class:`~unet3d_monai.data.normalize.Normalized`), the ``inferer`` (as given, never rebuilt) running
-    :class:`~unet3d_monai.inference.window_predictor.WindowPredictor` (activation and flips of each window), then
-    ``postprocessing`` (:class:`~unet3d_monai.inference.segmentation.Segmentd` with ``save_segmentation``,
-    :class:`~unet3d_monai.inference.write_predictions.WritePredictionsd`,
+    spells out: ``preprocessing`` (:class:`~unet3d_monai.inference.load_volume.LoadVolumed`,
+    :class:`~unet3d_monai.data.normalize.Normalized`, then :class:`~unet3d_monai.inference.model_grid.ToModelGridd`),
+    the ``inferer`` (as given, never rebuilt) running
+    :class:`~unet3d_monai.inference.window_predictor.WindowPredictor` (activation and flips of each window) inside
+    :class:`~unet3d_monai.inference.memory_fallback.OutOfMemoryFallback`, then ``postprocessing``
+    (:class:`~unet3d_monai.inference.model_grid.ToInputGridd`, :class:`~unet3d_monai.inference.segmentd.Segmentd`
+    with ``save_segmentation``, :class:`~unet3d_monai.inference.write_predictions.WritePredictionsd`,
     :class:`~unet3d_monai.inference.write_predictions.WritePreviewd` with ``preview``). Either chain may be given
     instead of being built from the options.
 
@@ -67,7 +80,7 @@ class VolumePredictor:
     after the network's ``final_activation``, in ``output_dtype``) and, with ``save_segmentation``, dataset
     ``segmentation`` (``uint32``, see :class:`~unet3d_monai.inference.segmentation.SegmentationMode`).
     A NIfTI input ``<stem>.nii.gz`` gives ``<stem>_predictions.nii.gz`` (and ``<stem>_segmentation.nii.gz``)
-    with the input's affine.
+    with the input's affine. A zarr input ``<stem>.zarr`` gives ``<stem>_predictions.zarr`` (chunked by blocks).
 
     Before anything is written, every input is checked (:meth:`check`): a volume whose dimensionality or
     channel count does not suit the network, or that holds NaN/Inf voxels (unless ``replace_nonfinite`` says
@@ -75,8 +88,20 @@ class VolumePredictor:
 
     Each volume is normalised with its own statistics (``normalization``, as in training). It is predicted in
     memory when input, output and weights fit ``memory_fraction`` of the available RAM, block-wise from
-    disk otherwise or when ``blockwise`` is set (HDF5 only, :meth:`predict_blockwise`); both give the same result
-    (to float rounding). An interrupted block-wise prediction continues with ``resume``.
+    disk otherwise (:meth:`predict_blockwise`: MONAI's ``PatchInferer`` over the volume's window grid, partial sums
+    on disk); both give the same result (to float rounding). HDF5 inputs are predicted block-wise also with
+    ``blockwise``, a ``scheduler`` or a zarr ``output_format``; zarr inputs always are. With ``scheduler`` the blocks
+    are predicted on a Dask cluster (an address, or ``local:N`` worker processes). With ``resume``, an interrupted
+    block-wise prediction continues from its finished blocks, and inputs whose outputs are complete are skipped;
+    ``part`` ``"K/N"`` predicts every N-th input from the K-th, so that N machines sharing the file system split a
+    folder between them.
+
+    An input whose voxel size (HDF5 ``element_size_um``/``resolution``, NIfTI affine) differs from the model's
+    ``voxel_size`` by more than 5% is predicted at the model's voxel size and its predictions written on the input's
+    grid (``rescale``, in memory; block-wise prediction does not resample and refuses such an input).
+
+    On a CUDA out-of-memory error the window batch is halved, then the window
+    (:class:`~unet3d_monai.inference.memory_fallback.OutOfMemoryFallback`); finished windows are kept.
 
     Safety: inputs are opened read-only; outputs are written to ``<name>.part`` and renamed when complete;
     an existing output is refused unless ``overwrite``; an output equal to the input is refused; an output folder
@@ -84,18 +109,21 @@ class VolumePredictor:
 
     Args:
         network: the network with its weights loaded (3D, or 2D predicting slice by slice), or a
-            :class:`WindowPredictor` wrapping it (then ``tta`` and ``amp`` are the wrapper's).
+            :class:`WindowPredictor` wrapping it, or an :class:`OutOfMemoryFallback` wrapping that (then ``tta``,
+            ``amp`` and ``cpu_bf16`` are the wrapper's).
         inferer: the sliding-window inferer, used as given (its ``sw_device`` is where windows run, its ``device``
             where they are stitched); a :class:`FittedSlidingWindowInferer` fits its window to each volume. For a
             2D network ``roi_size`` is ``(Y, X)`` or ``(1, Y, X)``.
         output_dir: folder for the outputs (created if needed).
-        raw_key: HDF5 dataset holding the input.
+        raw_key: HDF5 dataset (zarr array) holding the input.
         normalization: ``"standardize"``, ``"percentile"``, ``"minmax"`` or ``"none"``.
         device: where the network runs; None picks CUDA when available.
         tta: average over the axis flips.
-        amp: autocast; None switches it on for CUDA only.
-        blockwise: always predict block-wise (HDF5 inputs).
-        resume: continue an interrupted block-wise prediction.
+        amp: autocast; None switches it on for CUDA, and on the CPU as ``cpu_bf16`` says.
+        cpu_bf16: bfloat16 autocast on the CPU when ``amp`` is None: ``"auto"`` where the CPU computes bfloat16
+            natively (AVX512-BF16 or AMX), true or false.
+        blockwise: always predict block-wise (HDF5 inputs; zarr inputs always are).
+        resume: continue an interrupted block-wise prediction; skip inputs whose outputs are complete.
         overwrite: replace existing outputs.
         output_dtype: ``"float32"``, ``"float16"`` or ``"uint8"`` (probabilities scaled to 0..255).
         save_segmentation: also write a ``segmentation`` label volume.
@@ -110,6 +138,14 @@ class VolumePredictor:
         replace_nonfinite: None refuses inputs with NaN/Inf voxels; a number replaces them with it (in the
             input's units, before normalisation; they are left out of the normalisation statistics either way).
         preview: also write ``<stem>_preview.png``.
+        scheduler: None predicts in this process; ``"local:N"`` starts a Dask ``LocalCluster`` of N worker
+            processes; another text is the address of a running Dask scheduler (e.g. ``tcp://host:8786``); a
+            connected ``distributed.Client`` is used as it is (and left open).
+            Block-wise prediction follows (every HDF5 and zarr input).
+        part: ``"K/N"``: predict only the K-th of N shares of the inputs (sorted, every N-th from the K-th).
+        output_format: ``"auto"`` (zarr for zarr inputs, HDF5 otherwise), ``"h5"`` or ``"zarr"``.
+        voxel_size: the voxel size the model was trained at (its record's ``voxel_size``); None: unknown.
+        rescale: predict an input of another voxel size at the model's (see above).
         preprocessing: the chain from ``{"image": path}`` to the normalised volume; None builds it from the options.
         postprocessing: the chain from the sample with ``"pred"`` to the written files; None builds it.
 
@@ -130,6 +166,7 @@ class VolumePredictor:
         device: torch.device | str | None = None,
         tta: bool | str = False,
         amp: bool | str | None = None,
+        cpu_bf16: bool | str = False,
         blockwise: bool | str = False,
         resume: bool | str = False,
         overwrite: bool | str = False,
@@ -145,6 +182,11 @@ class VolumePredictor:
         progress: bool | str = True,
         replace_nonfinite: float | None = None,
         preview: bool | str = False,
+        scheduler: Any = None,
+        part: str | None = None,
+        output_format: str = "auto",
+        voxel_size: Sequence[float] | None = None,
+        rescale: bool | str = True,
         preprocessing: Compose | None = None,
         postprocessing: Compose | None = None,
     ) -> None:
@@ -162,13 +204,21 @@ class VolumePredictor:
             )
         if not 0 < memory_fraction <= 1:
             raise ValueError(f"memory_fraction must be in (0, 1]; got {memory_fraction}.")
-        if isinstance(network, WindowPredictor):
+        if output_format not in ("auto", "h5", "zarr"):
+            raise ValueError(f"--output_format {output_format!r} must be 'auto' (as the input), 'h5' or 'zarr'.")
+        if isinstance(network, OutOfMemoryFallback):
             self.window_predictor, self.device = network, resolve_device(device)
+        elif isinstance(network, WindowPredictor):
+            fallback = OutOfMemoryFallback(network, network_min_window(network.network))
+            self.window_predictor, self.device = fallback, resolve_device(device)
         else:
-            self.window_predictor, self.device = prepare_window_predictor(
-                network, device, as_bool(tta, "tta"), None if amp is None else as_bool(amp, "amp")
+            windows, self.device = prepare_window_predictor(
+                network, device, as_bool(tta, "tta"), None if amp is None else as_bool(amp, "amp"), cpu_bf16
             )
+            self.window_predictor = OutOfMemoryFallback(windows, network_min_window(network))
         self.network = self.window_predictor.network
+        inner = self.window_predictor.predictor
+        self.tta = inner.tta if isinstance(inner, WindowPredictor) else False
         self.spatial_dims = network_spatial_dims(self.network)
         self.in_channels = network_in_channels(self.network)
         self.out_channels = network_out_channels(self.network)
@@ -177,6 +227,8 @@ class VolumePredictor:
         if self.spatial_dims == 2 and not isinstance(overlap, int | float) and len(overlap) == 2:
             overlap = (0.0, *overlap)
         self.overlap = ensure_tuple_rep(overlap, 3)
+        fitted = isinstance(inferer, FittedSlidingWindowInferer) and inferer.min_window is not None
+        self.min_window = inferer.min_window if fitted else network_min_window(self.network)
         self.inferer = inferer
         self.replace_nonfinite = None if replace_nonfinite is None else float(replace_nonfinite)
         self.raw_key = raw_key
@@ -192,6 +244,16 @@ class VolumePredictor:
         self.memory_fraction = memory_fraction
         self.progress = as_bool(progress, "progress")
         self.preview = as_bool(preview, "preview")
+        self.voxel_size = None if voxel_size is None else [float(v) for v in voxel_size]
+        self.rescale = as_bool(rescale, "rescale")
+        self.scheduler = None if scheduler in (None, "", "none", "null") else scheduler
+        if isinstance(self.scheduler, str):
+            parse_scheduler(self.scheduler)
+        self.part = None if part in (None, "", "none", "null") else str(part)
+        if self.part is not None:
+            parse_part(self.part)
+        self.output_format = output_format
+        self._runner = None
         self.preprocessing = preprocessing if preprocessing is not None else self._preprocessing()
         self.postprocessing = postprocessing if postprocessing is not None else self._postprocessing(output_dir)
         self._output_dir = Path(output_dir)
@@ -201,11 +263,12 @@ class VolumePredictor:
             [
                 LoadVolumed("image", self.raw_key, self.channels_first_3d, self.replace_nonfinite),
                 Normalized("image", mode=self.normalization),
+                ToModelGridd("image", self.voxel_size, self.raw_key, self.spatial_dims, self.rescale),
             ]
         )
 
     def _postprocessing(self, output_dir: str | PathLike) -> Compose:
-        steps = []
+        steps = [ToInputGridd(["pred", "image"])]
         if self.save_segmentation:
             segmenter = self.segmenter
             steps.append(
@@ -242,7 +305,11 @@ class VolumePredictor:
                 setattr(step, name, value)
 
     def output_path(self, input_path: str | PathLike) -> Path:
-        """Where the predictions of ``input_path`` are written."""
+        """Where the predictions of ``input_path`` are written: ``.zarr`` for a zarr input (``output_format``
+        ``"auto"``) or with ``output_format`` ``"zarr"``, otherwise as :func:`prediction_path` says."""
+        zarr_output = self.output_format == "zarr" or (self.output_format == "auto" and is_zarr(input_path))
+        if zarr_output and not is_nifti(input_path):
+            return self.output_dir / f"{volume_stem(input_path)}_predictions.zarr"
         return prediction_path(self.output_dir, input_path)
 
     def preview_path(self, input_path: str | PathLike) -> Path:
@@ -267,6 +334,12 @@ class VolumePredictor:
             check_dimensions(path, None, shape, self.spatial_dims)
             volume, _ = load_nifti(path, "none", self.replace_nonfinite)
             self._check_channels(path, volume.shape, nifti=True)
+            return
+        if is_zarr(path):
+            with ZarrVolume(path, self.raw_key, "none", self.channels_first_3d, self.replace_nonfinite) as volume:
+                check_dimensions(path, self.raw_key, volume.stored_shape, self.spatial_dims)
+                self._check_channels(path, volume.shape)
+                check_finite(volume.count_nonfinite(), path, self.raw_key, self.replace_nonfinite)
             return
         with open_h5(path) as f:
             stored_shape = get_h5_dataset(f, self.raw_key).shape
@@ -298,20 +371,51 @@ class VolumePredictor:
         for path in files:
             self.check_input(path)
 
-    def run(self, inputs: str | PathLike | Sequence[str | PathLike]) -> list[Path]:
-        """Predict every volume named by ``inputs`` (a file, a folder, a glob or a list); returns the outputs.
+    def _share(self, inputs: str | PathLike | Sequence[str | PathLike]) -> tuple[list[Path], list[Path]]:
+        files = select_part(find_volume_files(inputs), self.part)
+        complete = [f for f in files if self.resume and not self.overwrite and self.output_path(f).exists()]
+        if complete:
+            logger.info("Skipping %d inputs whose outputs are complete (resume), e.g. %s.", len(complete), complete[0])
+        return [f for f in files if f not in complete], complete
+
+    def select_inputs(self, inputs: str | PathLike | Sequence[str | PathLike]) -> list[Path]:
+        """The volumes of ``inputs`` (a file, a folder, a glob or a list) this run predicts: this machine's share
+        (``part``), less those whose outputs are complete (``resume``).
 
         Raises:
-            FileNotFoundError: ``inputs`` names no HDF5/NIfTI file.
+            FileNotFoundError: ``inputs`` names no HDF5/NIfTI/zarr volume.
         """
-        files = find_volume_files(inputs)
+        return self._share(inputs)[0]
+
+    def run(self, inputs: str | PathLike | Sequence[str | PathLike]) -> list[Path]:
+        """Predict every volume named by ``inputs`` (a file, a folder, a glob or a list); returns the outputs
+        (with those of inputs skipped by ``resume``).
+
+        Raises:
+            FileNotFoundError: ``inputs`` names no HDF5/NIfTI/zarr volume.
+        """
+        files, complete = self._share(inputs)
         self.check(files)
-        results = []
-        bar = tqdm(files, desc="volumes", unit="volume") if self.progress else files
-        for path in bar:
-            logger.info("Predicting %s", path)
-            results.append(self._predict_checked(Path(path)))
+        results = [self.output_path(f) for f in complete]
+        bar = tqdm(files, desc="volumes", unit="volume") if self.progress and len(files) > 1 else files
+        with self._cluster():
+            for path in bar:
+                logger.info("Predicting %s", path)
+                results.append(self._predict_checked(Path(path)))
         return results
+
+    @contextlib.contextmanager
+    def _cluster(self) -> Iterator[None]:
+        """Connect to the Dask cluster of ``scheduler`` (once per run) while files are predicted."""
+        if self.scheduler is None or self._runner is not None:
+            yield
+            return
+        with connect(self.scheduler) as runner:
+            self._runner = runner
+            try:
+                yield
+            finally:
+                self._runner = None
 
     def check_output_space(self, files: Sequence[str | PathLike]) -> None:
         """Refuse, in one sentence, an output folder that cannot be written or has no room for the outputs of
@@ -334,20 +438,24 @@ class VolumePredictor:
             check_output_path(self.preview_path(path), path, self.overwrite)
 
     def predict_path(self, path: str | PathLike) -> Path:
-        """Predict one HDF5 or NIfTI file (after :meth:`check_input`); returns the output file."""
+        """Predict one HDF5, NIfTI or zarr file (after :meth:`check_input`); returns the output file."""
         path = Path(path)
         self.check_input(path)
-        return self._predict_checked(path)
+        with self._cluster():
+            return self._predict_checked(path)
 
     def uses_blocks(self, path: str | PathLike) -> bool:
-        """Whether ``path`` is predicted block-wise: an HDF5 input with ``blockwise``, or too large for memory."""
+        """Whether ``path`` is predicted block-wise: a zarr input; an HDF5 input with ``blockwise``, a ``scheduler``,
+        a zarr output, or too large for memory."""
         if is_nifti(path):
-            if self.blockwise:
-                logger.info("NIfTI input %s is predicted in memory (block-wise prediction reads HDF5).", path)
+            if self.blockwise or self.scheduler is not None:
+                logger.info("NIfTI input %s is predicted in memory (block-wise prediction reads HDF5 and zarr).", path)
             return False
+        if is_zarr(path):
+            return True
         with HDF5Volume(path, self.raw_key, "none", self.channels_first_3d) as volume:
             spatial = volume.shape[1:]
-        if self.blockwise:
+        if self.blockwise or self.scheduler is not None or is_zarr(self.output_path(path)):
             return True
         if not self._fits_in_memory(spatial):
             logger.info("Volume %s %s does not fit the memory budget: predicting block-wise.", path, spatial)
@@ -379,80 +487,50 @@ class VolumePredictor:
         budget = self.memory_fraction * psutil.virtual_memory().available
         return needed <= budget
 
+    def _write_preview(self, path: Path, volume: ArrayVolume | HDF5Volume, predictions: ArrayVolume) -> None:
+        if self.preview:
+            written = write_preview(self.preview_path(path), preview_image(volume, predictions))
+            logger.info("Wrote %s", written)
+
+    def run_blockwise(self, files: Sequence[str | PathLike]) -> list[Path]:
+        """Predict checked volumes block-wise (:meth:`predict_blockwise`), connected to the ``scheduler``'s cluster
+        once for all of them; returns the outputs."""
+        if not files:
+            return []
+        with self._cluster():
+            return [self.predict_blockwise(path) for path in files]
+
     def predict_blockwise(self, path: str | PathLike) -> Path:
-        """Predict one checked HDF5 volume block by block from disk (the window grid of the in-memory prediction,
-        accumulated on disk), writing predictions, segmentation and preview like the in-memory chain."""
+        """Predict one checked HDF5 or zarr volume block by block from disk with MONAI's ``PatchInferer`` (the window
+        grid of the in-memory prediction, partial sums on disk; see
+        :func:`~unet3d_monai.inference.block_files.predict_file_blockwise`), writing predictions, segmentation and
+        preview like the in-memory chain; on the ``scheduler``'s Dask cluster when one is set.
+
+        Raises:
+            ValueError: ``rescale`` asks for an HDF5 input of another voxel size than the model's to be resampled,
+                which block-wise prediction does not do.
+        """
         path = Path(path)
         output = self.output_path(path)
+        zarr_input = is_zarr(path)
+        if not zarr_input and self.rescale:
+            factors = input_rescale_factors(path, self.raw_key, self.voxel_size, self.spatial_dims)
+            if factors is not None:
+                raise ValueError(
+                    f"'{path}' has another voxel size than the model's {self.voxel_size} and is predicted "
+                    "block-wise, which does not resample: resample it to the model's voxel size, or pass "
+                    "--rescale false."
+                )
         self.window_predictor.eval()
-        with HDF5Volume(
-            path, self.raw_key, self.normalization, self.channels_first_3d, self.replace_nonfinite
-        ) as volume:
-            spatial = volume.shape[1:]
-            instance = self.save_segmentation and self.segmenter.is_instance
-            with HDF5PredictionWriter(output, path, self.overwrite, self.output_dtype) as writer:
-                engine = self._blockwise_engine(path, spatial, output)
-
-                def write_block(region: tuple[slice, ...], block: np.ndarray) -> None:
-                    if not writer.has_predictions:
-                        writer.create_predictions((block.shape[0], *spatial))
-                    writer.write_predictions(region, block)
-                    if self.save_segmentation and not instance:
-                        labels = self.segmenter(block)
-                        if not writer.has_segmentation:
-                            writer.create_segmentation((*labels.shape[:-3], *spatial))
-                        writer.write_segmentation(labels, region)
-
-                with torch.inference_mode():
-                    engine.run(volume, write_block)
-                if instance:
-                    writer.write_segmentation(self.segmenter(writer.read_predictions()))
-                result = writer.commit()
-                engine.cleanup()
-            logger.info("Wrote %s", result)
-            if self.preview:
-                with h5py.File(result, "r") as f:
-                    stored = f["predictions"]
-                    scale = float(stored.attrs.get("scale", 1.0))
-                    image = preview_image(volume, ArrayVolume(stored, scale=scale))
-                logger.info("Wrote %s", write_preview(self.preview_path(path), image))
-            return result
-
-    def _window(self, spatial: Sequence[int]) -> tuple[int, ...]:
-        if isinstance(self.inferer, FittedSlidingWindowInferer):
-            return self.inferer.window_for(spatial, self.network)
-        return fit_window(self.roi_size, spatial, network_min_window(self.network))
-
-    def _blockwise_engine(self, path: Path, spatial: Sequence[int], output: Path) -> BlockwiseInference:
-        inferer = self.inferer
-        grid = WindowGrid(spatial, self._window(spatial), self.overlap, inferer.mode, inferer.sigma_scale)
-        stat = path.stat()
-        fingerprint = {
-            "input": str(path.resolve()),
-            "input_size": stat.st_size,
-            "input_mtime_ns": stat.st_mtime_ns,
-            "raw_key": self.raw_key,
-            "normalization": self.normalization,
-            "replace_nonfinite": self.replace_nonfinite,
-            "roi_size": list(grid.roi_size),
-            "overlap": list(grid.overlap),
-            "mode": str(grid.mode),
-            "sigma_scale": str(inferer.sigma_scale),
-            "tta": self.window_predictor.tta,
-            "network": network_digest(self.network),
-        }
-        return BlockwiseInference(
-            self.window_predictor,
-            grid,
-            output.with_name(output.name[: -len(".h5")] + ".accumulator.h5.part"),
-            block_shape=self.block_shape,
-            sw_batch_size=int(inferer.sw_batch_size),
-            device=self.device,
-            fingerprint=fingerprint,
-            resume=self.resume,
-            progress=self.progress,
-            block_memory_bytes=self.block_memory_bytes,
-        )
+        opener = ZarrVolume if zarr_input else HDF5Volume
+        with (
+            self._cluster(),
+            opener(path, self.raw_key, self.normalization, self.channels_first_3d, self.replace_nonfinite) as volume,
+        ):
+            self._check_channels(path, volume.shape)
+            result = predict_file_blockwise(self, path, volume, output, self._runner)
+        logger.info("Wrote %s", result)
+        return result
 
 
 def predict_file(
@@ -479,11 +557,14 @@ def predict_file(
     progress: bool = False,
     replace_nonfinite: float | None = None,
     preview: bool = False,
+    scheduler: Any = None,
+    output_format: str = "auto",
 ) -> Path:
-    """Predict one HDF5 or NIfTI file with Gaussian sliding windows and write ``<stem>_predictions.h5``.
+    """Predict one HDF5, NIfTI or zarr file with Gaussian sliding windows and write ``<stem>_predictions.h5``.
 
     A convenience wrapper of :class:`VolumePredictor` with a :class:`FittedSlidingWindowInferer` (windows on
-    ``device``, stitched on the CPU); see it for the arguments and the output layout.
+    ``device``, stitched on the CPU); see it for the arguments and the output layout. With ``scheduler``
+    (``"local:N"``, a scheduler address or a ``distributed.Client``) the blocks run on a Dask cluster.
 
     Example::
 
@@ -521,6 +602,8 @@ def predict_file(
         progress=progress,
         replace_nonfinite=replace_nonfinite,
         preview=preview,
+        scheduler=scheduler,
+        output_format=output_format,
     )
     predictor.check_outputs(Path(input_path))
     predictor.check_output_space([input_path])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 from monai.utils import StrEnum, look_up_option
 from scipy import ndimage
@@ -17,6 +19,7 @@ __all__ = [
     "boundary_watershed",
     "connected_components",
     "foreground_watershed",
+    "merge_weak_borders",
 ]
 
 
@@ -138,8 +141,88 @@ def foreground_watershed(
     return labels.astype(np.uint32)
 
 
+def merge_weak_borders(labels: np.ndarray, boundary: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Merge neighbouring segments whose shared border is not a membrane: its mean boundary probability is below
+    ``threshold``.
+
+    ``labels`` and ``boundary`` are ``(*spatial)``. The border between two segments is the set of face-adjacent voxel
+    pairs with one voxel in each; a pair scores the larger probability of its two voxels (so that a one-voxel
+    membrane given to one side still counts) and a border the mean of its pairs: the region adjacency graph of
+    the segmentation, weighted by the boundary map. Borders are merged weakest first, and a merged segment's
+    borders are re-scored over all their pairs (mean linkage), so that a segment lying in a gap of a membrane
+    joins one of the two cells, not both. A watershed seeded at several maxima of one cell splits it along lines
+    of low probability, which score near 0; a real membrane scores near 1 even where part of it is missing.
+    Label 0 stays 0; the result is renumbered ``1..N``.
+
+    Example:
+        >>> cells = np.array([[1, 1, 2, 2, 3, 3]])
+        >>> boundary = np.array([[0.0, 0.1, 0.1, 0.2, 0.9, 0.1]])
+        >>> merge_weak_borders(cells, boundary).tolist()
+        [[1, 1, 1, 1, 2, 2]]
+    """
+    labels = np.asarray(labels)
+    boundary = np.asarray(boundary, dtype=np.float64)
+    if labels.shape != boundary.shape:
+        raise ValueError(f"labels {labels.shape} and boundary {boundary.shape} must have the same shape.")
+    count = int(labels.max()) + 1 if labels.size else 1
+    pair_keys, pair_scores = [], []
+    for axis in range(labels.ndim):
+        low = [slice(None)] * labels.ndim
+        high = [slice(None)] * labels.ndim
+        low[axis], high[axis] = slice(None, -1), slice(1, None)
+        first, second = labels[tuple(low)], labels[tuple(high)]
+        border = (first != second) & (first > 0) & (second > 0)
+        a, b = first[border].astype(np.int64), second[border].astype(np.int64)
+        pair_keys.append(np.minimum(a, b) * count + np.maximum(a, b))
+        pair_scores.append(np.maximum(boundary[tuple(low)][border], boundary[tuple(high)][border]))
+    keys, index = np.unique(np.concatenate(pair_keys), return_inverse=True)
+    sums = np.bincount(index, weights=np.concatenate(pair_scores), minlength=len(keys))
+    sizes = np.bincount(index, minlength=len(keys))
+
+    # border (sum of pair scores, number of pairs) per pair of segments, smaller label first
+    borders: dict[tuple[int, int], tuple[float, int]] = {}
+    neighbours: dict[int, set[int]] = {}
+    for key, total, size in zip(keys.tolist(), sums.tolist(), sizes.tolist()):
+        a, b = divmod(key, count)
+        borders[(a, b)] = (total, size)
+        neighbours.setdefault(a, set()).add(b)
+        neighbours.setdefault(b, set()).add(a)
+    queue = [(total / size, a, b) for (a, b), (total, size) in borders.items()]
+    heapq.heapify(queue)
+    merged_into = np.arange(count)
+    while queue and queue[0][0] < threshold:
+        score, a, b = heapq.heappop(queue)
+        current = borders.get((a, b))
+        if current is None or current[0] / current[1] != score:
+            continue  # a stale entry: the border was merged or re-scored since
+        # b joins a: its borders with every other segment become (or add to) a's
+        del borders[(a, b)]
+        neighbours[a].discard(b)
+        for other in neighbours.pop(b):
+            if other == a:
+                continue
+            neighbours[other].discard(b)
+            moved = borders.pop((min(b, other), max(b, other)))
+            pair = (min(a, other), max(a, other))
+            kept = borders.get(pair, (0.0, 0))
+            borders[pair] = (kept[0] + moved[0], kept[1] + moved[1])
+            neighbours[a].add(other)
+            neighbours[other].add(a)
+            heapq.heappush(queue, (borders[pair][0] / borders[pair][1], *pair))
+        merged_into[b] = a
+    # follow the merges to the surviving label
+    for label in range(count):
+        merged_into[label] = merged_into[merged_into[label]]
+    return relabel_sequential(merged_into[labels.astype(np.int64)])[0].astype(np.uint32)
+
+
 def boundary_distance_watershed(
-    boundary: np.ndarray, threshold: float = 0.5, min_distance: int = 3, min_size: int = 0, smoothing: float = 1.0
+    boundary: np.ndarray,
+    threshold: float = 0.5,
+    min_distance: int = 3,
+    min_size: int = 0,
+    smoothing: float = 1.0,
+    merge_weak: bool = True,
 ) -> np.ndarray:
     """Cells of a boundary map by a watershed seeded at the distance maxima of the interior.
 
@@ -147,7 +230,10 @@ def boundary_distance_watershed(
     membrane has a gap, the interiors of two cells touch through it and connected components would merge them;
     the distance to the boundary still peaks once in each cell, so seeding at those maxima (at least
     ``min_distance`` voxels apart, after a Gaussian ``smoothing``) keeps them apart. The boundary map is then
-    flooded from the seeds, so every voxel belongs to a cell.
+    flooded from the seeds, so every voxel belongs to a cell. A cell that is not round (flat along an
+    anisotropic axis, elongated) has several distance maxima and is split along lines of low probability; with
+    ``merge_weak`` such splits are undone by :func:`merge_weak_borders` at the same ``threshold``: a border whose
+    mean probability is below the interior threshold is interior, not membrane.
 
     Example:
         >>> wall = np.zeros((1, 9, 21), np.float32); wall[:, :, 10] = 1.0; wall[:, 4, 10] = 0.0  # a leaky wall
@@ -159,7 +245,8 @@ def boundary_distance_watershed(
     if not interior.any():
         return np.zeros(boundary.shape, dtype=np.uint32)
     markers = distance_seeds(interior, min_distance, smoothing)
-    return watershed(boundary, markers=markers).astype(np.uint32)
+    cells = watershed(boundary, markers=markers).astype(np.uint32)
+    return merge_weak_borders(cells, boundary, threshold) if merge_weak else cells
 
 
 class Segmenter:

@@ -10,6 +10,7 @@ import torch
 from monai.inferers import SlidingWindowInferer
 from torch import nn
 
+from unet3d_monai.inference.autocast import cpu_bfloat16_enabled
 from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, network_min_window
 from unet3d_monai.inference.window_predictor import (
     WindowPredictor,
@@ -24,16 +25,21 @@ logger = logging.getLogger(__name__)
 
 
 def prepare_window_predictor(
-    network: nn.Module, device: torch.device | str | None = None, tta: bool = False, amp: bool | None = None
+    network: nn.Module,
+    device: torch.device | str | None = None,
+    tta: bool = False,
+    amp: bool | None = None,
+    cpu_bf16: bool | str = False,
 ) -> tuple[WindowPredictor, torch.device]:
     """Put ``network`` in eval mode on ``device`` and wrap it as a :class:`WindowPredictor`.
 
-    ``device=None`` picks CUDA when available. ``amp=None`` switches autocast on for CUDA only; on CUDA the
-    network and its windows also use the channels-last memory format.
+    ``device=None`` picks CUDA when available. ``amp=None`` switches autocast on for CUDA, and on the CPU when
+    ``cpu_bf16`` says so (``"auto"``: where the CPU computes bfloat16 natively; see :func:`cpu_bfloat16_enabled`);
+    ``amp`` true or false forces it. On CUDA the network and its windows also use the channels-last memory format.
     """
     device = resolve_device(device)
     on_cuda = device.type == "cuda"
-    use_amp = on_cuda if amp is None else bool(amp)
+    use_amp = (on_cuda or cpu_bfloat16_enabled(cpu_bf16, device)) if amp is None else bool(amp)
     network.eval()
     network.to(device)
     if on_cuda:

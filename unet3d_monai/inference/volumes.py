@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 NIFTI_SUFFIXES: tuple[str, ...] = (".nii", ".nii.gz")
+ZARR_SUFFIX = ".zarr"
 Region = tuple[slice, ...]
 
 
@@ -36,21 +37,26 @@ def is_nifti(path: str | PathLike) -> bool:
     return str(path).lower().endswith(NIFTI_SUFFIXES)
 
 
+def _is_zarr_store(path: Path) -> bool:
+    return path.suffix.lower() == ZARR_SUFFIX and path.is_dir()
+
+
 def _is_volume(path: Path) -> bool:
-    return path.suffix.lower() in H5_SUFFIXES or is_nifti(path)
+    return (path.is_file() and (path.suffix.lower() in H5_SUFFIXES or is_nifti(path))) or _is_zarr_store(path)
 
 
 def volume_stem(path: str | PathLike) -> str:
     """File name without its volume suffix: ``a/cells.h5`` -> ``cells``, ``ct.nii.gz`` -> ``ct``."""
     name = Path(path).name
-    for suffix in (*NIFTI_SUFFIXES, *H5_SUFFIXES):
+    for suffix in (*NIFTI_SUFFIXES, *H5_SUFFIXES, ZARR_SUFFIX):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return Path(path).stem
 
 
 def find_volume_files(inputs: str | PathLike | Sequence[str | PathLike]) -> list[Path]:
-    """HDF5 and NIfTI files named by a file, a folder (its direct volume files), a glob, or a list of these.
+    """HDF5 and NIfTI files and zarr stores (``*.zarr`` folders) named by a file, a folder (its direct volumes), a glob,
+    or a list of these.
 
     Example::
 
@@ -63,12 +69,14 @@ def find_volume_files(inputs: str | PathLike | Sequence[str | PathLike]) -> list
     entries = [inputs] if isinstance(inputs, (str, PathLike)) else list(inputs)
     if not entries:
         raise FileNotFoundError("No input volumes: the list of inputs is empty.")
-    suffixes = ", ".join(f"*{s}" for s in (*H5_SUFFIXES, *NIFTI_SUFFIXES))
+    suffixes = ", ".join(f"*{s}" for s in (*H5_SUFFIXES, *NIFTI_SUFFIXES, ZARR_SUFFIX))
     found: list[Path] = []
     for entry in entries:
         path = Path(entry).expanduser()
-        if path.is_dir():
-            files = sorted(f for f in path.iterdir() if f.is_file() and _is_volume(f))
+        if _is_zarr_store(path):
+            files = [path]
+        elif path.is_dir():
+            files = sorted(f for f in path.iterdir() if _is_volume(f))
             if not files:
                 raise FileNotFoundError(f"Input folder '{path}' contains no volume files (looked for {suffixes}).")
         elif path.is_file():
@@ -76,7 +84,7 @@ def find_volume_files(inputs: str | PathLike | Sequence[str | PathLike]) -> list
                 raise FileNotFoundError(f"Input '{path}' is not an HDF5 or NIfTI file (expected {suffixes}).")
             files = [path]
         elif glob.has_magic(str(path)):
-            files = sorted(Path(f) for f in glob.glob(str(path)) if Path(f).is_file() and _is_volume(Path(f)))
+            files = sorted(Path(f) for f in glob.glob(str(path)) if _is_volume(Path(f)))
             if not files:
                 raise FileNotFoundError(f"Input pattern '{path}' matches no volume files ({suffixes}).")
         else:
@@ -134,6 +142,8 @@ class HDF5Volume:
         channels_first_3d: read a 3D dataset as ``(C, Y, X)`` instead of ``(Z, Y, X)``.
         replace_nonfinite: value given to NaN/Inf voxels when read (in the input's units, before normalisation);
             None leaves them (see :meth:`count_nonfinite`).
+        stats: the volume's statistics when already known (block-wise workers reopen the file without reading
+            it whole again); None computes them.
 
     Example::
 
@@ -148,13 +158,14 @@ class HDF5Volume:
         normalization: str = "standardize",
         channels_first_3d: bool = False,
         replace_nonfinite: float | None = None,
+        stats: VolumeStats | None = None,
     ) -> None:
         self.path = Path(path)
         self.key = key
         self.channels_first_3d = channels_first_3d
         self.replace_nonfinite = None if replace_nonfinite is None else float(replace_nonfinite)
         self.normalize = Normalize(normalization)
-        self.stats: VolumeStats | None = None
+        self.stats: VolumeStats | None = stats
         self._file: h5py.File = open_h5(self.path)
         try:
             self._dataset = get_h5_dataset(self._file, key)
@@ -162,7 +173,7 @@ class HDF5Volume:
             self.shape = _channel_first_shape(
                 self.stored_shape, f"HDF5 file '{self.path}' dataset '{key}'", channels_first_3d
             )
-            if self.normalize.mode.value != "none":
+            if self.normalize.mode.value != "none" and self.stats is None:
                 self.stats = compute_volume_stats(self.path, key, percentiles=self.normalize.percentiles)
         except BaseException:
             self._file.close()

@@ -29,11 +29,12 @@ _POOLS = (nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool2d, nn.AvgPool3d)
 
 
 def _find_network(network: Any) -> nn.Module | None:
-    """The ``nn.Module`` behind a callable: the module itself or a wrapper's ``network`` attribute."""
-    if isinstance(network, nn.Module):
-        return network
+    """The network behind a callable: the ``network`` of a wrapper (a window predictor, the out-of-memory fallback
+    around it), unwrapped again, or the module itself."""
     inner = getattr(network, "network", None)
-    return inner if isinstance(inner, nn.Module) else None
+    if isinstance(inner, nn.Module) and inner is not network:
+        return _find_network(inner)
+    return network if isinstance(network, nn.Module) else None
 
 
 def network_min_window(network: nn.Module) -> tuple[int, ...]:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from unet3d_monai.bundle.options import as_bool
+from unet3d_monai.inference.autocast import cpu_bfloat16_enabled
 
 __all__ = [
     "WindowPredictor",
@@ -94,16 +95,19 @@ class WindowPredictor(nn.Module):
     deep, ``(B, C_in, 1, Y, X)``: the singleton depth is removed before the forward pass and restored after,
     so a 2D network predicts a volume slice by slice. With ``tta`` the output is the mean over all axis flips
     of the spatial axes the network sees (8 flips in 3D, 4 in 2D), each flipped back before averaging.
-    With ``amp`` the forward pass runs under ``torch.autocast`` on the window's device; with
-    ``channels_last`` the windows are passed in channels-last memory format; None switches either on for CUDA
-    windows only. The output is float32, ``(B, C_out, Z, Y, X)``.
+    With ``amp`` the forward pass runs under ``torch.autocast`` on the window's device (None: on CUDA windows, and on
+    CPU windows in bfloat16 when ``cpu_bf16`` says so); with ``channels_last`` the windows are passed in
+    channels-last memory format (None: on CUDA windows only). The output is float32, ``(B, C_out, Z, Y, X)``.
 
     Args:
         network: a 2D or 3D network returning logits; its ``final_activation`` module (Sigmoid, Softmax or
             Identity) is applied to every window. A network without ``final_activation`` is used as is.
         tta: average over the axis flips.
-        amp: run the forward pass under autocast; None: on CUDA only.
+        amp: run the forward pass under autocast; None: on CUDA, and on the CPU as ``cpu_bf16`` says.
         channels_last: pass windows in channels-last memory format; None: on CUDA only.
+        cpu_bf16: bfloat16 autocast of CPU windows when ``amp`` is None: ``"auto"`` where the CPU computes bfloat16
+            natively (AVX512-BF16 or AMX; see :func:`~unet3d_monai.inference.autocast.cpu_bfloat16_enabled`), true
+            or false.
 
     Example:
         >>> net = torch.nn.Conv3d(1, 2, 3, padding=1)
@@ -117,6 +121,7 @@ class WindowPredictor(nn.Module):
         tta: bool | str = False,
         amp: bool | str | None = None,
         channels_last: bool | None = None,
+        cpu_bf16: bool | str = False,
     ) -> None:
         super().__init__()
         self.network = network
@@ -125,6 +130,7 @@ class WindowPredictor(nn.Module):
         self.tta = as_bool(tta, "tta")
         self.amp = None if amp is None else as_bool(amp, "amp")
         self.channels_last = channels_last
+        self.cpu_bf16 = cpu_bfloat16_enabled(cpu_bf16, "cpu")
         activation = network.final_activation if hasattr(network, "final_activation") else None
         self.activation: nn.Module = activation if isinstance(activation, nn.Module) else nn.Identity()
 
@@ -133,11 +139,17 @@ class WindowPredictor(nn.Module):
         if on_cuda if self.channels_last is None else self.channels_last:
             memory_format = torch.channels_last_3d if windows.ndim == 5 else torch.channels_last
             windows = windows.contiguous(memory_format=memory_format)
-        amp = on_cuda if self.amp is None else self.amp
-        context = torch.autocast(device_type=windows.device.type) if amp else nullcontext()
+        context = torch.autocast(device_type=windows.device.type) if self.autocast_on(windows.device) else nullcontext()
         with context:
             logits = self.network(windows)
         return self.activation(logits.float())
+
+    def autocast_on(self, device: torch.device | str) -> bool:
+        """Whether windows on ``device`` run under autocast (bfloat16 on the CPU, float16 on CUDA)."""
+        device_type = torch.device(device).type
+        if self.amp is not None:
+            return self.amp
+        return device_type == "cuda" or (device_type == "cpu" and self.cpu_bf16)
 
     def _flip_forward(self, windows: torch.Tensor) -> torch.Tensor:
         if not self.tta:

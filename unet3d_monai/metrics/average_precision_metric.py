@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -138,6 +138,7 @@ class _ProbabilityMapAveragePrecision(AveragePrecision):
         min_instance_size: int | None,
         reduction: MetricReduction | str,
         get_not_nans: bool,
+        segmenter: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         super().__init__(
             use_last_target=use_last_target,
@@ -148,6 +149,9 @@ class _ProbabilityMapAveragePrecision(AveragePrecision):
         )
         self.thresholds = check_thresholds(thresholds, f"{type(self).__name__} thresholds")
         self.input_channel = input_channel
+        if segmenter is not None and not callable(segmenter):
+            raise TypeError(f"{type(self).__name__} segmenter must be callable, got {type(segmenter).__name__}.")
+        self.segmenter = segmenter
 
     def _check_inputs(self, y_pred: torch.Tensor, y: torch.Tensor | None) -> None:
         super()._check_inputs(y_pred, y)
@@ -163,6 +167,9 @@ class _ProbabilityMapAveragePrecision(AveragePrecision):
 
     def _candidates(self, y_pred: torch.Tensor) -> Iterator[np.ndarray | CompactLabels]:
         probabilities = y_pred[self.input_channel].detach().float().cpu().numpy()
+        if self.segmenter is not None:
+            yield np.asarray(self.segmenter(probabilities[None]))
+            return
         for threshold in self.thresholds:
             yield component_labels(self._mask(probabilities, threshold))
 
@@ -231,6 +238,10 @@ class BlobsAveragePrecision(_ProbabilityMapAveragePrecision):
         min_instance_size: instances smaller than this many voxels count as background in both images.
         reduction: MONAI reduction mode of :meth:`aggregate`.
         get_not_nans: whether :meth:`aggregate` also returns the number of defined items.
+        segmenter: score the segmentation this callable makes of the foreground map ``(1, *spatial)`` instead of
+            the thresholded components, e.g. the ``Segmenter`` that prediction uses (``foreground_watershed``
+            splits touching nuclei that components merge), so that validation scores what prediction delivers
+            (``thresholds`` is then not used).
 
     Example::
 
@@ -249,9 +260,17 @@ class BlobsAveragePrecision(_ProbabilityMapAveragePrecision):
         min_instance_size: int | None = None,
         reduction: MetricReduction | str = MetricReduction.MEAN,
         get_not_nans: bool = False,
+        segmenter: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         super().__init__(
-            thresholds, input_channel, use_last_target, iou_thresholds, min_instance_size, reduction, get_not_nans
+            thresholds,
+            input_channel,
+            use_last_target,
+            iou_thresholds,
+            min_instance_size,
+            reduction,
+            get_not_nans,
+            segmenter,
         )
 
     def _mask(self, probabilities: np.ndarray, threshold: float) -> np.ndarray:

@@ -242,6 +242,7 @@ class BlobsAveragePrecisionHandler(DirectedMetricHandler):
         use_last_target: bool = True,
         iou_thresholds: Sequence[float] = DSB2018_IOU_THRESHOLDS,
         min_instance_size: int | None = None,
+        segmenter: Callable | None = None,
         output_transform: Callable = lambda x: x,
         save_details: bool = True,
     ) -> None:
@@ -251,6 +252,7 @@ class BlobsAveragePrecisionHandler(DirectedMetricHandler):
             use_last_target=use_last_target,
             iou_thresholds=iou_thresholds,
             min_instance_size=min_instance_size,
+            segmenter=segmenter,
         )
         super().__init__(metric, output_transform, save_details)
 

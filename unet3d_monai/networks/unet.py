@@ -20,7 +20,16 @@ from unet3d_monai.networks.layer_order import check_layer_order
 from unet3d_monai.networks.residual_block import ResNetBlock, ResNetBlockSE
 from unet3d_monai.networks.upsampling import InterpolateUpsampling, TransposeConvUpsampling
 
-__all__ = ["UNetBase", "UNet3D", "ResidualUNet3D", "ResidualUNetSE3D", "UNet2D", "ResidualUNet2D", "UPSAMPLE_MODES"]
+__all__ = [
+    "pool_kernels_per_level",
+    "UNetBase",
+    "UNet3D",
+    "ResidualUNet3D",
+    "ResidualUNetSE3D",
+    "UNet2D",
+    "ResidualUNet2D",
+    "UPSAMPLE_MODES",
+]
 
 # upsample option -> interpolation mode by spatial dimensions (None: transposed convolution);
 # 'default' is resolved per block type: nearest interpolation for DoubleConv, deconv for the residual blocks
@@ -86,17 +95,27 @@ def _conv_size(size: int, kernel: int, padding: int) -> int:
 
 
 def minimum_input_size(
-    num_levels: int, kernel: int, padding: int, pool: int, convs_per_block: int, max_size: int = 1 << 16
+    num_levels: int,
+    kernel: int,
+    padding: int,
+    pool: int | Sequence[int],
+    convs_per_block: int,
+    max_size: int = 1 << 16,
 ) -> int:
-    """Smallest size along one axis for which every feature map of the U-Net keeps at least one voxel."""
+    """Smallest size along one axis for which every feature map of the U-Net keeps at least one voxel.
+
+    ``pool`` is the pooling kernel along this axis, one int for every level or one per pooling level
+    (``num_levels - 1`` values).
+    """
+    pools = [pool] * (num_levels - 1) if isinstance(pool, int) else [int(p) for p in pool]
 
     def fits(size: int) -> bool:
         encoder_sizes = []
         for level in range(num_levels):
             if level > 0:
-                if size < pool:
+                if size < pools[level - 1]:
                     return False
-                size //= pool
+                size //= pools[level - 1]
             for _ in range(convs_per_block):
                 size = _conv_size(size, kernel, padding)
             if size < 1:
@@ -118,6 +137,38 @@ def minimum_input_size(
     )
 
 
+def pool_kernels_per_level(
+    pool_kernel_size: int | Sequence[int] | Sequence[Sequence[int]], spatial_dims: int, num_pools: int
+) -> list[tuple[int, ...]]:
+    """The pooling kernel of each of the ``num_pools`` pooling levels, one int per spatial dimension.
+
+    ``pool_kernel_size`` is an int (every level, every axis), one int per spatial dimension (every level), or one
+    such entry per pooling level, e.g. ``[[1, 2, 2], [1, 2, 2], [2, 2, 2]]`` for a stack whose z spacing is 4
+    times its x/y spacing: no pooling along z until the feature maps are about isotropic.
+
+    Example:
+        >>> pool_kernels_per_level([[1, 2, 2], 2], 3, 2)
+        [(1, 2, 2), (2, 2, 2)]
+
+    Raises:
+        ValueError: a per-level list whose length is not ``num_pools``, or an entry that is not a positive int or
+            ``spatial_dims`` positive ints.
+    """
+    per_level = (
+        isinstance(pool_kernel_size, Sequence)
+        and not isinstance(pool_kernel_size, str)
+        and any(isinstance(entry, Sequence) and not isinstance(entry, str) for entry in pool_kernel_size)
+    )
+    if not per_level:
+        return [_spatial_tuple(pool_kernel_size, "pool_kernel_size", spatial_dims, 1)] * num_pools
+    if len(pool_kernel_size) != num_pools:
+        raise ValueError(
+            f"pool_kernel_size lists {len(pool_kernel_size)} levels but the network pools {num_pools} times "
+            f"(one entry per level below the first), got {pool_kernel_size!r}."
+        )
+    return [_spatial_tuple(entry, "pool_kernel_size", spatial_dims, 1) for entry in pool_kernel_size]
+
+
 class UNetBase(nn.Module):
     """Shared U-Net body of pytorch-3dunet's ``AbstractUNet``; use one of the concrete classes.
 
@@ -137,7 +188,9 @@ class UNetBase(nn.Module):
         is_segmentation: ``False`` for regression, where ``final_activation`` is the identity.
         conv_kernel_size: convolution kernel, an int or one per spatial dimension.
         pool_kernel_size: max-pooling kernel and stride between levels, an int or one per spatial dimension such as
-            ``(1, 2, 2)`` for anisotropic volumes; transposed-convolution upsampling uses it as stride.
+            ``(1, 2, 2)`` for anisotropic volumes, or one such entry per pooling level (``num_levels - 1`` of them,
+            e.g. ``[[1, 2, 2], [2, 2, 2], [2, 2, 2]]``: pool z only from the second level on); transposed-convolution
+            upsampling uses each level's kernel as its stride.
         conv_padding: convolution zero-padding, an int or one per spatial dimension.
         conv_upscale: the first convolution of an encoder ``DoubleConv`` has ``out // conv_upscale`` channels
             (residual blocks do not use it).
@@ -175,7 +228,7 @@ class UNetBase(nn.Module):
         num_levels: int | None = None,
         is_segmentation: bool = True,
         conv_kernel_size: int | Sequence[int] = 3,
-        pool_kernel_size: int | Sequence[int] = 2,
+        pool_kernel_size: int | Sequence[int] | Sequence[Sequence[int]] = 2,
         conv_padding: int | Sequence[int] = 1,
         conv_upscale: int = 2,
         upsample: str = "default",
@@ -196,7 +249,8 @@ class UNetBase(nn.Module):
         split_dropout(dropout_prob)
         maps = feature_maps_per_level(f_maps, num_levels, default_num_levels)
         kernel = _spatial_tuple(conv_kernel_size, "conv_kernel_size", spatial_dims, 1)
-        pool = _spatial_tuple(pool_kernel_size, "pool_kernel_size", spatial_dims, 1)
+        pools = pool_kernels_per_level(pool_kernel_size, spatial_dims, len(maps) - 1)
+        uniform_pool = all(p == pools[0] for p in pools)
         padding = _spatial_tuple(conv_padding, "conv_padding", spatial_dims, 0)
         if upsample != "default" and upsample not in UPSAMPLE_MODES:
             accepted = ", ".join(repr(mode) for mode in ["default", *UPSAMPLE_MODES])
@@ -211,7 +265,7 @@ class UNetBase(nn.Module):
             "num_groups": num_groups,
             "is_segmentation": bool(is_segmentation),
             "conv_kernel_size": list(kernel),
-            "pool_kernel_size": list(pool),
+            "pool_kernel_size": list(pools[0]) if uniform_pool else [list(p) for p in pools],
             "conv_padding": list(padding),
             "conv_upscale": conv_upscale,
             "upsample": upsample,
@@ -237,7 +291,8 @@ class UNetBase(nn.Module):
         self.f_maps = maps
         self.network_name = name
         self.min_input_size = [
-            minimum_input_size(len(maps), k, p, s, 1 if residual else 2) for k, p, s in zip(kernel, padding, pool)
+            minimum_input_size(len(maps), k, p, [level[axis] for level in pools], 1 if residual else 2)
+            for axis, (k, p) in enumerate(zip(kernel, padding))
         ]
 
         def block(block_in: int, block_out: int, encoder: bool) -> nn.Module:
@@ -255,7 +310,7 @@ class UNetBase(nn.Module):
 
         encoders = [Encoder(block(in_channels, maps[0], True), None, spatial_dims)]
         for level in range(1, len(maps)):
-            encoders.append(Encoder(block(maps[level - 1], maps[level], True), pool, spatial_dims))
+            encoders.append(Encoder(block(maps[level - 1], maps[level], True), pools[level - 1], spatial_dims))
         self.encoders = nn.ModuleList(encoders)
 
         decoders = []
@@ -263,7 +318,7 @@ class UNetBase(nn.Module):
             deep_channels, skip_channels = maps[level + 1], maps[level]
             if interpolation is None:
                 upsampling: nn.Module = TransposeConvUpsampling(
-                    deep_channels, skip_channels, kernel_size=kernel, stride=pool, spatial_dims=spatial_dims
+                    deep_channels, skip_channels, kernel_size=kernel, stride=pools[level], spatial_dims=spatial_dims
                 )
                 up_channels = skip_channels
             else:

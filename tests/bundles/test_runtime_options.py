@@ -1,0 +1,93 @@
+"""The CPU run settings of every bundle: on by default, and each bundle option switches its own setting off."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from monai.bundle import ConfigParser
+
+from unet3d_monai.bundle.options import check_cli_overrides, config_option_names
+from unet3d_monai.inference import native_cpu_bfloat16
+from unet3d_monai.runtime import CPURunSettings, cpu_run, is_channels_last_3d, resolve_threads
+
+ROOT = Path(__file__).resolve().parents[2]
+TASKS = ["boundary", "denoising", "dsb2018_2d", "lightsheet_boundary", "multiclass", "nuclei"]
+SMALL = {"network_def#f_maps": [4, 8], "network_def#num_groups": 2}
+OFF = {"cpu_allocator": "false", "cpu_threads": "none", "channels_last": "false", "cpu_bf16": "false"}
+
+
+@pytest.fixture(autouse=True)
+def threads_kept_and_allocator_recorded(monkeypatch):
+    calls = []
+    monkeypatch.setattr(cpu_run, "configure_glibc_allocator", lambda: calls.append(1) or True)
+    monkeypatch.setattr(cpu_run, "glibc", lambda: object())
+    threads = torch.get_num_threads()
+    yield calls
+    torch.set_num_threads(threads)
+
+
+def _runtime_line(parser, section):
+    lines = parser[section]
+    (index,) = [i for i, line in enumerate(lines) if line.startswith("$unet3d_monai.runtime.configure_run(")]
+    return f"{section}#{index}"
+
+
+def _parser(task, kind, overrides, tmp_path):
+    parser = ConfigParser()
+    parser.read_config(str(ROOT / "bundles" / task / f"{kind}.json"))
+    small = {k: v for k, v in SMALL.items() if task != "dsb2018_2d" or k != "network_def#num_groups"}
+    parser.update({"device": "cpu", **small, **overrides})
+    if kind == "inference":
+        network = parser.get_parsed_content("network_def")
+        torch.save(network.state_dict(), tmp_path / "model.pt")
+        parser.update({"ckpt_path": str(tmp_path / "model.pt"), "output_dir": str(tmp_path / "out")})
+    return parser
+
+
+def _bfloat16(parser, kind):
+    if kind == "train":
+        return parser.get_parsed_content("train#inferer").enabled
+    # the chain's per-window network, which the evaluator and the block-wise predictor both run
+    return parser.get_parsed_content("window_predictor").autocast_on("cpu")
+
+
+@pytest.mark.parametrize("kind", ["train", "inference"])
+@pytest.mark.parametrize("task", TASKS)
+def test_defaults(task, kind, tmp_path, threads_kept_and_allocator_recorded):
+    parser = _parser(task, kind, {}, tmp_path)
+    settings = parser.get_parsed_content(_runtime_line(parser, "initialize" if kind == "train" else "run"))
+    three_d = task != "dsb2018_2d"
+    bfloat16 = native_cpu_bfloat16() and task != "denoising"  # denoising keeps float32
+    assert settings == CPURunSettings(
+        allocator=True, threads=resolve_threads("auto"), channels_last=three_d, bfloat16=bfloat16
+    )
+    assert threads_kept_and_allocator_recorded == [1]
+    assert is_channels_last_3d(parser.get_parsed_content("network")) is three_d
+    assert _bfloat16(parser, kind) is bfloat16
+    if settings.threads is not None:
+        assert torch.get_num_threads() == settings.threads
+
+
+@pytest.mark.parametrize("kind", ["train", "inference"])
+@pytest.mark.parametrize("task", TASKS)
+def test_options_switch_each_setting_off(task, kind, tmp_path, threads_kept_and_allocator_recorded):
+    torch.set_num_threads(1)
+    parser = _parser(task, kind, OFF, tmp_path)
+    settings = parser.get_parsed_content(_runtime_line(parser, "initialize" if kind == "train" else "run"))
+    assert settings == CPURunSettings(allocator=False, threads=None, channels_last=False, bfloat16=False)
+    assert threads_kept_and_allocator_recorded == []
+    assert torch.get_num_threads() == 1
+    assert not is_channels_last_3d(parser.get_parsed_content("network"))
+    assert _bfloat16(parser, kind) is False
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_bundle_lists_the_runtime_options(task):
+    for kind in ("train", "inference"):
+        path = ROOT / "bundles" / task / f"{kind}.json"
+        # the command line accepts the names the config defines (no hand-kept list)
+        assert set(OFF) <= config_option_names([path]), (task, kind)
+        argv = ["run", "--config_file", str(path), *[token for name in OFF for token in (f"--{name}", "false")]]
+        check_cli_overrides(argv=argv)
+    ddp = ConfigParser.load_config_file(str(ROOT / "bundles" / task / "multi_gpu_train.json"))
+    assert any(line.startswith("$unet3d_monai.runtime.configure_run(@device, None,") for line in ddp["initialize"])

@@ -1,0 +1,92 @@
+"""Folder-level block-wise prediction: --part K/N, skipping complete outputs, zarr in this process."""
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from monai.inferers import SlidingWindowInferer
+
+from tests.inference._networks import TinyNet
+from unet3d_monai.inference import VolumePredictor, predict
+from unet3d_monai.inference.block_files import parse_part, select_part
+
+
+def test_part_k_of_n_takes_every_nth_input_from_the_kth():
+    files = [Path(f"v{i}.h5") for i in range(7)]
+    parts = [select_part(files, f"{k}/3") for k in (1, 2, 3)]
+    assert [[p.name for p in part] for part in parts] == [
+        ["v0.h5", "v3.h5", "v6.h5"],
+        ["v1.h5", "v4.h5"],
+        ["v2.h5", "v5.h5"],
+    ]
+    assert select_part(files, None) == files
+    for bad in ("0/3", "4/3", "1-3", "a/b", "1/3/4"):
+        with pytest.raises(ValueError, match="must be K/N"):
+            parse_part(bad)
+
+
+def _inputs(folder, count):
+    folder.mkdir()
+    volumes = []
+    for i in range(count):
+        raw = np.random.RandomState(i).randn(10, 14, 12).astype(np.float32)
+        with h5py.File(folder / f"v{i}.h5", "w") as f:
+            f["raw"] = raw
+        volumes.append(raw)
+    return volumes
+
+
+def _predictor(net, output_dir, **options):
+    inferer = SlidingWindowInferer((8, 8, 8), overlap=0.25, mode="gaussian")
+    return VolumePredictor(
+        net, inferer, output_dir, normalization="none", device="cpu", progress=False, blockwise=True, **options
+    )
+
+
+def test_resume_skips_inputs_whose_outputs_are_complete_and_parts_split_a_folder(tmp_path):
+    volumes = _inputs(tmp_path / "in", 3)
+    net = TinyNet(seed=5)
+    out = tmp_path / "out"
+    # machine 2 of 2 takes v1 only
+    assert [p.name for p in _predictor(net, out, part="2/2").run(tmp_path / "in")] == ["v1_predictions.h5"]
+    before = (out / "v1_predictions.h5").stat().st_mtime_ns
+    # machine 1 of 2 later resumes the whole folder: v1 is complete and skipped, v0 and v2 predicted
+    written = _predictor(net, out, resume=True).run(tmp_path / "in")
+    assert sorted(p.name for p in written) == ["v0_predictions.h5", "v1_predictions.h5", "v2_predictions.h5"]
+    assert (out / "v1_predictions.h5").stat().st_mtime_ns == before
+    for i, raw in enumerate(volumes):
+        with h5py.File(out / f"v{i}_predictions.h5", "r") as f:
+            np.testing.assert_allclose(f["predictions"][()], predict(net, raw, (8, 8, 8), device="cpu"), atol=1e-5)
+    # without resume an existing output is still refused
+    with pytest.raises(FileExistsError, match="already exists"):
+        _predictor(net, out).run(tmp_path / "in")
+
+
+def test_zarr_input_is_predicted_blockwise_in_this_process_into_zarr(tmp_path):
+    zarr = pytest.importorskip("zarr", reason="needs the optional extra 'distributed' (zarr)")
+    raw = np.random.RandomState(3).randn(2, 13, 17, 11).astype(np.float32)
+    group = zarr.open_group(str(tmp_path / "two.zarr"), mode="w")
+    group.create_array("raw", shape=raw.shape, chunks=(1, 5, 5, 5), dtype="float32")[...] = raw
+    net = TinyNet(in_channels=2, out_channels=3, activation="softmax", seed=6)
+    predictor = _predictor(net, tmp_path / "out", block_shape=(5, 6, 7), output_dtype="uint8")
+    (out,) = predictor.run(tmp_path / "two.zarr")
+    assert out.name == "two_predictions.zarr"
+    stored = zarr.open_array(str(out), path="predictions", mode="r")
+    expected = predict(net, raw, (8, 8, 8), device="cpu")
+    assert stored.dtype == np.uint8 and stored.attrs["scale"] == pytest.approx(1 / 255)
+    np.testing.assert_array_equal(stored[...], np.rint(expected * 255).astype(np.uint8))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["two_predictions.zarr"]
+
+
+def test_hdf5_input_with_zarr_output_format(tmp_path):
+    zarr = pytest.importorskip("zarr", reason="needs the optional extra 'distributed' (zarr)")
+    (raw,) = _inputs(tmp_path / "in", 1)
+    net = TinyNet(seed=7)
+    (out,) = _predictor(net, tmp_path / "out", output_format="zarr", block_shape=(4, 8, 8)).run(tmp_path / "in")
+    assert out.name == "v0_predictions.zarr"
+    stored = zarr.open_array(str(out), path="predictions", mode="r")
+    assert stored.chunks == (1, 4, 8, 8)
+    np.testing.assert_allclose(stored[...], predict(net, raw, (8, 8, 8), device="cpu"), atol=1e-5)
+    with pytest.raises(ValueError, match="--output_format 'n5' must be"):
+        _predictor(net, tmp_path / "out", output_format="n5")

@@ -1,0 +1,98 @@
+"""The voxel size of a volume: from a NIfTI affine, from the HDF5 attributes microscopy tools write, or given."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from unet3d_monai.data.files import get_h5_dataset, open_h5
+from unet3d_monai.data.reader import volume_layout
+
+__all__ = ["VOXEL_SIZE_ATTRIBUTES", "check_voxel_size", "read_voxel_size", "volume_shape"]
+
+# HDF5 attributes holding the voxel size, (z, y, x) or (y, x), on the dataset or the file: ImageJ/Fiji and
+# pytorch-3dunet write ``element_size_um``, other tools ``resolution``
+VOXEL_SIZE_ATTRIBUTES = ("element_size_um", "resolution")
+
+
+def check_voxel_size(value: object, n_spatial: int, name: str = "--voxel_size") -> tuple[float, ...]:
+    """``value`` as one positive finite float per spatial axis (one number is used for every axis).
+
+    Raises:
+        ValueError: one sentence naming ``name`` and what was expected.
+    """
+    try:
+        values = np.asarray(value, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        values = np.asarray([], dtype=np.float64)
+    if values.size == 1:
+        values = np.repeat(values, n_spatial)
+    if values.size != n_spatial or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError(f"{name} must be one positive number or {n_spatial} (one per spatial axis), got {value!r}.")
+    return tuple(float(v) for v in values)
+
+
+def _attribute_voxel_size(attributes: Sequence, n_spatial: int) -> tuple[tuple[float, ...], str] | None:
+    for attrs in attributes:
+        for name in VOXEL_SIZE_ATTRIBUTES:
+            if name not in attrs:
+                continue
+            values = np.asarray(attrs[name], dtype=np.float64).ravel()
+            if values.size == 3 and n_spatial == 2:
+                values = values[1:]
+            if values.size == n_spatial and np.all(np.isfinite(values)) and np.all(values > 0):
+                return tuple(float(v) for v in values), name
+    return None
+
+
+def _is_nifti(path: Path) -> bool:
+    return path.name.lower().endswith((".nii", ".nii.gz"))
+
+
+def volume_shape(path: str | PathLike, key: str = "raw") -> tuple[int, ...]:
+    """The spatial shape of a volume, from the header only: ``(Z, Y, X)``/``(Y, X)`` of an HDF5 dataset ``key``
+    (a leading channel axis of 4D data is left out), ``(X, Y, Z)`` of a NIfTI file (the order its arrays are
+    predicted in)."""
+    path = Path(path)
+    if _is_nifti(path):
+        return tuple(int(s) for s in nib.load(str(path)).shape[:3])
+    with open_h5(path) as f:
+        return volume_layout(get_h5_dataset(f, key).shape, path, key).spatial_shape
+
+
+def read_voxel_size(
+    path: str | PathLike, key: str = "raw", given: Sequence[float] | float | None = None
+) -> tuple[tuple[float, ...] | None, str]:
+    """The voxel size of ``path`` along its spatial axes, and where it came from; nothing but headers is read.
+
+    NIfTI: the lengths of the affine's columns (``(X, Y, Z)``, the file's axis order). HDF5: the attribute
+    ``element_size_um`` or ``resolution`` of dataset ``key`` or of the file (``(Z, Y, X)``; a 2D dataset takes the
+    last two of three values). ``given`` (``--voxel_size``) is used when the file has none.
+
+    Returns:
+        ``(voxel_size, source)``; ``(None, "unknown")`` when neither the file nor ``given`` says.
+
+    Example::
+
+        read_voxel_size("stack.h5")        # -> ((0.5, 0.25, 0.25), "element_size_um")
+    """
+    path = Path(path)
+    shape = volume_shape(path, key)
+    found = None
+    if _is_nifti(path):
+        affine = np.asarray(nib.load(str(path)).affine, dtype=np.float64)
+        zooms = np.linalg.norm(affine[:3, : len(shape)], axis=0)
+        if np.all(np.isfinite(zooms)) and np.all(zooms > 0):
+            found = tuple(float(z) for z in zooms), "NIfTI affine"
+    else:
+        with open_h5(path) as f:
+            found = _attribute_voxel_size([get_h5_dataset(f, key).attrs, f.attrs], len(shape))
+    if found is not None:
+        return found
+    if given is not None:
+        return check_voxel_size(given, len(shape)), "--voxel_size"
+    return None, "unknown"

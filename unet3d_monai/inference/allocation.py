@@ -1,0 +1,55 @@
+"""Keep freed memory in the process while windows are predicted, instead of handing it back to the kernel.
+
+torch's CPU convolutions allocate large work buffers on every forward pass (a 3D convolution's unfolded input
+is ``27 * C_in`` times the window: hundreds of MB for a 64x128x128 window). glibc serves every allocation above
+32 MB with a fresh ``mmap`` and unmaps it when freed, so each forward pass faults all those pages in again and
+the kernel zeroes them: block-wise prediction spent as much time in the kernel as in user code. With ``mmap``
+off and the heap never trimmed while prediction runs, the buffers are reused from the heap (on a test volume:
+1.6 million page faults and 4.1 s of system time become 62,000 and 0.2 s, for about 10% more peak memory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+from collections.abc import Iterator
+
+from unet3d_monai.runtime.allocator import M_MMAP_MAX, M_TRIM_THRESHOLD, glibc, glibc_allocator_configured
+
+__all__ = ["reuse_freed_memory"]
+
+logger = logging.getLogger(__name__)
+
+# glibc's defaults of those parameters, restored on exit
+_DEFAULT_TRIM_THRESHOLD, _DEFAULT_MMAP_MAX = 128 * 1024, 65536
+
+
+@contextlib.contextmanager
+def reuse_freed_memory() -> Iterator[bool]:
+    """While inside, freed memory stays in the heap for the next allocation (glibc only; elsewhere nothing changes).
+
+    Yields whether the allocator was changed; glibc's defaults are restored on exit (the heap is then trimmed as
+    usual).
+
+    Example::
+
+        with reuse_freed_memory():
+            predict_block(...)
+    """
+    if glibc_allocator_configured():
+        # the run already keeps freed memory for good (unet3d_monai.runtime.configure_run): leave it so
+        yield True
+        return
+    libc = glibc()
+    changed = (
+        libc is not None
+        and bool(libc.mallopt(M_MMAP_MAX, 0))
+        and bool(libc.mallopt(M_TRIM_THRESHOLD, ctypes.c_int(2**31 - 1)))
+    )
+    try:
+        yield changed
+    finally:
+        if libc is not None:
+            libc.mallopt(M_MMAP_MAX, _DEFAULT_MMAP_MAX)
+            libc.mallopt(M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)

@@ -1,0 +1,189 @@
+"""Block-wise prediction of one file (HDF5 or zarr in, HDF5 or zarr out), in this process or on a Dask cluster."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+
+from unet3d_monai.inference.block_prediction import BlockwisePrediction, TaskRunner, VolumeFile
+from unet3d_monai.inference.splitter import FittedWindowSplitter
+from unet3d_monai.inference.volumes import ArrayVolume
+from unet3d_monai.inference.window_predictor import network_digest
+from unet3d_monai.inference.writers import HDF5PredictionWriter
+from unet3d_monai.inference.zarr_store import ZarrPredictionWriter, is_zarr
+
+if TYPE_CHECKING:
+    from unet3d_monai.inference.predictor import VolumePredictor
+    from unet3d_monai.inference.segmentation import Segmenter
+
+__all__ = ["ZarrBlockWriter", "predict_file_blockwise", "work_dir_of"]
+
+logger = logging.getLogger(__name__)
+
+
+class ZarrBlockWriter:
+    """Writes one assembled block (predictions, and labels when ``segmenter`` is given) to a zarr output; sent to
+    the tasks, which write their own chunks."""
+
+    def __init__(self, writer: ZarrPredictionWriter, segmenter: Segmenter | None = None) -> None:
+        self.writer, self.segmenter = writer, segmenter
+
+    def __call__(self, region: tuple[slice, ...], predictions: np.ndarray) -> None:
+        self.writer.write_predictions(region, predictions)
+        if self.segmenter is not None:
+            self.writer.write_segmentation(region, self.segmenter(predictions))
+
+
+def work_dir_of(output: Path) -> Path:
+    """The folder of partials and progress of a block-wise prediction writing ``output``."""
+    name = output.name[: -len(".zarr")] if is_zarr(output) else output.stem
+    return output.with_name(name + ".blocks")
+
+
+def _spatial_chunks(volume: Any) -> tuple[int, ...] | None:
+    """The input's chunk shape along ``(Z, Y, X)`` when it is stored chunked as ``(Z, Y, X)`` or ``(C, Z, Y, X)``."""
+    chunks = getattr(volume, "chunks", None)
+    if chunks is None and hasattr(volume, "_dataset"):
+        chunks = volume._dataset.chunks
+    stored = getattr(volume, "stored_shape", ())
+    if chunks is None or len(stored) < 3 or getattr(volume, "channels_first_3d", False):
+        return None
+    return tuple(int(c) for c in chunks[-3:])
+
+
+def predict_file_blockwise(
+    owner: VolumePredictor, path: Path, volume: Any, output: Path, runner: TaskRunner | None
+) -> Path:
+    """Predict the open input ``volume`` of file ``path`` block by block into ``output`` (``.h5`` or ``.zarr``),
+    with the settings of ``owner``; the tasks run on ``runner`` (None: in this process).
+
+    HDF5 outputs are written by this process as blocks are assembled; zarr outputs, chunked by blocks, are
+    written by the tasks. Either is written under a temporary name and renamed when complete.
+    """
+    spatial = tuple(volume.shape[1:])
+    inferer = owner.inferer
+    splitter = FittedWindowSplitter(owner.roi_size, owner.overlap, owner.min_window)
+    window = splitter.window_for(spatial)
+    stat = path.stat()
+    fingerprint = {
+        "input": str(path.resolve()),
+        "input_mtime_ns": stat.st_mtime_ns,
+        "raw_key": owner.raw_key,
+        "normalization": owner.normalization,
+        "replace_nonfinite": owner.replace_nonfinite,
+        "window": list(window),
+        "overlap": list(splitter.overlap),
+        "sigma_scale": str(inferer.sigma_scale),
+        "tta": owner.tta,
+        "network": network_digest(owner.network),
+    }
+    engine = BlockwisePrediction(
+        owner.window_predictor,
+        splitter,
+        work_dir_of(output),
+        mode=str(inferer.mode),
+        sigma_scale=inferer.sigma_scale,
+        sw_batch_size=int(inferer.sw_batch_size),
+        device=owner.device,
+        block_shape=owner.block_shape,
+        block_memory_bytes=owner.block_memory_bytes,
+        fingerprint=fingerprint,
+        resume=owner.resume,
+        progress=owner.progress,
+        runner=runner,
+    )
+    source = VolumeFile(
+        str(path),
+        owner.raw_key,
+        owner.normalization,
+        None if volume.stats is None else volume.stats.to_dict(),
+        owner.channels_first_3d,
+        owner.replace_nonfinite,
+    )
+    chunks = _spatial_chunks(volume)
+    out_channels = owner.out_channels
+    instance = owner.save_segmentation and owner.segmenter.is_instance
+    if is_zarr(output):
+        if instance:
+            raise ValueError(
+                f"Instance segmentation ('{owner.segmenter.mode.value}') needs the whole volume; a zarr output "
+                f"'{output}' is written block by block: segment it afterwards, or use segmentation_mode 'threshold'."
+            )
+        writer = ZarrPredictionWriter(output, path, owner.overwrite, owner.output_dtype, owner.resume)
+        plan = engine.plan(volume.shape, out_channels, chunks)
+        labels_channels = None
+        if owner.save_segmentation:
+            labels_channels = 0 if owner.segmenter.mode.value == "argmax" or out_channels == 1 else out_channels
+        writer.create((out_channels, *spatial), plan.block_shape, labels_channels)
+        block_writer = ZarrBlockWriter(writer, owner.segmenter if owner.save_segmentation else None)
+        engine.run(
+            source if runner is not None else volume,
+            block_writer,
+            out_channels,
+            chunks,
+            write_on_workers=True,
+            output_fresh=writer.fresh,
+        )
+        result = writer.commit()
+        engine.cleanup()
+        if owner.preview:
+            import zarr
+
+            stored = zarr.open_array(str(result), path="predictions", mode="r")
+            owner._write_preview(path, volume, ArrayVolume(stored, scale=float(stored.attrs.get("scale", 1.0))))
+        return result
+
+    with HDF5PredictionWriter(output, path, owner.overwrite, owner.output_dtype) as writer:
+
+        def write_block(region: tuple[slice, ...], block: np.ndarray) -> None:
+            if not writer.has_predictions:
+                writer.create_predictions((block.shape[0], *spatial))
+            writer.write_predictions(region, block)
+            if owner.save_segmentation and not instance:
+                labels = owner.segmenter(block)
+                if not writer.has_segmentation:
+                    writer.create_segmentation((*labels.shape[:-3], *spatial))
+                writer.write_segmentation(labels, region)
+
+        engine.run(source if runner is not None else volume, write_block, out_channels, chunks)
+        if instance:
+            writer.write_segmentation(owner.segmenter(writer.read_predictions()))
+        result = writer.commit()
+    engine.cleanup()
+    if owner.preview:
+        with h5py.File(result, "r") as f:
+            stored = f["predictions"]
+            owner._write_preview(path, volume, ArrayVolume(stored, scale=float(stored.attrs.get("scale", 1.0))))
+    return result
+
+
+def select_part(files: Sequence[Path], part: str | None) -> list[Path]:
+    """The files of part ``K/N`` of a sorted list (every N-th file from the K-th, 1-based), or all of them.
+
+    Example:
+        >>> [p.name for p in select_part([Path(f"{i}.h5") for i in range(5)], "2/2")]
+        ['1.h5', '3.h5']
+    """
+    if part is None:
+        return list(files)
+    k, n = parse_part(part)
+    return [f for i, f in enumerate(sorted(files)) if i % n == k - 1]
+
+
+def parse_part(part: str) -> tuple[int, int]:
+    """``(K, N)`` from ``"K/N"`` with ``1 <= K <= N``.
+
+    Raises:
+        ValueError: any other text.
+    """
+    pieces = str(part).split("/")
+    if len(pieces) == 2 and all(p.strip().isdigit() for p in pieces):
+        k, n = int(pieces[0]), int(pieces[1])
+        if 1 <= k <= n:
+            return k, n
+    raise ValueError(f"--part {part!r} must be K/N with 1 <= K <= N (this machine's share of the inputs), e.g. 1/4.")

@@ -1,0 +1,286 @@
+"""zarr (v3) volumes for prediction: a lazily normalised input, and a predictions store written block by block.
+
+zarr is optional (``pip install 'unet3d-monai[distributed]'``); this module imports it when a zarr volume is
+first opened. Concurrent writers are safe when each one writes whole chunks: the predictions store is chunked
+by the blocks of block-wise prediction, so every block task writes its own chunks.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from monai.utils import look_up_option
+
+from unet3d_monai.data.normalize import Normalize
+from unet3d_monai.data.stats import DEFAULT_PERCENTILES, VolumeStats, _small_integer_stats, _two_pass_stats, iter_blocks
+from unet3d_monai.inference.input_checks import count_nonfinite, fill_nonfinite
+from unet3d_monai.inference.writers import OutputDtype, check_output_path, convert_predictions
+
+__all__ = [
+    "ZARR_SUFFIX",
+    "ZarrPredictionWriter",
+    "ZarrVolume",
+    "import_zarr",
+    "is_zarr",
+    "zarr_volume_stats",
+]
+
+ZARR_SUFFIX = ".zarr"
+Region = tuple[slice, ...]
+_STATS_BLOCK_BYTES = 64 * 2**20
+_STATS_CACHE: dict[tuple, VolumeStats] = {}
+_STATS_LOCK = threading.Lock()
+
+
+def import_zarr() -> Any:
+    """The ``zarr`` module (version 3), or one sentence saying how to install it."""
+    try:
+        import zarr
+    except ImportError as e:
+        raise ImportError(
+            "zarr volumes need the optional extra 'distributed': pip install 'unet3d-monai[distributed]'."
+        ) from e
+    if int(zarr.__version__.split(".")[0]) < 3:
+        raise ImportError(f"zarr volumes need zarr 3 or later; zarr {zarr.__version__} is installed.")
+    return zarr
+
+
+def is_zarr(path: str | PathLike) -> bool:
+    """Whether ``path`` names a zarr store (a folder ending in ``.zarr``)."""
+    return str(path).rstrip("/").lower().endswith(ZARR_SUFFIX)
+
+
+def _open_array(path: Path, key: str) -> Any:
+    """The array ``key`` of the zarr store at ``path`` (or the store itself when it is one array)."""
+    zarr = import_zarr()
+    if not path.is_dir():
+        raise FileNotFoundError(f"zarr store '{path}' does not exist.")
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as e:
+        raise ValueError(f"'{path}' cannot be opened as a zarr store ({e}).") from e
+    if isinstance(node, zarr.Array):
+        return node
+    if key not in node or not isinstance(node[key], zarr.Array):
+        arrays = sorted(name for name, _ in node.arrays())
+        raise KeyError(f"zarr store '{path}' has no array '{key}'; it holds {arrays or 'no arrays'}.")
+    return node[key]
+
+
+class _StatsView:
+    """A zarr array seen through the attributes the HDF5 statistics read (``file.filename``, ``name``)."""
+
+    def __init__(self, array: Any, path: Path, key: str) -> None:
+        self.array, self.dtype, self.shape = array, array.dtype, array.shape
+        self.file, self.name = SimpleNamespace(filename=str(path)), key
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        return np.asarray(self.array[index])
+
+
+def zarr_volume_stats(
+    path: str | PathLike, key: str, percentiles: Sequence[float] = DEFAULT_PERCENTILES
+) -> VolumeStats:
+    """Statistics of a zarr array read chunk-aligned block by block, as
+    :func:`~unet3d_monai.data.stats.compute_volume_stats` computes them for HDF5 (cached per process)."""
+    path = Path(path)
+    array = _open_array(path, key)
+    if array.dtype.kind not in "biuf" or array.size == 0:
+        raise ValueError(f"zarr store '{path}' array '{key}' must hold numbers; got {array.dtype} {array.shape}.")
+    cache_key = (str(path.resolve()), key, tuple(percentiles), os.stat(path).st_mtime_ns)
+    with _STATS_LOCK:
+        if cache_key in _STATS_CACHE:
+            return _STATS_CACHE[cache_key]
+    blocks = list(iter_blocks(array.shape, array.chunks, array.dtype.itemsize, _STATS_BLOCK_BYTES))
+    view = _StatsView(array, path, key)
+    q_low, q_high = (float(p) for p in percentiles)
+    if array.dtype.kind in "biu" and array.dtype.itemsize <= 2:
+        stats = _small_integer_stats(view, blocks, q_low, q_high)
+    else:
+        stats = _two_pass_stats(view, blocks, q_low, q_high)
+    with _STATS_LOCK:
+        _STATS_CACHE[cache_key] = stats
+    return stats
+
+
+class ZarrVolume:
+    """An array of a zarr store opened read-only, seen as ``(C, Z, Y, X)``, read and normalised lazily.
+
+    The zarr counterpart of :class:`~unet3d_monai.inference.volumes.HDF5Volume`: the array may be ``(Y, X)``,
+    ``(Z, Y, X)`` or ``(C, Z, Y, X)`` (``(C, Y, X)`` with ``channels_first_3d``); every region is normalised with
+    the whole volume's statistics.
+
+    Args:
+        path: the ``.zarr`` store (a group holding ``key``, or one array).
+        key: the array's name in the group, e.g. ``"raw"``.
+        normalization: a :class:`~unet3d_monai.data.normalize.Normalize` mode.
+        channels_first_3d: read a 3D array as ``(C, Y, X)``.
+        replace_nonfinite: value given to NaN/Inf voxels when read; None leaves them.
+        stats: the statistics when already known; None computes them.
+
+    Example::
+
+        with ZarrVolume("cells.zarr", "raw") as volume:
+            block = volume.read((slice(0, 32), slice(0, 64), slice(0, 64)))   # (C, 32, 64, 64) float32
+    """
+
+    def __init__(
+        self,
+        path: str | PathLike,
+        key: str = "raw",
+        normalization: str = "standardize",
+        channels_first_3d: bool = False,
+        replace_nonfinite: float | None = None,
+        stats: VolumeStats | None = None,
+    ) -> None:
+        from unet3d_monai.inference.volumes import _channel_first_shape
+
+        self.path, self.key = Path(path), key
+        self.channels_first_3d = channels_first_3d
+        self.replace_nonfinite = None if replace_nonfinite is None else float(replace_nonfinite)
+        self.normalize = Normalize(normalization)
+        self._array = _open_array(self.path, key)
+        self.stored_shape = tuple(int(s) for s in self._array.shape)
+        self.chunks = tuple(int(c) for c in self._array.chunks)
+        self.shape = _channel_first_shape(
+            self.stored_shape, f"zarr store '{self.path}' array '{key}'", channels_first_3d
+        )
+        self.stats = stats
+        if self.normalize.mode.value != "none" and self.stats is None:
+            self.stats = zarr_volume_stats(self.path, key, self.normalize.percentiles)
+
+    def read(self, region: Region) -> np.ndarray:
+        """Normalised float32 ``(C, *region)`` for a spatial region ``(z, y, x)`` of the volume."""
+        ndim = len(self.stored_shape)
+        if ndim == 2:
+            data = np.asarray(self._array[region[1:]])[None, None]
+        elif ndim == 3 and self.channels_first_3d:
+            data = np.asarray(self._array[(slice(None), *region[1:])])[:, None]
+        elif ndim == 3:
+            data = np.asarray(self._array[region])[None]
+        else:
+            data = np.asarray(self._array[(slice(None), *region)])
+        data = fill_nonfinite(data, self.replace_nonfinite)
+        return np.asarray(self.normalize(data, self.stats), dtype=np.float32)
+
+    def count_nonfinite(self) -> int:
+        """Number of NaN/Inf voxels in the array."""
+        return self.stats.nonfinite if self.stats is not None else count_nonfinite(self._array)
+
+    def read_all(self) -> np.ndarray:
+        """The whole normalised volume ``(C, Z, Y, X)``."""
+        return self.read(tuple(slice(0, s) for s in self.shape[1:]))
+
+    def close(self) -> None:
+        """Nothing to release (zarr opens chunk files per read); for symmetry with ``HDF5Volume``."""
+
+    def __enter__(self) -> ZarrVolume:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ZarrPredictionWriter:
+    """Writes ``predictions`` ``(C, Z, Y, X)`` (and ``segmentation``) to a zarr store ``<output>.part``, renamed on
+    :meth:`commit`; an interrupted run leaves the ``.part`` store for ``resume`` and never a partial output under
+    the final name.
+
+    The arrays are chunked by ``block_shape``: block-wise prediction writes each block from the process that
+    assembled it, and no two processes ever write the same chunk. The writer is picklable (it holds paths
+    only), so block tasks on a Dask cluster write with it directly.
+
+    Args:
+        output_path: final store name, e.g. ``out/cells_predictions.zarr``.
+        input_path: the input (the output must differ from it).
+        overwrite: replace an existing output.
+        dtype: storage type of ``predictions`` (see :class:`~unet3d_monai.inference.writers.OutputDtype`).
+        resume: keep an existing ``.part`` store of an interrupted run.
+
+    Example::
+
+        writer = ZarrPredictionWriter("out/a_predictions.zarr", "a.zarr")
+        writer.create((1, 256, 1024, 1024), block_shape=(128, 256, 256))
+        writer.write_predictions((slice(0, 128), slice(0, 256), slice(0, 256)), block)
+        writer.commit()
+    """
+
+    def __init__(
+        self,
+        output_path: str | PathLike,
+        input_path: str | PathLike | None = None,
+        overwrite: bool = False,
+        dtype: OutputDtype | str = OutputDtype.FLOAT32,
+        resume: bool = False,
+    ) -> None:
+        import_zarr()
+        self.output_path = check_output_path(output_path, input_path, overwrite)
+        self.temp_path = self.output_path.with_name(self.output_path.name + ".part")
+        self.dtype = OutputDtype(look_up_option(dtype, OutputDtype))
+        self.resume = resume
+        self.fresh = True
+
+    def create(
+        self, shape: Sequence[int], block_shape: Sequence[int], segmentation_channels: int | None = None
+    ) -> None:
+        """Create the store (or, with ``resume``, reopen a matching one): ``predictions`` ``shape`` ``(C, *spatial)``
+        chunked ``(1, *block_shape)``, and ``segmentation`` ``uint32`` when ``segmentation_channels`` is given
+        (0: ``(Z, Y, X)``, else ``(channels, Z, Y, X)``)."""
+        zarr = import_zarr()
+        shape, block_shape = tuple(int(s) for s in shape), tuple(int(b) for b in block_shape)
+        if self.resume and self.temp_path.is_dir():
+            group = zarr.open_group(str(self.temp_path), mode="r")
+            if (
+                "predictions" in group
+                and tuple(group["predictions"].shape) == shape
+                and tuple(group["predictions"].chunks) == (1, *block_shape)
+                and str(group["predictions"].dtype) == self.dtype.value
+            ):
+                self.fresh = False
+                return
+        if self.temp_path.exists():
+            shutil.rmtree(self.temp_path)
+        self.output_path.parent.mkdir(parents=True, exist_ok=True)
+        group = zarr.open_group(str(self.temp_path), mode="w")
+        predictions = group.create_array(
+            "predictions", shape=shape, chunks=(1, *block_shape), dtype=self.dtype.value, fill_value=0
+        )
+        if self.dtype == OutputDtype.UINT8:
+            predictions.attrs["scale"] = 1.0 / 255.0
+        if segmentation_channels is not None:
+            labels_shape = shape[1:] if segmentation_channels == 0 else (segmentation_channels, *shape[1:])
+            chunks = block_shape if segmentation_channels == 0 else (1, *block_shape)
+            group.create_array("segmentation", shape=labels_shape, chunks=chunks, dtype="uint32", fill_value=0)
+        self.fresh = True
+
+    def _array(self, name: str) -> Any:
+        return import_zarr().open_array(str(self.temp_path), path=name, mode="r+")
+
+    def write_predictions(self, region: Region, predictions: np.ndarray) -> None:
+        """Write float predictions ``(C, *region)`` at a spatial region (whole chunks, from one process)."""
+        self._array("predictions")[(slice(None), *region)] = convert_predictions(predictions, self.dtype)
+
+    def write_segmentation(self, region: Region, labels: np.ndarray) -> None:
+        """Write labels ``(*region)`` or ``(C, *region)`` at a spatial region."""
+        index = region if labels.ndim == len(region) else (slice(None), *region)
+        self._array("segmentation")[index] = np.asarray(labels, dtype=np.uint32)
+
+    def commit(self) -> Path:
+        """Rename the ``.part`` store to the output name (an overwritten output is replaced only now)."""
+        if self.output_path.exists():
+            previous = self.output_path.with_name(self.output_path.name + ".previous")
+            shutil.rmtree(previous, ignore_errors=True)
+            os.replace(self.output_path, previous)
+            os.replace(self.temp_path, self.output_path)
+            shutil.rmtree(previous, ignore_errors=True)
+        else:
+            os.replace(self.temp_path, self.output_path)
+        return self.output_path

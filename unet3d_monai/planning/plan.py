@@ -1,0 +1,383 @@
+"""The training plan: patch, pooling, batch, normalisation, voxel size and windows chosen from a fingerprint.
+
+Each entry is either set by the user (kept as given) or planned (``"auto"``, the training bundles' default):
+
+- ``voxel_size``: the median voxel size of the training volumes; recorded with the weights so that prediction
+  resamples inputs of another voxel size to it.
+- ``pool_kernel_size``: per level, an axis is pooled by 2 only while its voxels are at most twice as long as the
+  finest axis' (nnU-Net's rule) and it still has 8 voxels in the smallest volume: a stack with z 4 times coarser
+  than y/x pools only y/x at the first level, then all axes once the feature maps are about isotropic.
+- ``patch_size``: as large as fits the memory budget, measured by running one training step
+  (:func:`~unet3d_monai.planning.memory.training_step_bytes`), never larger than the smallest training volume
+  (hence the median one); while it does not fit, the axis longest relative to the median volume is shortened, so
+  that the patch keeps the median volume's aspect in physical units.
+- ``batch_size``: 1 when the patch is limited by memory; when it is limited by the volumes, as many patches as fit
+  the budget, at most 8 and at most 5% of the training voxels per batch.
+- ``normalization``: ``percentile`` (clipping to the 0.5-99.5 percentile range) when the intensity range is more
+  than 3 times the 0.5-99.5 percentile range (outliers: hot pixels, saturated spots), else ``standardize``.
+- ``val_roi_size``: the validation window (and, through the model record, the prediction window): the patch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from unet3d_monai.data.normalize import NormalizeMode
+from unet3d_monai.data.voxel_size import check_voxel_size
+from unet3d_monai.networks.unet import pool_kernels_per_level
+from unet3d_monai.planning.fingerprint import DatasetFingerprint
+from unet3d_monai.planning.memory import memory_budget, training_step_bytes
+
+__all__ = ["AUTO", "PlanEntry", "TrainingPlan", "is_auto", "make_plan", "plan_pooling"]
+
+logger = logging.getLogger(__name__)
+
+AUTO = "auto"
+MAX_BATCH_SIZE = 8
+BATCH_DATASET_SHARE = 0.05
+OUTLIER_RANGE_RATIO = 3.0
+MAX_MEASUREMENTS = 6
+
+
+def is_auto(value: object) -> bool:
+    """Whether an option is left to the plan (``"auto"`` or None)."""
+    return value is None or (isinstance(value, str) and value.lower() == AUTO)
+
+
+@dataclass
+class PlanEntry:
+    """One planned value, why, and whether the user set it (``source`` ``"set"``) or the plan chose it."""
+
+    value: Any
+    reason: str
+    source: str = "planned"
+
+
+@dataclass
+class TrainingPlan:
+    """The plan: one :class:`PlanEntry` per option, the memory figures and the fingerprint it came from.
+
+    Example::
+
+        plan = make_plan(compute_fingerprint("data"), UNet3D(1, 1, f_maps=32), device="cpu")
+        print(plan.table())
+        network = plan.network(UNet3D(1, 1, f_maps=32))   # with the planned pooling
+    """
+
+    entries: dict[str, PlanEntry]
+    memory: dict[str, Any] = field(default_factory=dict)
+    fingerprint: dict[str, Any] | None = None
+
+    def value(self, name: str) -> Any:
+        """The value of entry ``name``."""
+        return self.entries[name].value
+
+    @property
+    def patch_size(self) -> list[int]:
+        return list(self.value("patch_size"))
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.value("batch_size"))
+
+    @property
+    def normalization(self) -> str:
+        return str(self.value("normalization"))
+
+    @property
+    def voxel_size(self) -> list[float] | None:
+        value = self.value("voxel_size")
+        return None if value is None else [float(v) for v in value]
+
+    @property
+    def pool_kernel_size(self) -> Any:
+        return self.value("pool_kernel_size")
+
+    @property
+    def val_roi_size(self) -> list[int]:
+        return list(self.value("val_roi_size"))
+
+    def network(self, template: nn.Module) -> nn.Module:
+        """``template`` rebuilt with the planned pooling (the same network when it already pools so, or when it
+        takes no ``pool_kernel_size``)."""
+        arguments = getattr(template, "arguments", None)
+        pools = self.pool_kernel_size
+        if not isinstance(arguments, dict) or "pool_kernel_size" not in arguments or pools is None:
+            return template
+        if arguments["pool_kernel_size"] == pools:
+            return template
+        return type(template)(**{**arguments, "pool_kernel_size": pools})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for JSON (the model record's ``plan``)."""
+        return {
+            "entries": {name: vars(entry).copy() for name, entry in self.entries.items()},
+            "memory": dict(self.memory),
+            "fingerprint": self.fingerprint,
+        }
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainingPlan:
+        entries = {name: PlanEntry(**entry) for name, entry in values["entries"].items()}
+        return cls(entries, dict(values.get("memory", {})), values.get("fingerprint"))
+
+    def table(self) -> str:
+        """One short table: entry, value, reason (``(set)`` marks values the user gave)."""
+        rows = [
+            (name, _format(entry.value), entry.reason + (" (set)" if entry.source == "set" else ""))
+            for name, entry in self.entries.items()
+        ]
+        widths = [max(len(r[i]) for r in [("entry", "value", "reason"), *rows]) for i in range(2)]
+        lines = [f"{'entry':<{widths[0]}}  {'value':<{widths[1]}}  reason"]
+        lines += [f"{n:<{widths[0]}}  {v:<{widths[1]}}  {r}" for n, v, r in rows]
+        return "\n".join(lines)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (list, tuple)) for v in value):
+        return " ".join("x".join(str(v) for v in level) for level in value)
+    if isinstance(value, (list, tuple)):
+        return "x".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    return str(value)
+
+
+def plan_pooling(
+    voxel_size: Sequence[float] | None, sizes: Sequence[int], num_pools: int
+) -> tuple[list[list[int]], str]:
+    """Pooling kernels per level from the voxel size and the smallest volume's ``sizes``; and the reason.
+
+    An axis is pooled by 2 at a level while its (pooled) voxels are at most twice as long as the finest axis'
+    and it keeps at least 4 voxels after pooling (in the smallest volume).
+
+    Example:
+        >>> plan_pooling([4.0, 1.0, 1.0], [64, 256, 256], 3)[0]
+        [[1, 2, 2], [2, 2, 2], [2, 2, 2]]
+    """
+    spacing = [float(s) for s in (voxel_size or [1.0] * len(sizes))]
+    sizes = [int(s) for s in sizes]
+    pools = []
+    for _ in range(num_pools):
+        finest = min(spacing)
+        kernel = [2 if s <= 2 * finest * (1 + 1e-6) and n >= 8 else 1 for s, n in zip(spacing, sizes)]
+        pools.append(kernel)
+        spacing = [s * k for s, k in zip(spacing, kernel)]
+        sizes = [n // k for n, k in zip(sizes, kernel)]
+    ratio = max(voxel_size) / min(voxel_size) if voxel_size else 1.0
+    if all(k == 2 for level in pools for k in level):
+        reason = f"voxels about isotropic (longest/shortest {ratio:.1f} <= 2): pool every axis by 2"
+    else:
+        unpooled = [sum(level[a] == 1 for level in pools) for a in range(len(sizes))]
+        reason = f"voxel size ratio {ratio:.1f}: levels without pooling per axis {unpooled}"
+        if voxel_size is None:
+            reason = f"small volumes: levels without pooling per axis {unpooled}"
+    return pools, reason
+
+
+def _measure(network: nn.Module, patch: Sequence[int], batch: int, device: torch.device) -> int:
+    try:
+        return training_step_bytes(network, tuple(patch), batch, device)
+    except torch.OutOfMemoryError:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        return math.inf
+
+
+def _shrink(
+    patch: list[int], median: Sequence[float], spacing: Sequence[float], lower: Sequence[int], steps: Sequence[int]
+) -> list[int] | None:
+    """``patch`` shortened along the axis longest relative to the median volume; None when no axis can shrink."""
+    order = sorted(
+        (a for a in range(len(patch)) if patch[a] > lower[a]),
+        key=lambda a: (patch[a] / median[a], patch[a] * spacing[a]),
+        reverse=True,
+    )
+    if not order:
+        return None
+    axis = order[0]
+    step = steps[axis]
+    shortened = max(step, round(patch[axis] * 0.9) // step * step)
+    if shortened >= patch[axis]:
+        shortened = patch[axis] - step
+    patch = list(patch)
+    patch[axis] = max(int(lower[axis]), int(shortened))
+    return patch
+
+
+def make_plan(
+    fingerprint: DatasetFingerprint,
+    network: nn.Module,
+    device: torch.device | str = "cpu",
+    memory_budget_bytes: int | float | str | None = None,
+    patch_size: Sequence[int] | str | None = AUTO,
+    batch_size: int | str | None = AUTO,
+    normalization: str | None = AUTO,
+    voxel_size: Sequence[float] | str | None = AUTO,
+    pool_kernel_size: Any = AUTO,
+) -> TrainingPlan:
+    """Plan the entries left ``"auto"`` from ``fingerprint``, for ``network`` (its class and arguments are used
+    to build the candidates) on ``device``, within ``memory_budget_bytes`` (bytes, or a size such as ``"2GB"``;
+    None: :func:`~unet3d_monai.planning.memory.memory_budget`).
+
+    Raises:
+        ValueError: a user-set entry that does not suit the data or the network (one sentence naming it).
+    """
+    device = torch.device(device)
+    spatial_dims = int(getattr(network, "spatial_dims", 3))
+    shapes = fingerprint.shapes[:, -spatial_dims:]
+    smallest = [int(s) for s in shapes.min(axis=0)]
+    median = [float(s) for s in fingerprint.median_shape[-spatial_dims:]]
+    entries: dict[str, PlanEntry] = {}
+    count = len(fingerprint.volumes)
+
+    # voxel size
+    if is_auto(voxel_size):
+        found = fingerprint.voxel_size
+        sources = ", ".join(fingerprint.voxel_size_sources)
+        if found is None:
+            entries["voxel_size"] = PlanEntry(None, "no voxel size in the files; pass --voxel_size to record one")
+        else:
+            entries["voxel_size"] = PlanEntry(found, f"median of {count} training volumes ({sources})")
+    else:
+        given = check_voxel_size(voxel_size, len(fingerprint.volumes[0].shape), "voxel_size")
+        entries["voxel_size"] = PlanEntry(list(given), "given", "set")
+    spacing = entries["voxel_size"].value
+    spacing = [1.0] * spatial_dims if spacing is None else list(spacing)[-spatial_dims:]
+
+    # pooling
+    arguments = getattr(network, "arguments", None)
+    num_pools = len(getattr(network, "f_maps", [])) - 1
+    if not isinstance(arguments, dict) or "pool_kernel_size" not in arguments or num_pools < 1:
+        entries["pool_kernel_size"] = PlanEntry(None, f"{type(network).__name__} takes no pool_kernel_size")
+    elif is_auto(pool_kernel_size):
+        pools, reason = plan_pooling(None if entries["voxel_size"].value is None else spacing, smallest, num_pools)
+        uniform = all(level == pools[0] for level in pools)
+        entries["pool_kernel_size"] = PlanEntry(pools[0] if uniform else pools, reason)
+    else:
+        pool_kernels_per_level(pool_kernel_size, spatial_dims, num_pools)
+        entries["pool_kernel_size"] = PlanEntry(pool_kernel_size, "given", "set")
+    plan = TrainingPlan(entries, fingerprint=fingerprint.to_dict())
+    candidate_network = plan.network(network)
+    lower = [int(m) for m in getattr(candidate_network, "min_input_size", [1] * spatial_dims)]
+    if entries["pool_kernel_size"].value is None:
+        steps = [1] * spatial_dims
+    else:
+        levels = pool_kernels_per_level(entries["pool_kernel_size"].value, spatial_dims, num_pools)
+        steps = [math.prod(level[a] for level in levels) for a in range(spatial_dims)]
+
+    # memory
+    budget, budget_source = (
+        (int(memory_budget_bytes), "--memory_budget")
+        if isinstance(memory_budget_bytes, (int, float)) and not isinstance(memory_budget_bytes, bool)
+        else memory_budget(device, memory_budget_bytes)
+    )
+    plan.memory = {"device": str(device), "budget_bytes": budget, "budget_source": budget_source}
+    measured: dict[tuple, int] = {}
+
+    def measure(patch: Sequence[int], batch: int) -> int:
+        key = (tuple(patch), batch)
+        if key not in measured:
+            measured[key] = _measure(candidate_network, patch, batch, device)
+            logger.info("training step at patch %s, batch %d: %.1f MB", list(patch), batch, measured[key] / 1e6)
+        return measured[key]
+
+    # patch
+    batch_given = not is_auto(batch_size)
+    batch_for_patch = int(batch_size) if batch_given else 1
+    if not is_auto(patch_size):
+        patch = [int(p) for p in patch_size]
+        if len(patch) != spatial_dims:
+            raise ValueError(f"patch_size {patch} must hold {spatial_dims} sizes for this {spatial_dims}D network.")
+        fitted = [max(min(p, s), m) for p, s, m in zip(patch, smallest, lower)]
+        reason = "given" if fitted == patch else f"given {patch}, clipped to the smallest training volume {smallest}"
+        entries["patch_size"] = PlanEntry(fitted, reason, "set")
+        used = measure(fitted, batch_for_patch)
+        volume_limited = fitted == [max(s, m) for s, m in zip(smallest, lower)]
+    else:
+        patch = [max(s, m) for s, m in zip(smallest, lower)]
+        # two small steps give the memory's growth per voxel, which guides the search; each candidate it
+        # proposes is then measured
+        small = [min(p, max(m, 2 * st, 16)) for p, m, st in zip(patch, lower, steps)]
+        larger = [min(p, 2 * r) for p, r in zip(patch, small)]
+        small_bytes, larger_bytes = measure(small, batch_for_patch), measure(larger, batch_for_patch)
+        extra_voxels = math.prod(larger) - math.prod(small)
+        per_voxel = (larger_bytes - small_bytes) / extra_voxels if extra_voxels else small_bytes / math.prod(small)
+        fixed = max(0.0, small_bytes - per_voxel * math.prod(small))
+        while fixed + per_voxel * math.prod(patch) > budget:
+            shorter = _shrink(patch, median, spacing, lower, steps)
+            if shorter is None:
+                break
+            patch = shorter
+        used = measure(patch, batch_for_patch)
+        for _ in range(MAX_MEASUREMENTS):
+            if used <= budget:
+                break
+            shorter = _shrink(patch, median, spacing, lower, steps)
+            if shorter is None:
+                break
+            patch = shorter
+            used = measure(patch, batch_for_patch)
+        volume_limited = patch == [max(s, m) for s, m in zip(smallest, lower)]
+        if used > budget:
+            reason = f"the smallest the network accepts, {used / 1e6:.0f} MB: over the {budget / 1e6:.0f} MB budget"
+        elif volume_limited:
+            reason = f"the smallest training volume; a training step takes {used / 1e6:.0f} MB of {budget / 1e6:.0f}"
+        else:
+            reason = (
+                f"largest within the {budget / 1e6:.0f} MB budget (measured {used / 1e6:.0f} MB), "
+                f"aspect of the median volume {[round(m) for m in median]}"
+            )
+        entries["patch_size"] = PlanEntry(patch, reason)
+    patch = entries["patch_size"].value
+
+    # batch
+    if batch_given:
+        entries["batch_size"] = PlanEntry(int(batch_size), "given", "set")
+    elif entries["patch_size"].source == "set":
+        entries["batch_size"] = PlanEntry(1, "the patch is given: one patch per batch")
+    elif not volume_limited or used > budget:
+        entries["batch_size"] = PlanEntry(1, "the patch already takes the memory budget")
+    else:
+        total = float(fingerprint.shapes[:, -spatial_dims:].prod(axis=1).sum())
+        by_data = max(1, int(BATCH_DATASET_SHARE * total // math.prod(patch)))
+        fixed = 4 * sum(p.numel() * p.element_size() for p in candidate_network.parameters())
+        by_memory = max(1, int((budget - fixed) // max(used - fixed, 1)))
+        batch = max(1, min(MAX_BATCH_SIZE, by_data, by_memory))
+        while batch > 1 and measure(patch, batch) > budget:
+            batch -= 1
+        if by_data <= min(by_memory, MAX_BATCH_SIZE):
+            reason = f"a batch holds at most {BATCH_DATASET_SHARE:.0%} of the training voxels"
+        elif by_memory < MAX_BATCH_SIZE:
+            reason = "as many patches as fit the memory budget"
+        else:
+            reason = f"memory allows more; at most {MAX_BATCH_SIZE}"
+        entries["batch_size"] = PlanEntry(batch, reason)
+    plan.memory["measured_bytes"] = int(measure(patch, entries["batch_size"].value))
+
+    # normalisation
+    if is_auto(normalization):
+        stats = fingerprint.intensity
+        core = stats["percentile_99_5"] - stats["percentile_00_5"]
+        ratio = (stats["max"] - stats["min"]) / core if core > 0 else math.inf
+        if ratio > OUTLIER_RANGE_RATIO:
+            entries["normalization"] = PlanEntry(
+                NormalizeMode.PERCENTILE.value,
+                f"outliers: the intensity range is {ratio:.1f}x the 0.5-99.5 percentile range"
+                f" (> {OUTLIER_RANGE_RATIO:g})",
+            )
+        else:
+            entries["normalization"] = PlanEntry(
+                NormalizeMode.STANDARDIZE.value,
+                f"no outliers: the intensity range is {ratio:.1f}x the 0.5-99.5 percentile range",
+            )
+    else:
+        entries["normalization"] = PlanEntry(NormalizeMode(normalization).value, "given", "set")
+
+    entries["val_roi_size"] = PlanEntry(list(patch), "the training patch (also the prediction window)")
+    return plan

@@ -1,0 +1,20 @@
+"""Run-time settings that make training and prediction on CPUs fast, applied at the start of a run."""
+
+from unet3d_monai.runtime.allocator import AllocatorSettings, configure_glibc_allocator, glibc
+from unet3d_monai.runtime.cpu_run import CPURunSettings, apply_cpu_run, configure_run, resolve_cpu_run
+from unet3d_monai.runtime.memory_format import is_channels_last_3d, to_channels_last_3d
+from unet3d_monai.runtime.threads import physical_cores, resolve_threads
+
+__all__ = [
+    "AllocatorSettings",
+    "CPURunSettings",
+    "apply_cpu_run",
+    "configure_glibc_allocator",
+    "configure_run",
+    "glibc",
+    "is_channels_last_3d",
+    "physical_cores",
+    "resolve_cpu_run",
+    "resolve_threads",
+    "to_channels_last_3d",
+]
