@@ -5,6 +5,8 @@ The reference holds, per case, the weights of a tiny seeded network (``weights/<
 made again by :func:`make_input` (uint16 noise from a fixed seed). It was recorded with the bundles as they were
 before their prediction chain was written out in ``inference.json``; to record it again (only when a change of the
 results is intended): ``python -m tests.bundles.test_prediction_reference``.
+The ``boundary`` segmentation was recomputed from its recorded probabilities when ``boundary_distance_watershed``
+started merging segments across weak borders (the probabilities are as first recorded).
 """
 
 import json
