@@ -265,6 +265,7 @@ def test_bundle_runs_from_any_working_directory(tmp_path, where):
         f["raw"] = raw
     network, _ = _save_random_network("boundary", overrides, root / "models" / "model.pt")
     common = ["--roi_size", "[16,24,24]", "--device", "cpu", "--progress", "false"]
+    common += ["--cpu_bf16", "false"]  # float32, to compare with predict()
     common += ["--network_def#f_maps", "4", "--network_def#num_groups", "2"]
     if where == "inside_the_bundle":
         cwd, config = ROOT / "bundles" / "boundary", "inference.json"
