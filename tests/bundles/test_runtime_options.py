@@ -6,6 +6,7 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 
+from unet3d_monai.data.sample import write_sample_dataset
 from unet3d_monai.inference import native_cpu_bfloat16
 from unet3d_monai.runtime import CPURunSettings, cpu_run, is_channels_last_3d, resolve_threads
 
@@ -31,11 +32,27 @@ def _runtime_line(parser, section):
     return f"{section}#{index}"
 
 
-def _parser(task, kind, overrides, tmp_path):
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    """Small sample datasets: the training plan reads the training volumes when the network is built."""
+    root = tmp_path_factory.mktemp("datasets")
+    made = {}
+
+    def dataset(task):
+        if task not in made:
+            shape = (64, 64) if task == "dsb2018_2d" else (16, 48, 48)
+            write_sample_dataset(task, root / task, shape=shape)
+            made[task] = str(root / task)
+        return made[task]
+
+    return dataset
+
+
+def _parser(task, kind, overrides, tmp_path, datasets):
     parser = ConfigParser()
     parser.read_config(str(ROOT / "bundles" / task / f"{kind}.json"))
     small = {k: v for k, v in SMALL.items() if task != "dsb2018_2d" or k != "network_def#num_groups"}
-    parser.update({"device": "cpu", **small, **overrides})
+    parser.update({"device": "cpu", "dataset_dir": datasets(task), **small, **overrides})
     if kind == "inference":
         network = parser.get_parsed_content("network_def")
         torch.save(network.state_dict(), tmp_path / "model.pt")
@@ -46,13 +63,13 @@ def _parser(task, kind, overrides, tmp_path):
 def _bfloat16(parser, kind):
     if kind == "train":
         return parser.get_parsed_content("train#inferer").enabled
-    return parser.get_parsed_content("predictor").window_predictor.amp
+    return parser.get_parsed_content("predictor").window_predictor.predictor.amp
 
 
 @pytest.mark.parametrize("kind", ["train", "inference"])
 @pytest.mark.parametrize("task", TASKS)
-def test_defaults(task, kind, tmp_path, threads_kept_and_allocator_recorded):
-    parser = _parser(task, kind, {}, tmp_path)
+def test_defaults(task, kind, tmp_path, threads_kept_and_allocator_recorded, datasets):
+    parser = _parser(task, kind, {}, tmp_path, datasets)
     settings = parser.get_parsed_content(_runtime_line(parser, "initialize" if kind == "train" else "run"))
     three_d = task != "dsb2018_2d"
     # denoising keeps float32; lightsheet_boundary trains in float32 (its residual network's loss turned NaN in
@@ -71,9 +88,9 @@ def test_defaults(task, kind, tmp_path, threads_kept_and_allocator_recorded):
 
 @pytest.mark.parametrize("kind", ["train", "inference"])
 @pytest.mark.parametrize("task", TASKS)
-def test_options_switch_each_setting_off(task, kind, tmp_path, threads_kept_and_allocator_recorded):
+def test_options_switch_each_setting_off(task, kind, tmp_path, threads_kept_and_allocator_recorded, datasets):
     torch.set_num_threads(1)
-    parser = _parser(task, kind, OFF, tmp_path)
+    parser = _parser(task, kind, OFF, tmp_path, datasets)
     settings = parser.get_parsed_content(_runtime_line(parser, "initialize" if kind == "train" else "run"))
     assert settings == CPURunSettings(allocator=False, threads=None, channels_last=False, bfloat16=False)
     assert threads_kept_and_allocator_recorded == []
