@@ -7,6 +7,7 @@ import torch
 from monai.bundle import ConfigParser
 
 from unet3d_monai.bundle.options import check_cli_overrides, config_option_names
+from unet3d_monai.data.sample import write_sample_dataset
 from unet3d_monai.inference import native_cpu_bfloat16
 from unet3d_monai.runtime import CPURunSettings, cpu_run, is_channels_last_3d, resolve_threads
 
@@ -32,11 +33,27 @@ def _runtime_line(parser, section):
     return f"{section}#{index}"
 
 
-def _parser(task, kind, overrides, tmp_path):
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    """Small sample datasets: the training plan reads the training volumes when the network is built."""
+    root = tmp_path_factory.mktemp("datasets")
+    made = {}
+
+    def dataset(task):
+        if task not in made:
+            shape = (64, 64) if task == "dsb2018_2d" else (16, 48, 48)
+            write_sample_dataset(task, root / task, shape=shape)
+            made[task] = str(root / task)
+        return made[task]
+
+    return dataset
+
+
+def _parser(task, kind, overrides, tmp_path, datasets):
     parser = ConfigParser()
     parser.read_config(str(ROOT / "bundles" / task / f"{kind}.json"))
     small = {k: v for k, v in SMALL.items() if task != "dsb2018_2d" or k != "network_def#num_groups"}
-    parser.update({"device": "cpu", **small, **overrides})
+    parser.update({"device": "cpu", "dataset_dir": datasets(task), **small, **overrides})
     if kind == "inference":
         network = parser.get_parsed_content("network_def")
         torch.save(network.state_dict(), tmp_path / "model.pt")
@@ -53,11 +70,14 @@ def _bfloat16(parser, kind):
 
 @pytest.mark.parametrize("kind", ["train", "inference"])
 @pytest.mark.parametrize("task", TASKS)
-def test_defaults(task, kind, tmp_path, threads_kept_and_allocator_recorded):
-    parser = _parser(task, kind, {}, tmp_path)
+def test_defaults(task, kind, tmp_path, threads_kept_and_allocator_recorded, datasets):
+    parser = _parser(task, kind, {}, tmp_path, datasets)
     settings = parser.get_parsed_content(_runtime_line(parser, "initialize" if kind == "train" else "run"))
     three_d = task != "dsb2018_2d"
-    bfloat16 = native_cpu_bfloat16() and task != "denoising"  # denoising keeps float32
+    # denoising keeps float32; lightsheet_boundary trains in float32 (its residual network's loss turned NaN in
+    # bfloat16) and predicts in bfloat16
+    float32 = task == "denoising" or (task == "lightsheet_boundary" and kind == "train")
+    bfloat16 = native_cpu_bfloat16() and not float32
     assert settings == CPURunSettings(
         allocator=True, threads=resolve_threads("auto"), channels_last=three_d, bfloat16=bfloat16
     )
@@ -70,9 +90,9 @@ def test_defaults(task, kind, tmp_path, threads_kept_and_allocator_recorded):
 
 @pytest.mark.parametrize("kind", ["train", "inference"])
 @pytest.mark.parametrize("task", TASKS)
-def test_options_switch_each_setting_off(task, kind, tmp_path, threads_kept_and_allocator_recorded):
+def test_options_switch_each_setting_off(task, kind, tmp_path, threads_kept_and_allocator_recorded, datasets):
     torch.set_num_threads(1)
-    parser = _parser(task, kind, OFF, tmp_path)
+    parser = _parser(task, kind, OFF, tmp_path, datasets)
     settings = parser.get_parsed_content(_runtime_line(parser, "initialize" if kind == "train" else "run"))
     assert settings == CPURunSettings(allocator=False, threads=None, channels_last=False, bfloat16=False)
     assert threads_kept_and_allocator_recorded == []

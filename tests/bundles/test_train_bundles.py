@@ -148,11 +148,12 @@ def test_a_patch_larger_than_the_volumes_is_fitted_and_recorded_for_prediction(d
     assert parser.get_parsed_content("roi_size") == [80, 170, 170]
 
 
-def test_metric_direction_reaches_scheduler_and_checkpoints():
+def test_metric_direction_reaches_scheduler_and_checkpoints(datasets):
     for task, higher in [("boundary", False), ("nuclei", True), ("denoising", True), ("multiclass", True)]:
         parser = ConfigParser()
         parser.read_config(str(_config(task)))
-        parser.update({"network_def#f_maps": 8, "network_def#num_levels": 2})
+        # the optimizer needs the network, which the training plan builds from the training volumes
+        parser.update({"network_def#f_maps": 8, "network_def#num_levels": 2, "dataset_dir": str(datasets[task])})
         assert parser.get_parsed_content("higher_is_better") is higher
         assert parser.get_parsed_content("lr_scheduler").mode == ("max" if higher else "min")
 

@@ -206,6 +206,7 @@ def test_inference_bundle_predicts_from_a_package_as_from_the_weights(tmp_path, 
             roi_size=[8, 16, 16],
             device="cpu",
             progress=False,
+            cpu_bf16=False,  # compared with float32 predict() below
             **overrides,
         )
     with (
