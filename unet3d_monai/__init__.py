@@ -41,17 +41,4 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_SUBPACKAGES])
 
 
-__all__ = [
-    "bundle",
-    "compat",
-    "data",
-    "export",
-    "handlers",
-    "inference",
-    "losses",
-    "metrics",
-    "networks",
-    "planning",
-    "runtime",
-    "__version__",
-]
+__all__ = [*_SUBPACKAGES, "__version__"]
