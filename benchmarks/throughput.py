@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -391,10 +392,10 @@ def main_parent(args: argparse.Namespace) -> None:
 
 
 def bundle_runs(args: argparse.Namespace, flops: dict[str, int], peaks: dict[str, float], results: dict) -> None:
-    from unet3d_monai.inference import WindowGrid
+    from unet3d_monai.inference.splitter import window_starts
 
     shape = bundle_volume_shape(args.window, [1, 2, 1] if args.quick else [2, 2, 2])
-    windows = len(WindowGrid(shape, args.window, overlap=0.25).windows)
+    windows = math.prod(len(window_starts(size, window, 0.25)) for size, window in zip(shape, args.window))
     print(
         f"\nWhole bundle runs (bundles/boundary/inference.json, {'x'.join(map(str, shape))} float32 volume, "
         f"{windows} windows; start-up, reading and writing included):\n"

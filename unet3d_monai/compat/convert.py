@@ -514,9 +514,9 @@ class _Converter:
         components["summary_writer"] = {"_target_": "torch.utils.tensorboard.SummaryWriter", "log_dir": "@output_dir"}
         components["train"] = self._train_section(train_chain, save_dict, train_sb)
         components["validate"] = self._validate_section(val_chain, scheduler, val_sb)
-        config = {**options, "options": [*[k for k in options if k != "imports"], *components], **components}
+        config = {**options, **components}
         config["initialize"] = [
-            "$unet3d_monai.bundle.check_cli_overrides(@options)",
+            "$unet3d_monai.bundle.check_cli_overrides()",
             "$monai.utils.set_determinism(seed=@seed)",
             "$os.makedirs(@ckpt_dir, exist_ok=True)",
         ]
@@ -916,8 +916,8 @@ class _Converter:
                 },
             },
         }
-        config = {**options, "options": [*[k for k in options if k != "imports"], *components], **components}
-        config["initialize"] = ["$unet3d_monai.bundle.check_cli_overrides(@options)"]
+        config = {**options, **components}
+        config["initialize"] = ["$unet3d_monai.bundle.check_cli_overrides()"]
         config["run"] = ["$unet3d_monai.compat.predict_files(@predictor, @input, @output_dir, @output_dataset)"]
         return config
 
