@@ -1,5 +1,7 @@
 """Block-wise prediction on a Dask LocalCluster (2 worker processes, 1 thread each), zarr and HDF5."""
 
+import os
+
 import h5py
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ from monai.inferers import SlidingWindowInferer
 from tests.inference._networks import TinyNet
 from tests.inference._tasks import CountingPredictor, Interrupted, KillWorkerOnce
 from unet3d_monai.inference import BlockwisePrediction, FittedWindowSplitter, VolumeFile, VolumePredictor, predict
-from unet3d_monai.inference.distributed import DaskTasks, parse_scheduler
+from unet3d_monai.inference.distributed import WORKER_ENVIRONMENT, DaskTasks, local_cluster, parse_scheduler
 from unet3d_monai.inference.sliding_window import prepare_window_predictor
 
 distributed = pytest.importorskip("distributed", reason="needs the optional extra 'distributed' (dask, zarr)")
@@ -19,10 +21,7 @@ ROI, OVERLAP, BLOCK = (8, 12, 10), 0.5, (7, 9, 11)
 
 @pytest.fixture(scope="module")
 def client():
-    with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
-        distributed.Client(cluster) as connected,
-    ):
+    with local_cluster(2) as cluster, distributed.Client(cluster) as connected:
         yield connected
 
 
@@ -130,6 +129,13 @@ def test_a_worker_killed_mid_block_is_retried_and_the_result_is_equal(client, ra
     _engine(client, KillWorkerOnce(window_predictor, marker), tmp_path / "work").run(source, write)
     assert marker.exists()  # a worker died in the middle of a block
     np.testing.assert_allclose(out, predict(net, raw, ROI, overlap=OVERLAP, device="cpu"), atol=1e-5)
+
+
+def test_local_workers_start_with_one_malloc_arena(client):
+    client.wait_for_workers(2)  # one may be restarting after the test above killed it
+    environments = client.run(lambda: {name: os.environ.get(name) for name in WORKER_ENVIRONMENT})
+    assert len(environments) == 2
+    assert all(environment == WORKER_ENVIRONMENT for environment in environments.values())
 
 
 def test_scheduler_option_is_checked():
