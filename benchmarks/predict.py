@@ -198,11 +198,11 @@ def on_cluster(gigabytes: float, roi: tuple[int, ...], scheduler: str) -> dict:
     import os
     import shutil
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
     from monai.inferers import SlidingWindowInferer
 
     from unet3d_monai.inference import VolumePredictor
-    from unet3d_monai.inference.distributed import parse_scheduler
+    from unet3d_monai.inference.distributed import local_cluster, parse_scheduler
     from unet3d_monai.networks import UNet3D
 
     kind, workers = parse_scheduler(scheduler)
@@ -215,7 +215,7 @@ def on_cluster(gigabytes: float, roi: tuple[int, ...], scheduler: str) -> dict:
     network = UNet3D(in_channels=1, out_channels=1, f_maps=[2, 4], layer_order="cr", num_groups=1)
     cores = len(os.sched_getaffinity(0))
     with (
-        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        local_cluster(workers) as cluster,
         Client(cluster) as client,
     ):
         predictor = VolumePredictor(
