@@ -1,6 +1,7 @@
 """Run-time settings that make training and prediction on CPUs fast, applied at the start of a run."""
 
 from unet3d_monai.runtime.allocator import AllocatorSettings, configure_glibc_allocator, glibc
+from unet3d_monai.runtime.bfloat16_guard import guard_bfloat16_convolutions, is_bfloat16_guarded
 from unet3d_monai.runtime.cpu_run import CPURunSettings, apply_cpu_run, configure_run, resolve_cpu_run
 from unet3d_monai.runtime.memory_format import is_channels_last_3d, to_channels_last_3d
 from unet3d_monai.runtime.threads import physical_cores, resolve_threads
@@ -12,6 +13,8 @@ __all__ = [
     "configure_glibc_allocator",
     "configure_run",
     "glibc",
+    "guard_bfloat16_convolutions",
+    "is_bfloat16_guarded",
     "is_channels_last_3d",
     "physical_cores",
     "resolve_cpu_run",

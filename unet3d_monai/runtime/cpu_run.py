@@ -13,6 +13,7 @@ from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.inference.autocast import cpu_bfloat16_enabled
 from unet3d_monai.inference.window_predictor import network_spatial_dims
 from unet3d_monai.runtime.allocator import configure_glibc_allocator, glibc
+from unet3d_monai.runtime.bfloat16_guard import guard_bfloat16_convolutions
 from unet3d_monai.runtime.memory_format import to_channels_last_3d
 from unet3d_monai.runtime.threads import resolve_threads
 
@@ -102,15 +103,20 @@ def apply_cpu_run(settings: CPURunSettings, network: nn.Module | None = None) ->
     """Apply ``settings`` to this process and, with ``channels_last``, to a 3D ``network`` (in place).
 
     Calling it again with the same settings changes nothing. A worker process calls it first with the settings
-    its parent resolved. Returns the settings as applied: ``allocator`` False where glibc refused them, and
-    ``channels_last`` False when there is no network or it is 2D.
+    its parent resolved. With ``bfloat16``, the 3D convolutions of the network compute in float32 where oneDNN's
+    bfloat16 is wrong (:func:`~unet3d_monai.runtime.bfloat16_guard.guard_bfloat16_convolutions`). Returns the
+    settings as applied: ``allocator`` False where glibc refused them, and ``channels_last`` False when there is no
+    network or it is 2D.
     """
     allocator = configure_glibc_allocator() if settings.allocator else False
     if settings.threads is not None and torch.get_num_threads() != settings.threads:
         torch.set_num_threads(settings.threads)
-    channels_last = settings.channels_last and network is not None and network_spatial_dims(network) == 3
+    three_d = network is not None and network_spatial_dims(network) == 3
+    channels_last = settings.channels_last and three_d
     if channels_last:
         to_channels_last_3d(network)
+    if settings.bfloat16 and three_d:
+        guard_bfloat16_convolutions(network)
     return CPURunSettings(
         allocator=allocator, threads=settings.threads, channels_last=channels_last, bfloat16=settings.bfloat16
     )
