@@ -42,7 +42,7 @@ class ChunkedVolume(ABC):
     The stored array may be ``(Y, X)``, ``(Z, Y, X)`` or ``(C, Z, Y, X)``; a 3D array is ``(C, Y, X)`` when
     ``channels_first_3d`` is set (a multi-channel 2D image). Every region read is normalised with the whole
     volume's statistics, so a region equals the same region of the normalised whole volume. A subclass opens the
-    array, hands it to :meth:`_attach` and computes the statistics in :meth:`_compute_stats`.
+    array in :meth:`_open`, computes the statistics in :meth:`_compute_stats` and releases the file in :meth:`close`.
 
     Args:
         path: the file or store (never opened for writing).
@@ -62,11 +62,11 @@ class ChunkedVolume(ABC):
     def __init__(
         self,
         path: str | PathLike,
-        key: str,
-        normalization: str,
-        channels_first_3d: bool,
-        replace_nonfinite: float | None,
-        stats: VolumeStats | None,
+        key: str = "raw",
+        normalization: str = "standardize",
+        channels_first_3d: bool = False,
+        replace_nonfinite: float | None = None,
+        stats: VolumeStats | None = None,
     ) -> None:
         self.path = Path(path)
         self.key = key
@@ -74,15 +74,22 @@ class ChunkedVolume(ABC):
         self.replace_nonfinite = None if replace_nonfinite is None else float(replace_nonfinite)
         self.normalize = Normalize(normalization)
         self.stats: VolumeStats | None = stats
+        try:
+            self._stored, name = self._open()
+            self.stored_shape = tuple(int(s) for s in self._stored.shape)
+            chunks = self._stored.chunks
+            self.chunks = None if chunks is None else tuple(int(c) for c in chunks)
+            self.shape = channel_first_shape(self.stored_shape, name, self.channels_first_3d)
+            if self.normalize.mode.value != "none" and self.stats is None:
+                self.stats = self._compute_stats()
+        except BaseException:
+            self.close()
+            raise
 
-    def _attach(self, array: Any, name: str) -> None:
-        """Read ``array``'s layout (``name`` describes it in errors) and, when needed, the volume's statistics."""
-        self._stored = array
-        self.stored_shape = tuple(int(s) for s in array.shape)
-        self.chunks = None if array.chunks is None else tuple(int(c) for c in array.chunks)
-        self.shape = channel_first_shape(self.stored_shape, name, self.channels_first_3d)
-        if self.normalize.mode.value != "none" and self.stats is None:
-            self.stats = self._compute_stats()
+    @abstractmethod
+    def _open(self) -> tuple[Any, str]:
+        """Open the stored array ``key`` of ``path``: the array, and the words naming it in errors (e.g.
+        ``"HDF5 file 'a.h5' dataset 'raw'"``)."""
 
     @abstractmethod
     def _compute_stats(self) -> VolumeStats:

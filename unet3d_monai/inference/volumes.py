@@ -117,28 +117,18 @@ class HDF5Volume(ChunkedVolume):
             block = volume.read((slice(0, 32), slice(0, 64), slice(0, 64)))   # (C, 32, 64, 64) float32
     """
 
-    def __init__(
-        self,
-        path: str | PathLike,
-        key: str = "raw",
-        normalization: str = "standardize",
-        channels_first_3d: bool = False,
-        replace_nonfinite: float | None = None,
-        stats: VolumeStats | None = None,
-    ) -> None:
-        super().__init__(path, key, normalization, channels_first_3d, replace_nonfinite, stats)
-        self._file: h5py.File = open_h5(self.path)
-        try:
-            self._attach(get_h5_dataset(self._file, key), f"HDF5 file '{self.path}' dataset '{key}'")
-        except BaseException:
-            self._file.close()
-            raise
+    _file: h5py.File | None = None
+
+    def _open(self) -> tuple[h5py.Dataset, str]:
+        self._file = open_h5(self.path)
+        return get_h5_dataset(self._file, self.key), f"HDF5 file '{self.path}' dataset '{self.key}'"
 
     def _compute_stats(self) -> VolumeStats:
         return compute_volume_stats(self.path, self.key, percentiles=self.normalize.percentiles)
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 def nifti_shape(path: str | PathLike) -> tuple[int, ...]:

@@ -97,6 +97,10 @@ class StagedOutput:
         self.output_path = check_output_path(output_path, input_path, overwrite)
         self.temp_path = self.output_path.with_name(self.output_path.name + ".part")
         self.dtype = OutputDtype(look_up_option(dtype, OutputDtype))
+        self._start()
+
+    def _start(self) -> None:
+        """Begin writing the output (nothing to do here; a subclass may create its ``.part`` file)."""
 
     def publish(self) -> Path:
         """Rename the finished ``.part`` file or folder to the output name (an overwritten output is replaced only
@@ -125,14 +129,7 @@ class HDF5PredictionWriter(StagedOutput):
             writer.commit()
     """
 
-    def __init__(
-        self,
-        output_path: str | PathLike,
-        input_path: str | PathLike | None = None,
-        overwrite: bool = False,
-        dtype: OutputDtype | str = OutputDtype.FLOAT32,
-    ) -> None:
-        super().__init__(output_path, input_path, overwrite, dtype)
+    def _start(self) -> None:
         self.output_path.parent.mkdir(parents=True, exist_ok=True)
         self._file: h5py.File | None = h5py.File(self.temp_path, "w")
         self._predictions: h5py.Dataset | None = None

@@ -130,17 +130,8 @@ class ZarrVolume(ChunkedVolume):
             block = volume.read((slice(0, 32), slice(0, 64), slice(0, 64)))   # (C, 32, 64, 64) float32
     """
 
-    def __init__(
-        self,
-        path: str | PathLike,
-        key: str = "raw",
-        normalization: str = "standardize",
-        channels_first_3d: bool = False,
-        replace_nonfinite: float | None = None,
-        stats: VolumeStats | None = None,
-    ) -> None:
-        super().__init__(path, key, normalization, channels_first_3d, replace_nonfinite, stats)
-        self._attach(_open_array(self.path, key), f"zarr store '{self.path}' array '{key}'")
+    def _open(self) -> tuple[Any, str]:
+        return _open_array(self.path, self.key), f"zarr store '{self.path}' array '{self.key}'"
 
     def _compute_stats(self) -> VolumeStats:
         return zarr_volume_stats(self.path, self.key, self.normalize.percentiles)
