@@ -70,19 +70,36 @@ def _intensity_noise() -> list[dict]:
     ]
 
 
+def _model(
+    name: str,
+    f_maps: int | list[int],
+    out_channels: int = 1,
+    layer_order: str = "gcr",
+    final_sigmoid: bool | None = None,
+    is_segmentation: bool | None = None,
+) -> dict:
+    """An example's ``model`` section: one input channel and 8 groups, as in all of them; ``final_sigmoid`` and
+    ``is_segmentation`` are left out when None (the example leaves them to pytorch-3dunet's defaults)."""
+    model = {
+        "name": name,
+        "in_channels": 1,
+        "out_channels": out_channels,
+        "layer_order": layer_order,
+        "f_maps": f_maps,
+        "num_groups": 8,
+    }
+    if final_sigmoid is not None:
+        model["final_sigmoid"] = final_sigmoid
+    if is_segmentation is not None:
+        model["is_segmentation"] = is_segmentation
+    return model
+
+
 def _boundary_recipe(model_name: str, lr_factor: float, lr_patience: int) -> dict:
     """3DUnet_confocal_boundary and 3DUnet_lightsheet_boundary (they differ in the network and the schedule)."""
     elastic = {"name": "ElasticDeformation", "spline_order": 3}
     return {
-        "model": {
-            "name": model_name,
-            "in_channels": 1,
-            "out_channels": 1,
-            "layer_order": "gcr",
-            "f_maps": 32,
-            "num_groups": 8,
-            "final_sigmoid": True,
-        },
+        "model": _model(model_name, 32, final_sigmoid=True),
         "loss": {"name": "BCEDiceLoss", "ignore_index": None, "skip_last_target": True},
         # as in the examples; 1.9.6 reads `thresholds`, so `threshold` is ignored and its defaults apply
         "eval_metric": {
@@ -113,16 +130,7 @@ def _boundary_recipe(model_name: str, lr_factor: float, lr_patience: int) -> dic
 def _nuclei_recipe() -> dict:
     """3DUnet_lightsheet_nuclei."""
     return {
-        "model": {
-            "name": "UNet3D",
-            "in_channels": 1,
-            "out_channels": 1,
-            "layer_order": "gcr",
-            "f_maps": [32, 64, 128, 256],
-            "num_groups": 8,
-            "final_sigmoid": True,
-            "is_segmentation": True,
-        },
+        "model": _model("UNet3D", [32, 64, 128, 256], final_sigmoid=True, is_segmentation=True),
         "loss": {"name": "BCEWithLogitsLoss", "skip_last_target": True},
         "eval_metric": {"name": "BlobsAveragePrecision", "thresholds": [0.4, 0.5, 0.6, 0.7, 0.8], "metric": "ap"},
         "lr_scheduler": {"name": "ReduceLROnPlateau", "mode": "max", "factor": 0.2, "patience": 8},
@@ -148,15 +156,7 @@ def _denoising_recipe() -> dict:
     """3DUnet_denoising (train_config_regression): min-max ``Normalize`` of raw and target, per patch."""
     normalize = [{"name": "Normalize"}]
     return {
-        "model": {
-            "name": "UNet3D",
-            "in_channels": 1,
-            "out_channels": 1,
-            "layer_order": "gcr",
-            "f_maps": [16, 32, 64, 128, 256],
-            "num_groups": 8,
-            "is_segmentation": False,
-        },
+        "model": _model("UNet3D", [16, 32, 64, 128, 256], is_segmentation=False),
         "loss": {"name": "SmoothL1Loss", "ignore_index": None},
         "eval_metric": {"name": "PSNR", "ignore_index": None},
         "lr_scheduler": {"name": "ReduceLROnPlateau", "mode": "max", "factor": 0.1, "patience": 10},
@@ -174,16 +174,7 @@ def _multiclass_recipe() -> dict:
     """3DUnet_multiclass."""
     to_long = {"name": "ToTensor", "expand_dims": False, "dtype": "int64"}
     return {
-        "model": {
-            "name": "UNet3D",
-            "in_channels": 1,
-            "out_channels": 3,
-            "layer_order": "gcr",
-            "f_maps": [32, 64, 128, 256],
-            "num_groups": 8,
-            "final_sigmoid": False,
-            "is_segmentation": True,
-        },
+        "model": _model("UNet3D", [32, 64, 128, 256], out_channels=3, final_sigmoid=False, is_segmentation=True),
         "loss": {"name": "CrossEntropyLoss"},
         "eval_metric": {"name": "MeanIoU"},
         "lr_scheduler": {"name": "ReduceLROnPlateau", "mode": "max", "factor": 0.2, "patience": 8},
@@ -200,16 +191,7 @@ def _multiclass_recipe() -> dict:
 def _dsb2018_recipe() -> dict:
     """2DUnet_dsb2018 (on HDF5 files of shape (1, Y, X), see the module docstring)."""
     return {
-        "model": {
-            "name": "UNet2D",
-            "in_channels": 1,
-            "out_channels": 1,
-            "layer_order": "bcr",
-            "num_groups": 8,
-            "f_maps": [32, 64, 128],
-            "final_sigmoid": True,
-            "is_segmentation": True,
-        },
+        "model": _model("UNet2D", [32, 64, 128], layer_order="bcr", final_sigmoid=True, is_segmentation=True),
         "loss": {"name": "BCEDiceLoss", "skip_last_target": True},
         "eval_metric": {"name": "BlobsAveragePrecision", "use_last_target": True, "metric": "ap"},
         "lr_scheduler": {"name": "ReduceLROnPlateau", "mode": "max", "factor": 0.2, "patience": 30},

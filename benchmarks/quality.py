@@ -310,20 +310,25 @@ def reference(
     spec_file.write_text(json.dumps(spec, indent=1))
     result: dict[str, object] = {"example": _reference.EXAMPLES[bundle], "spec": spec}
     script = str(ROOT / "benchmarks" / "_reference.py")
+
+    def run_step(action: str, failure: str) -> Run | None:
+        """Run ``_reference.py ACTION spec.json``, record it under ``result[action]``; the run, or None on failure."""
+        outcome = run_logged([sys.executable, script, action, str(spec_file)], run_dir / "logs" / f"{action}.log")
+        result[action] = vars(outcome)
+        if not outcome.ok:
+            result["error"] = f"{failure} failed: {outcome.failure()}"
+            return None
+        return outcome
+
     progress(f"{bundle}: pytorch-3dunet training ({budget['iterations']} iterations)")
-    trained = run_logged([sys.executable, script, "train", str(spec_file)], run_dir / "logs" / "train.log")
-    result["train"] = vars(trained)
-    if not trained.ok:
-        result["error"] = f"training failed: {trained.failure()}"
+    trained = run_step("train", "training")
+    if trained is None:
         return result
     if not _reference.best_checkpoint(spec["checkpoint_dir"]).is_file():
         result["error"] = "no best_checkpoint.pytorch: no validation ran within the iterations"
         return result
     progress(f"{bundle}: pytorch-3dunet trained in {trained.seconds:.1f} s; predicting")
-    predicted = run_logged([sys.executable, script, "predict", str(spec_file)], run_dir / "logs" / "predict.log")
-    result["predict"] = vars(predicted)
-    if not predicted.ok:
-        result["error"] = f"prediction failed: {predicted.failure()}"
+    if run_step("predict", "prediction") is None:
         return result
 
     from unet3d_monai.inference import Segmenter

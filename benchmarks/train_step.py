@@ -54,6 +54,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import _reference
 import monai
 import torch
 from ignite.engine import Events
@@ -240,64 +241,31 @@ def reference_config(
     weight_decay: float,
     work: Path,
 ) -> dict[str, Any]:
-    """pytorch-3dunet's training config for the boundary recipe, laid out like its confocal boundary example."""
+    """pytorch-3dunet's training config for the boundary recipe: the confocal boundary example's model, loss,
+    metric, schedule, slice builder and augmentations (``_reference.recipe("boundary")``, as the quality benchmark
+    trains it), with this benchmark's data, patch, budget and random scaling."""
     from pytorch3dunet.unet3d.config import TorchDevice
 
+    facts = _reference.recipe("boundary")
     stride = [max(1, p // 4) for p in patch]
     slice_builder = {
-        "name": "FilterSliceBuilder",
+        **facts["slice_builder"],
         "patch_shape": patch,
         "stride_shape": stride,
-        "threshold": 0.6,
-        "slack_acceptance": 0.01,
         # its sanity check wants at least 64 voxels along Y and X; small smoke-test patches are allowed here
         "skip_shape_check": True,
-    }
-    raw_augmentations = [
-        {"name": "Standardize"},
-        {"name": "RandomFlip"},
-        {"name": "RandomRotate90"},
-        {"name": "RandomRotate", "axes": [[2, 1]], "angle_spectrum": 45, "mode": "reflect"},
-        {"name": "ElasticDeformation", "spline_order": 3},
-        {"name": "GaussianBlur3D", "execution_probability": 0.5},
-        {"name": "AdditiveGaussianNoise", "execution_probability": 0.2},
-        {"name": "AdditivePoissonNoise", "execution_probability": 0.2},
-        {"name": "ToTensor", "expand_dims": True},
-    ]
-    label_augmentations = [
-        {"name": "RandomFlip"},
-        {"name": "RandomRotate90"},
-        {"name": "RandomRotate", "axes": [[2, 1]], "angle_spectrum": 45, "mode": "reflect"},
-        {"name": "ElasticDeformation", "spline_order": 0},
-        {"name": "StandardLabelToBoundary", "append_label": True},
-        {"name": "ToTensor", "expand_dims": False},
-    ]
-    val_transformer = {
-        "raw": [{"name": "Standardize"}, {"name": "ToTensor", "expand_dims": True}],
-        "label": [
-            {"name": "StandardLabelToBoundary", "append_label": True},
-            {"name": "ToTensor", "expand_dims": False},
-        ],
     }
     never = total_iterations + 1  # validation and image logging happen when the iteration count is a multiple
     return {
         "device": TorchDevice.CPU,
-        "model": {
-            "name": "UNet3D",
-            "in_channels": 1,
-            "out_channels": 1,
-            "layer_order": "gcr",
-            "f_maps": 32,
-            "num_groups": 8,
-            "final_sigmoid": True,
-        },
-        "loss": {"name": "BCEDiceLoss", "skip_last_target": True},
+        "model": facts["model"],
+        "loss": facts["loss"],
         "optimizer": {"learning_rate": learning_rate, "weight_decay": weight_decay},
-        "eval_metric": {"name": "BoundaryAdaptedRandError", "thresholds": [0.4], "use_last_target": True},
-        "lr_scheduler": {"name": "ReduceLROnPlateau", "mode": "min", "factor": 0.5, "patience": 30},
+        "eval_metric": facts["eval_metric"],
+        "lr_scheduler": facts["lr_scheduler"],
         "trainer": {
             "tensorboard_formatter": {"skip_last_target": True},
-            "eval_score_higher_is_better": False,
+            "eval_score_higher_is_better": facts["higher_is_better"],
             "checkpoint_dir": str(work / "pytorch3dunet"),
             "validate_after_iters": never,
             "log_after_iters": never,
@@ -313,16 +281,16 @@ def reference_config(
             # random shifts must stay below the stride (its assertion); the example's 20 suits its 80x170x170 patch
             "random_scale": min(20, min(stride) - 1) if min(stride) > 1 else None,
             "random_scale_probability": 0.1,
-            "global_normalization": True,
+            "global_normalization": facts["global_normalization"],
             "train": {
                 "file_paths": [str(dataset_dir / "train")],
                 "slice_builder": slice_builder,
-                "transformer": {"raw": raw_augmentations, "label": label_augmentations},
+                "transformer": {"raw": facts["train_raw"], "label": facts["train_label"]},
             },
             "val": {
                 "file_paths": [str(dataset_dir / "val")],
                 "slice_builder": {**slice_builder, "stride_shape": patch},
-                "transformer": val_transformer,
+                "transformer": {"raw": facts["val_raw"], "label": facts["val_label"]},
             },
         },
     }

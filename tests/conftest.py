@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pytorch3dunet"
 SEED_CONFIGS = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / "configs"
@@ -35,3 +36,18 @@ def _root_logging_restored():
         if handler not in handlers:
             root.removeHandler(handler)
     root.setLevel(level)
+
+
+@pytest.fixture
+def threads_kept_and_allocator_recorded(monkeypatch):
+    """For the tests that apply the CPU run settings (``pytestmark = pytest.mark.usefixtures(...)``): restore
+    PyTorch's thread count after each test, and record allocator calls instead of changing this process's malloc
+    for the rest of the test session. The recorded calls, one ``1`` each."""
+    from unet3d_monai.runtime import cpu_run
+
+    calls = []
+    monkeypatch.setattr(cpu_run, "configure_glibc_allocator", lambda: calls.append(1) or True)
+    monkeypatch.setattr(cpu_run, "glibc", lambda: object())
+    threads = torch.get_num_threads()
+    yield calls
+    torch.set_num_threads(threads)

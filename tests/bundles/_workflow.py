@@ -41,3 +41,16 @@ def images(log_dir: str | Path) -> list[str]:
     events = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "images": 0})
     events.Reload()
     return sorted(events.Tags()["images"])
+
+
+def training_overrides(dataset_dir: str | Path, work: Path, options: dict) -> dict:
+    """Bundle overrides of a short test training on ``dataset_dir``: weights in ``work/models``, outputs in
+    ``work/output``, validation every epoch, no loader workers; ``options`` add to these or replace them."""
+    return {
+        "dataset_dir": str(dataset_dir),
+        "ckpt_dir": str(work / "models"),
+        "output_dir": str(work / "output"),
+        "val_interval": 1,
+        "num_workers": 0,
+        **options,
+    }

@@ -9,22 +9,13 @@ from monai.bundle import ConfigParser
 from unet3d_monai.bundle.options import check_cli_overrides, config_option_names
 from unet3d_monai.data.sample import write_sample_dataset
 from unet3d_monai.inference import native_cpu_bfloat16
-from unet3d_monai.runtime import CPURunSettings, cpu_run, is_channels_last_3d, resolve_threads
+from unet3d_monai.runtime import CPURunSettings, is_channels_last_3d, resolve_threads
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = ["boundary", "denoising", "dsb2018_2d", "lightsheet_boundary", "multiclass", "nuclei"]
 SMALL = {"network_def#f_maps": [4, 8], "network_def#num_groups": 2}
 OFF = {"cpu_allocator": "false", "cpu_threads": "none", "channels_last": "false", "cpu_bf16": "false"}
-
-
-@pytest.fixture(autouse=True)
-def threads_kept_and_allocator_recorded(monkeypatch):
-    calls = []
-    monkeypatch.setattr(cpu_run, "configure_glibc_allocator", lambda: calls.append(1) or True)
-    monkeypatch.setattr(cpu_run, "glibc", lambda: object())
-    threads = torch.get_num_threads()
-    yield calls
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("threads_kept_and_allocator_recorded")
 
 
 def _runtime_line(parser, section):

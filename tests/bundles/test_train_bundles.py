@@ -17,7 +17,7 @@ from ignite.engine import Events
 from monai.bundle import ConfigParser, ckpt_export, verify_net_in_out
 from monai.bundle import run as run_bundle
 
-from tests.bundles._workflow import images, run_training, scalars
+from tests.bundles._workflow import images, run_training, scalars, training_overrides
 from unet3d_monai.data.sample import write_sample_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,18 +50,8 @@ def datasets(tmp_path_factory):
 
 
 def _overrides(task, dataset_dir, work, **extra):
-    return {
-        "dataset_dir": str(dataset_dir),
-        "ckpt_dir": str(work / "models"),
-        "output_dir": str(work / "output"),
-        "epochs": 1,
-        "epoch_length": 2,
-        "val_interval": 1,
-        "val_at_start": False,
-        "num_workers": 0,
-        **SMALL[task],
-        **extra,
-    }
+    short = {"epochs": 1, "epoch_length": 2, "val_at_start": False}
+    return training_overrides(dataset_dir, work, {**short, **SMALL[task], **extra})
 
 
 def _messages(error: BaseException) -> str:

@@ -14,7 +14,7 @@ import torch
 from ignite.engine import Events
 from monai.bundle import ConfigParser
 
-from tests.bundles._workflow import ROOT, run_training, scalars
+from tests.bundles._workflow import ROOT, run_training, scalars, training_overrides
 from unet3d_monai.data.sample import write_sample_dataset
 
 # a tiny boundary network with dropout, so that the training step itself draws random numbers
@@ -34,21 +34,15 @@ def dataset(tmp_path_factory):
 
 
 def _overrides(dataset, work, **extra):
-    return {
-        "dataset_dir": str(dataset),
-        "ckpt_dir": str(work / "models"),
-        "output_dir": str(work / "output"),
+    options = {
         "epochs": 2,
         "epoch_length": 3,
-        "val_interval": 1,
         "val_at_start": True,
-        "num_workers": 0,
         "seed": 0,
         # bit-identical resume holds in float32; oneDNN's bfloat16 kernels are not bit-reproducible across runs
         "cpu_bf16": False,
-        **TINY,
-        **extra,
     }
+    return training_overrides(dataset, work, {**options, **TINY, **extra})
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """Loading pytorch-3dunet checkpoints and this package's weight files, and the messages when they do not fit."""
 
-import json
 from collections import OrderedDict
 
 import pytest
@@ -8,35 +7,21 @@ import torch
 import torch.nn as nn
 from monai.bundle import ConfigParser
 
+from tests.seed_models import ENTRIES, NETWORK_CLASSES, manifest_entries
 from unet3d_monai.compat import (
     CheckpointMismatchError,
     NotACheckpointError,
     load_network_weights,
     load_pytorch3dunet_checkpoint,
 )
-from unet3d_monai.networks import ResidualUNet2D, ResidualUNet3D, ResidualUNetSE3D, UNet2D, UNet3D
+from unet3d_monai.networks import ResidualUNet3D, UNet2D, UNet3D
 
-NETWORK_CLASSES = {
-    "UNet3D": UNet3D,
-    "ResidualUNet3D": ResidualUNet3D,
-    "ResidualUNetSE3D": ResidualUNetSE3D,
-    "UNet2D": UNet2D,
-    "ResidualUNet2D": ResidualUNet2D,
-}
-ENTRIES = [
-    "unet3d_gcr",
-    "resunet3d_softmax",
-    "resunetse3d",
-    "unet2d_bcr",
-    "unet3d_cbr_dataparallel",
-    "unet3d_regression",
-]
 GCR = {"in_channels": 1, "out_channels": 1, "f_maps": 8, "num_levels": 3, "num_groups": 4}
 
 
 @pytest.fixture(scope="module")
 def manifest(seed_fixtures):
-    return json.loads((seed_fixtures / "manifest.json").read_text())
+    return manifest_entries(seed_fixtures)
 
 
 def seed_io(seed_fixtures, entry):

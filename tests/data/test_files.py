@@ -41,3 +41,31 @@ def test_check_dataset_dir(tree, write_h5):
     (tree / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"Folder '.*empty' contains no HDF5 files"):
         check_dataset_dir(tree, splits=("empty",))
+
+
+def test_find_files_by_folder_pattern_and_name(tmp_path):
+    from unet3d_monai.data.files import find_files
+
+    for name in ("b.txt", "a.txt", "c.csv"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "store.txt").mkdir()  # a folder taken whole when named
+
+    def listed(p):
+        return p.is_file() and p.suffix == ".txt"
+
+    def named(p):
+        return p.suffix == ".txt"
+
+    def find(paths):
+        return find_files(paths, "text files", (".txt",), listed, named)
+
+    assert find(tmp_path) == [tmp_path / "a.txt", tmp_path / "b.txt"]
+    assert find([tmp_path / "b.txt", tmp_path / "*.txt"]) == [tmp_path / "b.txt", tmp_path / "a.txt"]
+    assert find(tmp_path / "store.txt") == [tmp_path / "store.txt"]
+    with pytest.raises(FileNotFoundError, match=r"'.*c\.csv' is none of the text files read here \(expected \*\.txt\)"):
+        find(tmp_path / "c.csv")
+    with pytest.raises(FileNotFoundError, match=r"^Pattern '.*\*\.dat' matches no text files\.$"):
+        find(tmp_path / "*.dat")
+    with pytest.raises(FileNotFoundError, match=r"^No text files: the list of inputs is empty\.$"):
+        find([])
+    assert find_files(tmp_path / "c.csv", "text files", (".txt",), listed) == [tmp_path / "c.csv"]  # any named file

@@ -40,10 +40,10 @@ def test_training_record_is_the_json_beside_the_weights(tmp_path):
     (tmp_path / "model.json").write_text('{"patch_size": [8, 16, 16]}')
     assert training_record(tmp_path / "model.pt") == {"patch_size": [8, 16, 16]}
     (tmp_path / "model.json").write_text("[1, 2]")
-    with pytest.raises(ValueError, match="model.json must hold a JSON object, found list"):
+    with pytest.raises(ValueError, match="model.json' must hold a JSON object, got list"):
         training_record(tmp_path / "model.pt")
     (tmp_path / "model.json").write_text("{patch")
-    with pytest.raises(ValueError, match="model.json is not valid JSON"):
+    with pytest.raises(ValueError, match="model.json' is not valid JSON"):
         training_record(tmp_path / "model.pt")
 
 

@@ -70,6 +70,17 @@ def _engine(client, predictor, work, resume=False):
     return BlockwisePrediction(predictor, splitter, work, block_shape=BLOCK, resume=resume, runner=runner)
 
 
+def _source_and_network(raw, folder, seed):
+    """``raw`` written to ``folder/cells.h5`` and opened as a block source, a tiny network and its window
+    predictor."""
+    with h5py.File(folder / "cells.h5", "w") as f:
+        f["raw"] = raw
+    source = VolumeFile(str(folder / "cells.h5"), "raw", "none")
+    net = TinyNet(seed=seed)
+    window_predictor, _ = prepare_window_predictor(net, "cpu")
+    return source, net, window_predictor
+
+
 def _write_zarr_output(path, shape):
     from unet3d_monai.inference.zarr_store import ZarrPredictionWriter
 
@@ -81,11 +92,7 @@ def _write_zarr_output(path, shape):
 
 
 def test_a_killed_run_resumes_and_predicts_no_finished_block_again(client, raw, tmp_path):
-    with h5py.File(tmp_path / "cells.h5", "w") as f:
-        f["raw"] = raw
-    source = VolumeFile(str(tmp_path / "cells.h5"), "raw", "none")
-    net = TinyNet(seed=3)
-    window_predictor, _ = prepare_window_predictor(net, "cpu")
+    source, net, window_predictor = _source_and_network(raw, tmp_path, seed=3)
     work = tmp_path / "work"
     (tmp_path / "first").mkdir()
     first = CountingPredictor(window_predictor, tmp_path / "first", work / "partials", stop_after_blocks=6)
@@ -115,11 +122,7 @@ def test_a_killed_run_resumes_and_predicts_no_finished_block_again(client, raw, 
 
 
 def test_a_worker_killed_mid_block_is_retried_and_the_result_is_equal(client, raw, tmp_path):
-    with h5py.File(tmp_path / "cells.h5", "w") as f:
-        f["raw"] = raw
-    source = VolumeFile(str(tmp_path / "cells.h5"), "raw", "none")
-    net = TinyNet(seed=4)
-    window_predictor, _ = prepare_window_predictor(net, "cpu")
+    source, net, window_predictor = _source_and_network(raw, tmp_path, seed=4)
     marker = tmp_path / "killed"
     out = np.full((1, *raw.shape), np.nan, np.float32)
 

@@ -160,3 +160,19 @@ def test_blobs_scored_through_the_prediction_segmenter():
     assert split == pytest.approx(1.0)
     with pytest.raises(TypeError, match="segmenter must be callable"):
         BlobsAveragePrecision(segmenter="foreground_watershed")
+
+
+def test_boundary_scored_through_a_segmenter():
+    # thresholded at 0.5 instances 1 and 2 merge (AP 1/4, see above); a segmenter that cuts at the faint boundary
+    # too separates all three
+    boundary = line(0.1, 0.1, 0.45, 0.1, 0.1, 0.9, 0.1, 0.1)
+    truth = line(1, 1, 0, 2, 2, 0, 3, 3)
+    calls = []
+
+    def cut_at_0_4(probabilities):
+        calls.append(probabilities.shape)
+        return ndimage.label(probabilities[0] < 0.4)[0]
+
+    metric = BoundaryAveragePrecision(thresholds=(0.5,), segmenter=cut_at_0_4)
+    assert metric(y_pred=boundary, y=truth).item() == pytest.approx(1.0)
+    assert calls == [(1, 1, 8)]

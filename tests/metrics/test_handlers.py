@@ -134,3 +134,26 @@ def test_a_score_from_non_finite_predictions_is_nan_and_never_better():
         assert directed.is_better(0.5, float("nan")) is True
         assert directed.is_better(float("nan"), float("nan")) is False
         assert directed.is_better(0.6, 0.5) is higher
+
+
+def test_a_handler_takes_its_metrics_arguments_and_refuses_others():
+    import inspect
+
+    names = list(inspect.signature(BlobsAveragePrecisionHandler).parameters)
+    assert names == [
+        "thresholds",
+        "input_channel",
+        "use_last_target",
+        "iou_thresholds",
+        "min_instance_size",
+        "segmenter",
+        "output_transform",
+        "save_details",
+    ]
+    handler = MeanIoUHandler(0.7, [0], save_details=False)  # positional, as the metric's own arguments
+    assert handler.metric_fn.threshold == 0.7 and handler.metric_fn.skip_channels == (0,)
+    assert handler.save_details is False
+    with pytest.raises(TypeError, match="MeanIoUHandler: got an unexpected keyword argument 'treshold'"):
+        MeanIoUHandler(treshold=0.7)
+    with pytest.raises(TypeError, match="MSEHandler: .*reduction"):
+        MSEHandler(reduction="sum")  # the handler decides the reduction

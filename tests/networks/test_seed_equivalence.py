@@ -1,38 +1,14 @@
 """Our networks reproduce the logits of pytorch-3dunet's own models from their checkpoints."""
 
-import json
-
 import pytest
 import torch
 
-import unet3d_monai.networks as networks
-
-NETWORK_CLASSES = {
-    "UNet3D": networks.UNet3D,
-    "ResidualUNet3D": networks.ResidualUNet3D,
-    "ResidualUNetSE3D": networks.ResidualUNetSE3D,
-    "UNet2D": networks.UNet2D,
-    "ResidualUNet2D": networks.ResidualUNet2D,
-}
-
-
-def manifest_entries(seed_fixtures):
-    return json.loads((seed_fixtures / "manifest.json").read_text())
+from tests.seed_models import ENTRIES, NETWORK_CLASSES, manifest_entries
 
 
 @pytest.fixture(scope="module")
 def manifest(seed_fixtures):
     return manifest_entries(seed_fixtures)
-
-
-ENTRIES = [
-    "unet3d_gcr",
-    "resunet3d_softmax",
-    "resunetse3d",
-    "unet2d_bcr",
-    "unet3d_cbr_dataparallel",
-    "unet3d_regression",
-]
 
 
 def test_every_manifest_entry_is_covered(manifest):

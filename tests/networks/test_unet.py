@@ -19,6 +19,13 @@ def odd_input(network_class, batch=1, channels=1):
     return torch.rand(batch, channels, *spatial, generator=torch.Generator().manual_seed(0))
 
 
+def seeded_network(network_class, **options):
+    """A tiny ``network_class`` (1 input, 2 output channels) initialised from seed 0, in eval mode, and an input of
+    odd sizes for it."""
+    torch.manual_seed(0)
+    return network_class(1, 2, **options, **TINY).eval(), odd_input(network_class)
+
+
 @pytest.mark.parametrize("network_class", ALL_NETWORKS)
 def test_odd_spatial_sizes_keep_their_shape(network_class):
     network = network_class(2, 3, **TINY).eval()
@@ -209,9 +216,7 @@ def test_residual_networks_need_size_preserving_convolutions():
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("network_class", ALL_NETWORKS)
 def test_torchscript_script_save_load_and_trace(network_class):
-    torch.manual_seed(0)
-    network = network_class(1, 2, **TINY).eval()
-    x = odd_input(network_class)
+    network, x = seeded_network(network_class)
     with torch.no_grad():
         expected = network(x)
         scripted = torch.jit.script(network)
@@ -241,9 +246,7 @@ def test_torchscript_keeps_layer_orders_with_the_same_layers_apart():
 
 @pytest.mark.parametrize("network_class", ALL_NETWORKS)
 def test_bfloat16_autocast_runs_and_stays_close(network_class):
-    torch.manual_seed(0)
-    network = network_class(1, 2, **TINY).eval()
-    x = odd_input(network_class)
+    network, x = seeded_network(network_class)
     with torch.no_grad():
         reference = network(x)
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -255,9 +258,7 @@ def test_bfloat16_autocast_runs_and_stays_close(network_class):
 @pytest.mark.parametrize("upsample", ["default", "deconv", "trilinear"])
 @pytest.mark.parametrize("network_class", NETWORKS_3D)
 def test_channels_last_3d_gives_the_same_logits(network_class, upsample):
-    torch.manual_seed(0)
-    network = network_class(1, 2, upsample=upsample, **TINY).eval()
-    x = odd_input(network_class)
+    network, x = seeded_network(network_class, upsample=upsample)
     with torch.no_grad():
         expected = network(x)
         network = network.to(memory_format=torch.channels_last_3d)

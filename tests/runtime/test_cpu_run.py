@@ -14,17 +14,7 @@ from unet3d_monai.runtime import (
     resolve_cpu_run,
 )
 
-
-@pytest.fixture(autouse=True)
-def threads_kept_and_allocator_recorded(monkeypatch):
-    """Restore PyTorch's thread count after each test, and record allocator calls instead of changing this
-    process's malloc for the rest of the test session."""
-    calls = []
-    monkeypatch.setattr(cpu_run, "configure_glibc_allocator", lambda: calls.append(1) or True)
-    monkeypatch.setattr(cpu_run, "glibc", lambda: object())
-    threads = torch.get_num_threads()
-    yield calls
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("threads_kept_and_allocator_recorded")
 
 
 def _network():

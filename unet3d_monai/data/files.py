@@ -8,7 +8,7 @@ internal dataset each give one sentence naming the file and the problem instead 
 from __future__ import annotations
 
 import glob
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
 
@@ -20,6 +20,7 @@ __all__ = [
     "HDF5FileError",
     "HDF5KeyError",
     "check_dataset_dir",
+    "find_files",
     "find_h5_files",
     "get_h5_dataset",
     "list_h5_datasets",
@@ -117,7 +118,62 @@ def read_h5(dataset: h5py.Dataset, index: object = ()) -> np.ndarray:
 
 
 def _is_h5(path: Path) -> bool:
-    return path.suffix.lower() in H5_SUFFIXES
+    return path.is_file() and path.suffix.lower() in H5_SUFFIXES
+
+
+def find_files(
+    paths: PathInput,
+    kind: str,
+    suffixes: Sequence[str],
+    listed: Callable[[Path], bool],
+    named: Callable[[Path], bool] | None = None,
+) -> list[Path]:
+    """The files named by a file, a folder (its direct entries that ``listed`` accepts), a glob pattern (the
+    matches ``listed`` accepts), or a list of these; sorted within each entry, in the order of the entries, without
+    duplicates.
+
+    A named file is taken when ``named`` accepts it (any file when ``named`` is None); a folder that ``named``
+    accepts is taken whole (a zarr store) instead of being listed.
+
+    Args:
+        paths: a path or pattern, or a list of them.
+        kind: what the files are, for errors, e.g. ``"HDF5 files"``.
+        suffixes: the file name suffixes looked for, for errors.
+        listed: whether a path found in a folder or by a pattern is one of the files.
+        named: whether a path named directly is one of the files; None takes any file.
+
+    Example::
+
+        find_files("data/train", "HDF5 files", (".h5",), lambda p: p.suffix == ".h5")
+
+    Raises:
+        FileNotFoundError: an entry matches nothing, is not one of the files, or the list is empty.
+    """
+    entries = [paths] if isinstance(paths, (str, PathLike)) else list(paths)
+    if not entries:
+        raise FileNotFoundError(f"No {kind}: the list of inputs is empty.")
+    looked_for = ", ".join(f"*{s}" for s in suffixes)
+    found: list[Path] = []
+    for entry in entries:
+        path = Path(entry).expanduser()
+        if named is not None and path.is_dir() and named(path):
+            files = [path]
+        elif path.is_dir():
+            files = sorted(f for f in path.iterdir() if listed(f))
+            if not files:
+                raise FileNotFoundError(f"Folder '{path}' contains no {kind} (looked for {looked_for}).")
+        elif path.is_file():
+            if named is not None and not named(path):
+                raise FileNotFoundError(f"'{path}' is none of the {kind} read here (expected {looked_for}).")
+            files = [path]
+        elif glob.has_magic(str(path)):
+            files = sorted(Path(f) for f in glob.glob(str(path)) if listed(Path(f)))
+            if not files:
+                raise FileNotFoundError(f"Pattern '{path}' matches no {kind}.")
+        else:
+            raise FileNotFoundError(f"File or folder '{path}' does not exist.")
+        found.extend(f for f in files if f not in found)
+    return found
 
 
 def find_h5_files(paths: PathInput) -> list[Path]:
@@ -134,28 +190,7 @@ def find_h5_files(paths: PathInput) -> list[Path]:
     Raises:
         FileNotFoundError: an entry matches nothing, or nothing at all was found.
     """
-    entries = [paths] if isinstance(paths, (str, PathLike)) else list(paths)
-    if not entries:
-        raise FileNotFoundError("No HDF5 files: the list of paths is empty.")
-    found: list[Path] = []
-    for entry in entries:
-        p = Path(entry).expanduser()
-        if p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.is_file() and _is_h5(f))
-            if not files:
-                raise FileNotFoundError(
-                    f"Folder '{p}' contains no HDF5 files (looked for {', '.join('*' + s for s in H5_SUFFIXES)})."
-                )
-        elif p.is_file():
-            files = [p]
-        elif glob.has_magic(str(p)):
-            files = sorted(Path(f) for f in glob.glob(str(p)) if Path(f).is_file() and _is_h5(Path(f)))
-            if not files:
-                raise FileNotFoundError(f"Pattern '{p}' matches no HDF5 files.")
-        else:
-            raise FileNotFoundError(f"HDF5 file or folder '{p}' does not exist.")
-        found.extend(f for f in files if f not in found)
-    return found
+    return find_files(paths, "HDF5 files", H5_SUFFIXES, _is_h5)
 
 
 def make_datalist(

@@ -74,7 +74,8 @@ def _check_foreground_filter(threshold: float | None, slack_acceptance: float, l
 
 
 class _HDF5Volumes(torch.utils.data.Dataset):
-    """Shared machinery: file checks, statistics, per-process handles and region reading."""
+    """Shared machinery: file checks, statistics, per-process handles, region reading and the options of the
+    label-foreground patch filter (``threshold``, ``slack_acceptance``, ``ignore_index``)."""
 
     def __init__(
         self,
@@ -84,6 +85,9 @@ class _HDF5Volumes(torch.utils.data.Dataset):
         label_key: str | None,
         weight_key: str | None,
         transform: Callable[[dict], Any] | None,
+        threshold: float | None,
+        slack_acceptance: float,
+        ignore_index: int | None,
         pad_mode: PadMode | str,
         label_dtype: np.dtype | type,
         compute_stats: bool,
@@ -93,6 +97,10 @@ class _HDF5Volumes(torch.utils.data.Dataset):
         self.patch_size = check_patch_size(patch_size, "patch_size")
         if len(self.patch_size) not in (2, 3):
             raise ValueError(f"patch_size {self.patch_size} must have 2 or 3 dimensions.")
+        _check_foreground_filter(threshold, slack_acceptance, label_key)
+        self.threshold = threshold
+        self.slack_acceptance = float(slack_acceptance)
+        self.ignore_index = ignore_index
         self.raw_key = raw_key
         self.label_key = label_key
         self.weight_key = weight_key
@@ -315,10 +323,6 @@ class HDF5PatchDataset(_HDF5Volumes):
     ) -> None:
         patch_size = check_patch_size(patch_size, "patch_size")
         self.stride = patch_size if stride is None else check_patch_size(stride, "stride", ndim=len(patch_size))
-        _check_foreground_filter(threshold, slack_acceptance, label_key)
-        self.threshold = threshold
-        self.slack_acceptance = float(slack_acceptance)
-        self.ignore_index = ignore_index
         self.filter_seed = int(filter_seed)
         super().__init__(
             files,
@@ -327,6 +331,9 @@ class HDF5PatchDataset(_HDF5Volumes):
             label_key,
             weight_key,
             transform,
+            threshold,
+            slack_acceptance,
+            ignore_index,
             pad_mode,
             label_dtype,
             compute_stats,
@@ -431,13 +438,9 @@ class RandomHDF5PatchDataset(_HDF5Volumes, Randomizable):
     ) -> None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples <= 0:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")
-        _check_foreground_filter(threshold, slack_acceptance, label_key)
         if max_tries < 1:
             raise ValueError(f"max_tries must be at least 1, got {max_tries}.")
         self.num_samples = int(num_samples)
-        self.threshold = threshold
-        self.slack_acceptance = float(slack_acceptance)
-        self.ignore_index = ignore_index
         self.max_tries = int(max_tries)
         super().__init__(
             files,
@@ -446,6 +449,9 @@ class RandomHDF5PatchDataset(_HDF5Volumes, Randomizable):
             label_key,
             weight_key,
             transform,
+            threshold,
+            slack_acceptance,
+            ignore_index,
             pad_mode,
             label_dtype,
             compute_stats,

@@ -45,6 +45,51 @@ logger = logging.getLogger(__name__)
 Volume = tuple[np.ndarray, np.ndarray]
 
 
+@dataclass(frozen=True)
+class _Microscope:
+    """How a task's phantom is imaged (see :func:`_phantoms.acquire`): PSF, photon budget and detector."""
+
+    psf_sigma: tuple[float, ...]
+    peak_photons: float
+    background_photons: float
+    gain: float
+    offset: float
+    read_noise: float
+
+    def image(
+        self, rng: np.random.Generator, density: np.ndarray, illumination_field: np.ndarray | float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(noisy, clean)`` detector values of the emitter ``density``."""
+        return _phantoms.acquire(
+            rng,
+            density,
+            psf_sigma=self.psf_sigma,
+            illumination_field=illumination_field,
+            peak_photons=self.peak_photons,
+            background_photons=self.background_photons,
+            gain=self.gain,
+            offset=self.offset,
+            read_noise=self.read_noise,
+        )
+
+
+_CONFOCAL = _Microscope(
+    (1.3, 0.7, 0.7), peak_photons=55.0, background_photons=1.0, gain=3.0, offset=12.0, read_noise=4.0
+)
+_LIGHTSHEET = _Microscope(
+    (1.6, 1.0, 1.0), peak_photons=30.0, background_photons=3.0, gain=2.0, offset=100.0, read_noise=3.0
+)
+_LIGHTSHEET_NUCLEI = _Microscope(
+    (1.4, 0.9, 0.9), peak_photons=40.0, background_photons=2.0, gain=2.0, offset=100.0, read_noise=3.0
+)
+_LOW_LIGHT = _Microscope(
+    (1.2, 0.8, 0.8), peak_photons=8.0, background_photons=0.5, gain=1.0, offset=2.0, read_noise=1.0
+)
+_CONFOCAL_CELLS = _Microscope(
+    (1.3, 0.8, 0.8), peak_photons=40.0, background_photons=1.5, gain=2.0, offset=50.0, read_noise=3.0
+)
+
+
 def _boundary(rng: np.random.Generator, shape: tuple[int, ...]) -> Volume:
     spacing = (2.0, 1.0, 1.0)
     labels, membranes, cytoplasm = _phantoms.cell_membranes(rng, shape, spacing, cell_size=28.0, gap_fraction=0.1)
@@ -52,17 +97,7 @@ def _boundary(rng: np.random.Generator, shape: tuple[int, ...]) -> Volume:
     count = max(1, int(np.prod(shape) / 6000))
     puncta.reshape(-1)[rng.integers(0, puncta.size, size=count)] = rng.uniform(1.0, 4.0, size=count)
     light = _phantoms.illumination(rng, shape, scale=48.0, contrast=0.3, depth_decay=0.45)
-    raw, _ = _phantoms.acquire(
-        rng,
-        membranes + cytoplasm + puncta,
-        psf_sigma=(1.3, 0.7, 0.7),
-        illumination_field=light,
-        peak_photons=55.0,
-        background_photons=1.0,
-        gain=3.0,
-        offset=12.0,
-        read_noise=4.0,
-    )
+    raw, _ = _CONFOCAL.image(rng, membranes + cytoplasm + puncta, light)
     return raw, labels.astype(np.uint16)
 
 
@@ -74,17 +109,7 @@ def _lightsheet_boundary(rng: np.random.Generator, shape: tuple[int, ...]) -> Vo
     light = _phantoms.illumination(rng, shape, scale=40.0, contrast=0.35, depth_decay=0.3)
     # light-sheet stripes: shadows cast along the illumination axis (x) by absorbing structures
     stripes = 1.0 + 0.15 * np.tanh(_phantoms.smooth_field(rng, (shape[0], shape[1], 1), (4.0, 2.5, 1.0)))
-    raw, _ = _phantoms.acquire(
-        rng,
-        membranes + 1.5 * cytoplasm,
-        psf_sigma=(1.6, 1.0, 1.0),
-        illumination_field=light * stripes,
-        peak_photons=30.0,
-        background_photons=3.0,
-        gain=2.0,
-        offset=100.0,
-        read_noise=3.0,
-    )
+    raw, _ = _LIGHTSHEET.image(rng, membranes + 1.5 * cytoplasm, light * stripes)
     return raw, labels.astype(np.uint16)
 
 
@@ -92,17 +117,7 @@ def _nuclei(rng: np.random.Generator, shape: tuple[int, ...]) -> Volume:
     spacing = (2.0, 1.0, 1.0)
     labels, stain = _phantoms.nuclei(rng, shape, spacing, radius_range=(5.0, 8.0), density=0.8, min_gap=-1.0)
     light = _phantoms.illumination(rng, shape, scale=40.0, contrast=0.3, depth_decay=0.3)
-    raw, _ = _phantoms.acquire(
-        rng,
-        stain,
-        psf_sigma=(1.4, 0.9, 0.9),
-        illumination_field=light,
-        peak_photons=40.0,
-        background_photons=2.0,
-        gain=2.0,
-        offset=100.0,
-        read_noise=3.0,
-    )
+    raw, _ = _LIGHTSHEET_NUCLEI.image(rng, stain, light)
     return raw, labels.astype(np.uint16)
 
 
@@ -110,34 +125,14 @@ def _denoising(rng: np.random.Generator, shape: tuple[int, ...]) -> Volume:
     spacing = (1.5, 1.0, 1.0)
     _, membranes, cytoplasm = _phantoms.cell_membranes(rng, shape, spacing, cell_size=15.0)
     light = _phantoms.illumination(rng, shape, scale=40.0, contrast=0.3)
-    return _phantoms.acquire(
-        rng,
-        membranes + 2.0 * cytoplasm,
-        psf_sigma=(1.2, 0.8, 0.8),
-        illumination_field=light,
-        peak_photons=8.0,
-        background_photons=0.5,
-        gain=1.0,
-        offset=2.0,
-        read_noise=1.0,
-    )
+    return _LOW_LIGHT.image(rng, membranes + 2.0 * cytoplasm, light)
 
 
 def _multiclass(rng: np.random.Generator, shape: tuple[int, ...]) -> Volume:
     spacing = (2.0, 1.0, 1.0)
     classes, stain = _phantoms.cells_with_nuclei(rng, shape, spacing, radius_range=(11.0, 16.0))
     light = _phantoms.illumination(rng, shape, scale=48.0, contrast=0.25, depth_decay=0.3)
-    raw, _ = _phantoms.acquire(
-        rng,
-        stain,
-        psf_sigma=(1.3, 0.8, 0.8),
-        illumination_field=light,
-        peak_photons=40.0,
-        background_photons=1.5,
-        gain=2.0,
-        offset=50.0,
-        read_noise=3.0,
-    )
+    raw, _ = _CONFOCAL_CELLS.image(rng, stain, light)
     return raw, classes
 
 
@@ -148,17 +143,11 @@ def _dsb2018_2d(rng: np.random.Generator, shape: tuple[int, ...]) -> Volume:
         rng, plane, spacing, radius_range=(6.0, 13.0), density=rng.uniform(0.3, 0.9), min_gap=-3.0
     )
     light = _phantoms.illumination(rng, plane, scale=96.0, contrast=0.25)
-    raw, _ = _phantoms.acquire(
-        rng,
-        stain,
-        psf_sigma=(1.2, 1.2),
-        illumination_field=light,
-        peak_photons=rng.uniform(30.0, 80.0),
-        background_photons=2.0,
-        gain=1.0,
-        offset=10.0,
-        read_noise=2.0,
+    # the photon budget varies from image to image
+    camera = _Microscope(
+        (1.2, 1.2), peak_photons=rng.uniform(30.0, 80.0), background_photons=2.0, gain=1.0, offset=10.0, read_noise=2.0
     )
+    raw, _ = camera.image(rng, stain, light)
     return raw[None], labels.astype(np.uint16)[None]
 
 

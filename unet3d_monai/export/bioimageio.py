@@ -29,6 +29,7 @@ import yaml
 
 from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.compat import load_network_weights
+from unet3d_monai.data.atomic import replace_path
 from unet3d_monai.data.normalize import Normalize
 from unet3d_monai.data.sample import TASKS, generate_volume
 from unet3d_monai.data.stats import DEFAULT_PERCENTILES
@@ -138,21 +139,6 @@ def _check_output(output: str | os.PathLike, overwrite: bool) -> Path:
         raise FileExistsError(f"{output} is a folder, not a zip archive it could replace.")
     output.parent.mkdir(parents=True, exist_ok=True)
     return output
-
-
-def _move_into_place(staged: Path, output: Path) -> None:
-    """Replace ``output`` by ``staged`` (a file or a folder in the same folder)."""
-    if staged.is_file():
-        os.replace(staged, output)
-        return
-    previous = output.with_name(f".{output.name}.{os.getpid()}.previous")
-    if output.exists():
-        os.replace(output, previous)
-    os.replace(staged, output)
-    if previous.is_dir():
-        shutil.rmtree(previous)
-    elif previous.exists():
-        previous.unlink()
 
 
 def export_bioimageio(
@@ -280,7 +266,7 @@ def export_bioimageio(
                 loaded = load_description(staged)
                 if isinstance(loaded, InvalidDescr):
                     raise ValueError(f"the exported package {output} is invalid: {loaded.get_reason()}")
-            _move_into_place(staged, output)
+            replace_path(staged, output)
         finally:
             if staged.is_dir():
                 shutil.rmtree(staged)

@@ -3,7 +3,6 @@ from the training record beside the weights (``model.json``) or, without one, fr
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -15,6 +14,7 @@ import torch.nn as nn
 from unet3d_monai.compat import is_bioimageio_package, read_bioimageio_package
 from unet3d_monai.data.normalize import NormalizeMode
 from unet3d_monai.export.architecture import network_definition, network_from_definition
+from unet3d_monai.inference.model_record import read_model_record
 from unet3d_monai.networks.unet import UNetBase, pool_kernels_per_level
 
 __all__ = ["FINAL_ACTIVATIONS", "RECORD_FILE", "ExportedModel", "resolve_model", "training_record"]
@@ -29,9 +29,9 @@ _HALO_FRACTION = 8  # the halo is 1/8 of the training patch on each side
 def training_record(ckpt_path: str | os.PathLike) -> dict | None:
     """The training record of the weights at ``ckpt_path``, or None when there is none.
 
-    The record is ``model.json`` beside the weights (written by training next to ``model.pt``), or, for a
-    bioimage.io package made by :func:`~unet3d_monai.export.export_bioimageio`, the copy under its
-    ``config.unet3d_monai``.
+    The record is ``model.json`` beside the weights (written by training next to ``model.pt``, read with
+    :func:`~unet3d_monai.inference.read_model_record`), or, for a bioimage.io package made by
+    :func:`~unet3d_monai.export.export_bioimageio`, the copy under its ``config.unet3d_monai``.
 
     Raises:
         ValueError: ``model.json`` is not a JSON object.
@@ -39,16 +39,7 @@ def training_record(ckpt_path: str | os.PathLike) -> dict | None:
     ckpt_path = Path(ckpt_path)
     if is_bioimageio_package(ckpt_path):
         return read_bioimageio_package(ckpt_path).record
-    record_path = ckpt_path.with_name(RECORD_FILE)
-    if not record_path.is_file():
-        return None
-    try:
-        record = json.loads(record_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{record_path} is not valid JSON ({error}).") from error
-    if not isinstance(record, dict):
-        raise ValueError(f"{record_path} must hold a JSON object, found {type(record).__name__}.")
-    return record
+    return read_model_record(ckpt_path.with_name(RECORD_FILE))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import torch
 from ignite.engine import Engine, Events
 from monai.handlers import CheckpointLoader
 
+from unet3d_monai.data.atomic import atomic_write
 from unet3d_monai.inference.model_record import write_model_record
 
 from .random_states import RandomStates
@@ -28,39 +28,17 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     """Save ``obj`` with :func:`torch.save` so that ``path`` is never left half-written.
 
     The object is written to a temporary file in the same folder, flushed to disk, and renamed over ``path``
-    (an atomic operation on POSIX file systems). A process killed at any moment leaves either the previous file
-    or the new one, never a truncated one.
+    (an atomic operation on POSIX file systems; see :func:`~unet3d_monai.data.atomic.atomic_write`). A process
+    killed at any moment leaves either the previous file or the new one, never a truncated one.
 
     Example::
 
         atomic_torch_save(network.state_dict(), "models/model.pt")
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = _create_temporary(path)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-        raise
+    with atomic_write(path, "wb") as handle:
+        torch.save(obj, handle)
     return path
-
-
-def _create_temporary(path: Path) -> tuple[int, str]:
-    """A new file beside ``path``, opened for writing, with the permissions an ordinary new file gets (``0o666``
-    less the process's umask, applied by the system), so that the renamed checkpoint is readable like any other."""
-    for _ in range(100):
-        name = str(path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp"))
-        try:
-            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), name
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"Could not create a temporary file beside '{path}'.")
 
 
 def _unwrap(network: torch.nn.Module) -> torch.nn.Module:

@@ -48,8 +48,6 @@ def work_dir_of(output: Path) -> Path:
 def _spatial_chunks(volume: Any) -> tuple[int, ...] | None:
     """The input's chunk shape along ``(Z, Y, X)`` when it is stored chunked as ``(Z, Y, X)`` or ``(C, Z, Y, X)``."""
     chunks = getattr(volume, "chunks", None)
-    if chunks is None and hasattr(volume, "_dataset"):
-        chunks = volume._dataset.chunks
     stored = getattr(volume, "stored_shape", ())
     if chunks is None or len(stored) < 3 or getattr(volume, "channels_first_3d", False):
         return None

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from torch import nn
+
+from unet3d_monai.data.atomic import atomic_write
 
 __all__ = ["model_record_path", "read_model_record", "recorded", "recorded_network_argument", "write_model_record"]
 
@@ -105,17 +106,9 @@ def write_model_record(
         "plan": None if plan is None else dict(plan),
     }
     path = model_record_path(ckpt_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(record, handle, indent=2)
-            handle.write("\n")
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w") as handle:
+        json.dump(record, handle, indent=2)
+        handle.write("\n")
     return path
 
 
@@ -134,6 +127,8 @@ def read_model_record(ckpt_path: str | os.PathLike | None) -> dict[str, Any] | N
         record = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"Model record '{path}' is not valid JSON ({error.msg} at line {error.lineno}).") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"Model record '{path}' is not valid JSON (it is not UTF-8 text: {error.reason}).") from None
     if not isinstance(record, dict):
         raise ValueError(f"Model record '{path}' must hold a JSON object, got {type(record).__name__}.")
     return record

@@ -10,7 +10,8 @@ import numpy as np
 
 from unet3d_monai.data.files import get_h5_dataset, open_h5
 from unet3d_monai.data.locations import check_free_space, check_writable_folder
-from unet3d_monai.inference.volumes import _channel_first_shape, is_nifti
+from unet3d_monai.inference.chunked_volume import channel_first_shape
+from unet3d_monai.inference.volumes import is_nifti
 from unet3d_monai.inference.writers import OutputDtype
 from unet3d_monai.inference.zarr_store import ZarrVolume, is_zarr
 
@@ -45,7 +46,7 @@ def prediction_bytes(
         with open_h5(path) as f:
             stored = get_h5_dataset(f, raw_key).shape
         name = f"HDF5 file '{path}' dataset '{raw_key}'"
-    spatial = _channel_first_shape(stored, name, channels_first_3d)[1:]
+    spatial = channel_first_shape(stored, name, channels_first_3d)[1:]
     voxels = math.prod(spatial) * int(out_channels)
     itemsize = np.dtype(OutputDtype(output_dtype).value).itemsize
     uses_blocks = blockwise(spatial) if callable(blockwise) else bool(blockwise)

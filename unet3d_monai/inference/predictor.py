@@ -41,7 +41,7 @@ from unet3d_monai.inference.volumes import (
     nifti_shape,
     volume_stem,
 )
-from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, network_min_window
+from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, cpu_stitched_inferer, network_min_window
 from unet3d_monai.inference.window_options import check_window_options
 from unet3d_monai.inference.window_predictor import (
     WindowPredictor,
@@ -573,15 +573,7 @@ def predict_file(
         predict_file(net, "cells.h5", "out", roi_size=(80, 170, 170), overlap=0.25)   # -> out/cells_predictions.h5
     """
     device = resolve_device(device)
-    inferer = FittedSlidingWindowInferer(
-        roi_size=roi_size,
-        sw_batch_size=sw_batch_size,
-        overlap=overlap,
-        mode="gaussian",
-        sw_device=device,
-        device=torch.device("cpu"),
-        progress=progress,
-    )
+    inferer = cpu_stitched_inferer(roi_size, overlap, sw_batch_size, device, progress)
     predictor = VolumePredictor(
         network,
         inferer,

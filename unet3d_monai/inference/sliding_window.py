@@ -11,7 +11,7 @@ from monai.inferers import SlidingWindowInferer
 from torch import nn
 
 from unet3d_monai.inference.autocast import cpu_bfloat16_enabled
-from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, network_min_window
+from unet3d_monai.inference.window_fit import cpu_stitched_inferer, network_min_window
 from unet3d_monai.inference.window_predictor import (
     WindowPredictor,
     network_in_channels,
@@ -148,16 +148,8 @@ def predict(
     spatial_dims = network_spatial_dims(network)
     tensor = to_channel_first_3d(volume, spatial_dims, network_in_channels(network))
     window_predictor, device = prepare_window_predictor(network, device, tta, amp)
-    inferer = FittedSlidingWindowInferer(
-        roi_size=window_roi_size(roi_size, spatial_dims),
-        sw_batch_size=sw_batch_size,
-        overlap=overlap,
-        mode="gaussian",
-        sw_device=device,
-        device=torch.device("cpu"),
-        progress=progress,
-        min_window=network_min_window(network),
-    )
+    roi = window_roi_size(roi_size, spatial_dims)
+    inferer = cpu_stitched_inferer(roi, overlap, sw_batch_size, device, progress, network_min_window(network))
     output = infer_volume(window_predictor, tensor, inferer, device).numpy()
     if spatial_dims == 2 and volume.ndim in (2, 3):
         output = output[:, 0]

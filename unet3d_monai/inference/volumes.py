@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
@@ -11,10 +10,11 @@ import h5py
 import nibabel as nib
 import numpy as np
 
-from unet3d_monai.data.files import H5_SUFFIXES, get_h5_dataset, open_h5
+from unet3d_monai.data.files import H5_SUFFIXES, find_files, get_h5_dataset, open_h5
 from unet3d_monai.data.normalize import Normalize
 from unet3d_monai.data.stats import VolumeStats, compute_volume_stats
-from unet3d_monai.inference.input_checks import check_finite, count_nonfinite, fill_nonfinite
+from unet3d_monai.inference.chunked_volume import ChunkedVolume
+from unet3d_monai.inference.input_checks import check_finite, fill_nonfinite
 
 __all__ = [
     "NIFTI_SUFFIXES",
@@ -66,42 +66,8 @@ def find_volume_files(inputs: str | PathLike | Sequence[str | PathLike]) -> list
     Raises:
         FileNotFoundError: an entry matches no volume file.
     """
-    entries = [inputs] if isinstance(inputs, (str, PathLike)) else list(inputs)
-    if not entries:
-        raise FileNotFoundError("No input volumes: the list of inputs is empty.")
-    suffixes = ", ".join(f"*{s}" for s in (*H5_SUFFIXES, *NIFTI_SUFFIXES, ZARR_SUFFIX))
-    found: list[Path] = []
-    for entry in entries:
-        path = Path(entry).expanduser()
-        if _is_zarr_store(path):
-            files = [path]
-        elif path.is_dir():
-            files = sorted(f for f in path.iterdir() if _is_volume(f))
-            if not files:
-                raise FileNotFoundError(f"Input folder '{path}' contains no volume files (looked for {suffixes}).")
-        elif path.is_file():
-            if not _is_volume(path):
-                raise FileNotFoundError(f"Input '{path}' is not an HDF5 or NIfTI file (expected {suffixes}).")
-            files = [path]
-        elif glob.has_magic(str(path)):
-            files = sorted(Path(f) for f in glob.glob(str(path)) if _is_volume(Path(f)))
-            if not files:
-                raise FileNotFoundError(f"Input pattern '{path}' matches no volume files ({suffixes}).")
-        else:
-            raise FileNotFoundError(f"Input file or folder '{path}' does not exist.")
-        found.extend(f for f in files if f not in found)
-    return found
-
-
-def _channel_first_shape(shape: Sequence[int], name: str, channels_first_3d: bool) -> tuple[int, ...]:
-    """(C, Z, Y, X) view of a stored shape: (Y, X) and (Z, Y, X) gain a channel axis, (C, Y, X) a depth."""
-    if len(shape) == 2:
-        return (1, 1, *shape)
-    if len(shape) == 3:
-        return (shape[0], 1, shape[1], shape[2]) if channels_first_3d else (1, *shape)
-    if len(shape) == 4:
-        return tuple(shape)
-    raise ValueError(f"{name} has shape {tuple(shape)}; expected (Y, X), (Z, Y, X) or (C, Z, Y, X).")
+    suffixes = (*H5_SUFFIXES, *NIFTI_SUFFIXES, ZARR_SUFFIX)
+    return find_files(inputs, "volume files", suffixes, _is_volume, named=_is_volume)
 
 
 class ArrayVolume:
@@ -125,7 +91,7 @@ class ArrayVolume:
         return data * np.float32(self.scale) if self.scale != 1.0 else data
 
 
-class HDF5Volume:
+class HDF5Volume(ChunkedVolume):
     """A dataset of an HDF5 file opened read-only, seen as ``(C, Z, Y, X)``, read and normalised lazily.
 
     The stored dataset may be ``(Y, X)``, ``(Z, Y, X)`` or ``(C, Z, Y, X)``; a 3D dataset is ``(C, Y, X)``
@@ -151,64 +117,18 @@ class HDF5Volume:
             block = volume.read((slice(0, 32), slice(0, 64), slice(0, 64)))   # (C, 32, 64, 64) float32
     """
 
-    def __init__(
-        self,
-        path: str | PathLike,
-        key: str = "raw",
-        normalization: str = "standardize",
-        channels_first_3d: bool = False,
-        replace_nonfinite: float | None = None,
-        stats: VolumeStats | None = None,
-    ) -> None:
-        self.path = Path(path)
-        self.key = key
-        self.channels_first_3d = channels_first_3d
-        self.replace_nonfinite = None if replace_nonfinite is None else float(replace_nonfinite)
-        self.normalize = Normalize(normalization)
-        self.stats: VolumeStats | None = stats
-        self._file: h5py.File = open_h5(self.path)
-        try:
-            self._dataset = get_h5_dataset(self._file, key)
-            self.stored_shape = tuple(self._dataset.shape)
-            self.shape = _channel_first_shape(
-                self.stored_shape, f"HDF5 file '{self.path}' dataset '{key}'", channels_first_3d
-            )
-            if self.normalize.mode.value != "none" and self.stats is None:
-                self.stats = compute_volume_stats(self.path, key, percentiles=self.normalize.percentiles)
-        except BaseException:
-            self._file.close()
-            raise
+    _file: h5py.File | None = None
 
-    def read(self, region: Region) -> np.ndarray:
-        """Normalised float32 ``(C, *region)`` for a spatial region ``(z, y, x)`` of the volume."""
-        ndim = len(self.stored_shape)
-        if ndim == 2:
-            data = self._dataset[region[1:]][None, None]
-        elif ndim == 3 and self.channels_first_3d:
-            data = self._dataset[(slice(None), *region[1:])][:, None]
-        elif ndim == 3:
-            data = self._dataset[region][None]
-        else:
-            data = self._dataset[(slice(None), *region)]
-        data = fill_nonfinite(np.asarray(data), self.replace_nonfinite)
-        return np.asarray(self.normalize(data, self.stats), dtype=np.float32)
+    def _open(self) -> tuple[h5py.Dataset, str]:
+        self._file = open_h5(self.path)
+        return get_h5_dataset(self._file, self.key), f"HDF5 file '{self.path}' dataset '{self.key}'"
 
-    def count_nonfinite(self) -> int:
-        """Number of NaN/Inf voxels stored in the dataset (from the statistics, or one pass over the data)."""
-        return self.stats.nonfinite if self.stats is not None else count_nonfinite(self._dataset)
-
-    def read_all(self) -> np.ndarray:
-        """The whole normalised volume ``(C, Z, Y, X)``."""
-        return self.read(tuple(slice(0, s) for s in self.shape[1:]))
+    def _compute_stats(self) -> VolumeStats:
+        return compute_volume_stats(self.path, self.key, percentiles=self.normalize.percentiles)
 
     def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> HDF5Volume:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        if self._file is not None:
+            self._file.close()
 
 
 def nifti_shape(path: str | PathLike) -> tuple[int, ...]:

@@ -21,7 +21,7 @@ from monai.inferers.utils import sliding_window_inference
 from monai.utils import ensure_tuple_rep
 from torch import nn
 
-__all__ = ["FittedSlidingWindowInferer", "fit_window", "network_min_window"]
+__all__ = ["FittedSlidingWindowInferer", "cpu_stitched_inferer", "fit_window", "network_min_window"]
 
 logger = logging.getLogger(__name__)
 
@@ -241,3 +241,31 @@ class FittedSlidingWindowInferer(SlidingWindowInferer):
             crop = (slice(None), slice(None), *(slice(0, s) for s in spatial))
             output = output[crop]
         return output
+
+
+def cpu_stitched_inferer(
+    roi_size: Sequence[int] | int,
+    overlap: Sequence[float] | float,
+    sw_batch_size: int,
+    device: torch.device,
+    progress: bool = False,
+    min_window: Sequence[int] | None = None,
+) -> FittedSlidingWindowInferer:
+    """The inferer of the prediction functions: Gaussian-blended windows fitted to the volume, run on ``device``
+    and stitched on the CPU (a whole volume's output never has to fit in accelerator memory).
+
+    Example:
+        >>> inferer = cpu_stitched_inferer((80, 64, 64), overlap=0.25, sw_batch_size=2, device=torch.device("cpu"))
+        >>> inferer(torch.zeros(1, 1, 20, 100, 40), torch.nn.Conv3d(1, 1, 3, padding=1)).shape
+        torch.Size([1, 1, 20, 100, 40])
+    """
+    return FittedSlidingWindowInferer(
+        roi_size=roi_size,
+        sw_batch_size=sw_batch_size,
+        overlap=overlap,
+        mode="gaussian",
+        sw_device=device,
+        device=torch.device("cpu"),
+        progress=progress,
+        min_window=min_window,
+    )

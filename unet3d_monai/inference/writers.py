@@ -11,7 +11,16 @@ import nibabel as nib
 import numpy as np
 from monai.utils import StrEnum, look_up_option
 
-__all__ = ["OutputDtype", "HDF5PredictionWriter", "check_output_path", "convert_predictions", "write_nifti"]
+from unet3d_monai.data.atomic import replace_path
+
+__all__ = [
+    "HDF5PredictionWriter",
+    "OutputDtype",
+    "StagedOutput",
+    "check_output_path",
+    "convert_predictions",
+    "write_nifti",
+]
 
 Region = tuple[slice, ...]
 
@@ -58,7 +67,48 @@ def check_output_path(output_path: str | PathLike, input_path: str | PathLike | 
     return output_path
 
 
-class HDF5PredictionWriter:
+class StagedOutput:
+    """An output file or folder written under the temporary name ``<output>.part`` and renamed to ``output_path``
+    by :meth:`publish`, so that an interrupted run never leaves a partial output under the final name.
+
+    The base of the prediction writers: it refuses an output that is the input, or that exists when ``overwrite``
+    is false (:func:`check_output_path`), and holds the storage type of the predictions.
+
+    Args:
+        output_path: final name, e.g. ``out/cells_predictions.h5``.
+        input_path: the input (the output must differ from it).
+        overwrite: replace an existing output.
+        dtype: storage type of ``predictions`` (see :class:`OutputDtype`).
+
+    Example::
+
+        staged = StagedOutput("out/a_predictions.h5", "a.h5")
+        ...  # write staged.temp_path
+        staged.publish()   # -> out/a_predictions.h5
+    """
+
+    def __init__(
+        self,
+        output_path: str | PathLike,
+        input_path: str | PathLike | None = None,
+        overwrite: bool = False,
+        dtype: OutputDtype | str = OutputDtype.FLOAT32,
+    ) -> None:
+        self.output_path = check_output_path(output_path, input_path, overwrite)
+        self.temp_path = self.output_path.with_name(self.output_path.name + ".part")
+        self.dtype = OutputDtype(look_up_option(dtype, OutputDtype))
+        self._start()
+
+    def _start(self) -> None:
+        """Begin writing the output (nothing to do here; a subclass may create its ``.part`` file)."""
+
+    def publish(self) -> Path:
+        """Rename the finished ``.part`` file or folder to the output name (an overwritten output is replaced only
+        now); returns the output path."""
+        return replace_path(self.temp_path, self.output_path)
+
+
+class HDF5PredictionWriter(StagedOutput):
     """Writes ``predictions`` (and optionally ``segmentation``) to ``<output>.part``, renamed on :meth:`commit`.
 
     Datasets: ``predictions`` ``(C, Z, Y, X)`` in the chosen :class:`OutputDtype`, chunked so block-wise
@@ -79,16 +129,7 @@ class HDF5PredictionWriter:
             writer.commit()
     """
 
-    def __init__(
-        self,
-        output_path: str | PathLike,
-        input_path: str | PathLike | None = None,
-        overwrite: bool = False,
-        dtype: OutputDtype | str = OutputDtype.FLOAT32,
-    ) -> None:
-        self.output_path = check_output_path(output_path, input_path, overwrite)
-        self.dtype = OutputDtype(look_up_option(dtype, OutputDtype))
-        self.temp_path = self.output_path.with_name(self.output_path.name + ".part")
+    def _start(self) -> None:
         self.output_path.parent.mkdir(parents=True, exist_ok=True)
         self._file: h5py.File | None = h5py.File(self.temp_path, "w")
         self._predictions: h5py.Dataset | None = None
@@ -141,8 +182,7 @@ class HDF5PredictionWriter:
         """Close and rename the ``.part`` file to the output name; returns the output path."""
         self._file.close()
         self._file = None
-        os.replace(self.temp_path, self.output_path)
-        return self.output_path
+        return self.publish()
 
     def close(self) -> None:
         """Abandon an uncommitted output (its ``.part`` file is removed)."""

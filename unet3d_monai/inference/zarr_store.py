@@ -17,12 +17,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from monai.utils import look_up_option
 
-from unet3d_monai.data.normalize import Normalize
 from unet3d_monai.data.stats import DEFAULT_PERCENTILES, VolumeStats, _small_integer_stats, _two_pass_stats, iter_blocks
-from unet3d_monai.inference.input_checks import count_nonfinite, fill_nonfinite
-from unet3d_monai.inference.writers import OutputDtype, check_output_path, convert_predictions
+from unet3d_monai.inference.chunked_volume import ChunkedVolume
+from unet3d_monai.inference.writers import OutputDtype, StagedOutput, convert_predictions
 
 __all__ = [
     "ZARR_SUFFIX",
@@ -111,7 +109,7 @@ def zarr_volume_stats(
     return stats
 
 
-class ZarrVolume:
+class ZarrVolume(ChunkedVolume):
     """An array of a zarr store opened read-only, seen as ``(C, Z, Y, X)``, read and normalised lazily.
 
     The zarr counterpart of :class:`~unet3d_monai.inference.volumes.HDF5Volume`: the array may be ``(Y, X)``,
@@ -132,64 +130,17 @@ class ZarrVolume:
             block = volume.read((slice(0, 32), slice(0, 64), slice(0, 64)))   # (C, 32, 64, 64) float32
     """
 
-    def __init__(
-        self,
-        path: str | PathLike,
-        key: str = "raw",
-        normalization: str = "standardize",
-        channels_first_3d: bool = False,
-        replace_nonfinite: float | None = None,
-        stats: VolumeStats | None = None,
-    ) -> None:
-        from unet3d_monai.inference.volumes import _channel_first_shape
+    def _open(self) -> tuple[Any, str]:
+        return _open_array(self.path, self.key), f"zarr store '{self.path}' array '{self.key}'"
 
-        self.path, self.key = Path(path), key
-        self.channels_first_3d = channels_first_3d
-        self.replace_nonfinite = None if replace_nonfinite is None else float(replace_nonfinite)
-        self.normalize = Normalize(normalization)
-        self._array = _open_array(self.path, key)
-        self.stored_shape = tuple(int(s) for s in self._array.shape)
-        self.chunks = tuple(int(c) for c in self._array.chunks)
-        self.shape = _channel_first_shape(
-            self.stored_shape, f"zarr store '{self.path}' array '{key}'", channels_first_3d
-        )
-        self.stats = stats
-        if self.normalize.mode.value != "none" and self.stats is None:
-            self.stats = zarr_volume_stats(self.path, key, self.normalize.percentiles)
-
-    def read(self, region: Region) -> np.ndarray:
-        """Normalised float32 ``(C, *region)`` for a spatial region ``(z, y, x)`` of the volume."""
-        ndim = len(self.stored_shape)
-        if ndim == 2:
-            data = np.asarray(self._array[region[1:]])[None, None]
-        elif ndim == 3 and self.channels_first_3d:
-            data = np.asarray(self._array[(slice(None), *region[1:])])[:, None]
-        elif ndim == 3:
-            data = np.asarray(self._array[region])[None]
-        else:
-            data = np.asarray(self._array[(slice(None), *region)])
-        data = fill_nonfinite(data, self.replace_nonfinite)
-        return np.asarray(self.normalize(data, self.stats), dtype=np.float32)
-
-    def count_nonfinite(self) -> int:
-        """Number of NaN/Inf voxels in the array."""
-        return self.stats.nonfinite if self.stats is not None else count_nonfinite(self._array)
-
-    def read_all(self) -> np.ndarray:
-        """The whole normalised volume ``(C, Z, Y, X)``."""
-        return self.read(tuple(slice(0, s) for s in self.shape[1:]))
+    def _compute_stats(self) -> VolumeStats:
+        return zarr_volume_stats(self.path, self.key, self.normalize.percentiles)
 
     def close(self) -> None:
         """Nothing to release (zarr opens chunk files per read); for symmetry with ``HDF5Volume``."""
 
-    def __enter__(self) -> ZarrVolume:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class ZarrPredictionWriter:
+class ZarrPredictionWriter(StagedOutput):
     """Writes ``predictions`` ``(C, Z, Y, X)`` (and ``segmentation``) to a zarr store ``<output>.part``, renamed on
     :meth:`commit`; an interrupted run leaves the ``.part`` store for ``resume`` and never a partial output under
     the final name.
@@ -222,9 +173,7 @@ class ZarrPredictionWriter:
         resume: bool = False,
     ) -> None:
         import_zarr()
-        self.output_path = check_output_path(output_path, input_path, overwrite)
-        self.temp_path = self.output_path.with_name(self.output_path.name + ".part")
-        self.dtype = OutputDtype(look_up_option(dtype, OutputDtype))
+        super().__init__(output_path, input_path, overwrite, dtype)
         self.resume = resume
         self.fresh = True
 
@@ -275,12 +224,4 @@ class ZarrPredictionWriter:
 
     def commit(self) -> Path:
         """Rename the ``.part`` store to the output name (an overwritten output is replaced only now)."""
-        if self.output_path.exists():
-            previous = self.output_path.with_name(self.output_path.name + ".previous")
-            shutil.rmtree(previous, ignore_errors=True)
-            os.replace(self.output_path, previous)
-            os.replace(self.temp_path, self.output_path)
-            shutil.rmtree(previous, ignore_errors=True)
-        else:
-            os.replace(self.temp_path, self.output_path)
-        return self.output_path
+        return self.publish()

@@ -12,6 +12,7 @@ from ._utils import (
     prepare_binary_inputs,
     reduce_masked,
     validate_reduction,
+    zero_ignored,
 )
 
 __all__ = ["ElementwiseLoss"]
@@ -56,6 +57,5 @@ class ElementwiseLoss(_Loss, ABC):
         input, target_values, mask = prepare_binary_inputs(
             name, input, target, self.skip_last_target, self.ignore_index
         )
-        if mask is not None:
-            target_values = torch.where(mask, target_values, torch.zeros_like(target_values))
+        (target_values,) = zero_ignored(mask, target_values)
         return reduce_masked(self.elementwise(input, target_values), mask, self.reduction)

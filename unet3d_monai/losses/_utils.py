@@ -19,10 +19,12 @@ __all__ = [
     "ignore_mask",
     "normalize",
     "prepare_binary_inputs",
+    "prepare_probabilities",
     "reduce_masked",
     "upcast_half",
     "validate_normalization",
     "validate_reduction",
+    "zero_ignored",
 ]
 
 NORMALIZATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -151,14 +153,39 @@ def prepare_binary_inputs(
     return input, target_values, ignore_mask(target, ignore_index)
 
 
+def prepare_probabilities(
+    name: str,
+    normalization: str,
+    input: torch.Tensor,
+    target: torch.Tensor,
+    skip_last_target: bool,
+    ignore_index: float | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """:func:`prepare_binary_inputs` followed by the ``normalization`` of the logits: ``(probabilities,
+    target_values, mask)``, the start of the overlap (Dice) losses."""
+    input, target_values, mask = prepare_binary_inputs(name, input, target, skip_last_target, ignore_index)
+    return normalize(name, normalization, input), target_values, mask
+
+
+def zero_ignored(mask: torch.Tensor | None, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``tensors`` with their ignored elements (where ``mask`` is False) set to 0; unchanged when ``mask`` is None.
+
+    Example:
+        >>> zero_ignored(torch.tensor([True, False]), torch.tensor([2.0, 3.0]))
+        (tensor([2., 0.]),)
+    """
+    if mask is None:
+        return tensors
+    return tuple(torch.where(mask, t, torch.zeros_like(t)) for t in tensors)
+
+
 def reduce_masked(loss: torch.Tensor, mask: torch.Tensor | None, reduction: str) -> torch.Tensor:
     """Reduce an element-wise loss over the kept elements only.
 
     ``"mean"`` divides the sum over kept elements by their number (0 when every element is ignored),
     ``"sum"`` sums the kept elements, ``"none"`` returns the element-wise loss with ignored elements set to 0.
     """
-    if mask is not None:
-        loss = torch.where(mask, loss, torch.zeros_like(loss))
+    (loss,) = zero_ignored(mask, loss)
     if reduction == "sum":
         return loss.sum()
     if reduction == "none":

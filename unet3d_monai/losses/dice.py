@@ -12,10 +12,10 @@ from torch.nn.modules.loss import _Loss
 from ._utils import (
     as_weight_buffer,
     check_class_weights,
-    normalize,
-    prepare_binary_inputs,
+    prepare_probabilities,
     validate_normalization,
     validate_reduction,
+    zero_ignored,
 )
 
 __all__ = ["DiceLoss"]
@@ -100,14 +100,11 @@ class DiceLoss(_Loss):
             target: shape (B, C, *spatial), or (B, C + 1, *spatial) with ``skip_last_target=True``.
         """
         name = type(self).__name__
-        input, target_values, mask = prepare_binary_inputs(
-            name, input, target, self.skip_last_target, self.ignore_index
+        prediction, target_values, mask = prepare_probabilities(
+            name, self.normalization, input, target, self.skip_last_target, self.ignore_index
         )
-        weight = check_class_weights(name, "weight", self.weight, input.shape[1])
-        prediction = normalize(name, self.normalization, input)
-        if mask is not None:
-            prediction = torch.where(mask, prediction, torch.zeros_like(prediction))
-            target_values = torch.where(mask, target_values, torch.zeros_like(target_values))
+        weight = check_class_weights(name, "weight", self.weight, prediction.shape[1])
+        prediction, target_values = zero_ignored(mask, prediction, target_values)
         per_channel = self.dice(prediction, target_values).reshape(-1)
         if weight is not None:
             per_channel = per_channel * weight.to(per_channel)

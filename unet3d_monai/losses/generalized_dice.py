@@ -7,9 +7,9 @@ import torch
 from torch.nn.modules.loss import _Loss
 
 from ._utils import (
-    normalize,
-    prepare_binary_inputs,
+    prepare_probabilities,
     validate_normalization,
+    zero_ignored,
 )
 
 __all__ = ["GeneralizedDiceLoss"]
@@ -84,17 +84,12 @@ class GeneralizedDiceLoss(_Loss):
             input: logits of shape (B, C, *spatial).
             target: shape (B, C, *spatial), or (B, C + 1, *spatial) with ``skip_last_target=True``.
         """
-        name = type(self).__name__
-        input, target_values, mask = prepare_binary_inputs(
-            name, input, target, self.skip_last_target, self.ignore_index
+        prediction, target_values, mask = prepare_probabilities(
+            type(self).__name__, self.normalization, input, target, self.skip_last_target, self.ignore_index
         )
-        prediction = normalize(name, self.normalization, input)
         if prediction.shape[1] == 1:
             prediction = torch.cat([prediction, 1 - prediction], dim=1)
             target_values = torch.cat([target_values, 1 - target_values], dim=1)
             if mask is not None:
                 mask = torch.cat([mask, mask], dim=1)
-        if mask is not None:
-            prediction = torch.where(mask, prediction, torch.zeros_like(prediction))
-            target_values = torch.where(mask, target_values, torch.zeros_like(target_values))
-        return self.generalized_dice(prediction, target_values)
+        return self.generalized_dice(*zero_ignored(mask, prediction, target_values))

@@ -32,14 +32,6 @@ class MSELoss(ElementwiseLoss):
         tensor(9.)
     """
 
-    def __init__(
-        self,
-        ignore_index: float | None = None,
-        skip_last_target: bool = False,
-        reduction: LossReduction | str = LossReduction.MEAN,
-    ) -> None:
-        super().__init__(ignore_index=ignore_index, skip_last_target=skip_last_target, reduction=reduction)
-
     def elementwise(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Unreduced squared error."""
         return F.mse_loss(input, target, reduction="none")
@@ -65,14 +57,6 @@ class L1Loss(ElementwiseLoss):
         >>> L1Loss()(torch.zeros(1, 1, 2, 2), torch.full((1, 1, 2, 2), -3.0))
         tensor(3.)
     """
-
-    def __init__(
-        self,
-        ignore_index: float | None = None,
-        skip_last_target: bool = False,
-        reduction: LossReduction | str = LossReduction.MEAN,
-    ) -> None:
-        super().__init__(ignore_index=ignore_index, skip_last_target=skip_last_target, reduction=reduction)
 
     def elementwise(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Unreduced absolute error."""

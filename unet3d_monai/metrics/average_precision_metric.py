@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -127,17 +128,23 @@ class AveragePrecision(InstanceMetric):
 
 
 class _ProbabilityMapAveragePrecision(AveragePrecision):
-    """Average precision of the segmentations obtained by thresholding one channel of a probability map."""
+    """Average precision of the segmentations obtained by thresholding one channel of a probability map.
+
+    A subclass gives the kept voxels (:meth:`_mask`) and the thresholds used when none are given
+    (``default_thresholds``); the arguments are documented there.
+    """
+
+    default_thresholds: ClassVar[tuple[float, ...]]
 
     def __init__(
         self,
-        thresholds: Sequence[float],
-        input_channel: int,
-        use_last_target: bool,
-        iou_thresholds: Sequence[float],
-        min_instance_size: int | None,
-        reduction: MetricReduction | str,
-        get_not_nans: bool,
+        thresholds: Sequence[float] | None = None,
+        input_channel: int = 0,
+        use_last_target: bool = True,
+        iou_thresholds: Sequence[float] = DSB2018_IOU_THRESHOLDS,
+        min_instance_size: int | None = None,
+        reduction: MetricReduction | str = MetricReduction.MEAN,
+        get_not_nans: bool = False,
         segmenter: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         super().__init__(
@@ -147,6 +154,7 @@ class _ProbabilityMapAveragePrecision(AveragePrecision):
             reduction=reduction,
             get_not_nans=get_not_nans,
         )
+        thresholds = self.default_thresholds if thresholds is None else thresholds
         self.thresholds = check_thresholds(thresholds, f"{type(self).__name__} thresholds")
         self.input_channel = input_channel
         if segmenter is not None and not callable(segmenter):
@@ -186,13 +194,16 @@ class BoundaryAveragePrecision(_ProbabilityMapAveragePrecision):
     last channel by default.
 
     Args:
-        thresholds: probability thresholds, values in [0, 1].
+        thresholds: probability thresholds, values in [0, 1]; None: 0.3, 0.4, 0.5, 0.6.
         input_channel: channel of ``y_pred`` holding the boundary map.
         use_last_target: take the last channel of ``y`` as the ground-truth instances.
         iou_thresholds: IoU thresholds of the average precision, each in [0.5, 1].
         min_instance_size: instances smaller than this many voxels count as background in both images.
         reduction: MONAI reduction mode of :meth:`aggregate`.
         get_not_nans: whether :meth:`aggregate` also returns the number of defined items.
+        segmenter: score the segmentation this callable makes of the boundary map ``(1, *spatial)`` instead of
+            the thresholded components, e.g. the ``Segmenter`` that prediction uses, so that validation scores what
+            prediction delivers (``thresholds`` is then not used).
 
     Example::
 
@@ -202,19 +213,7 @@ class BoundaryAveragePrecision(_ProbabilityMapAveragePrecision):
         tensor([[1.]], dtype=torch.float64)
     """
 
-    def __init__(
-        self,
-        thresholds: Sequence[float] = (0.3, 0.4, 0.5, 0.6),
-        input_channel: int = 0,
-        use_last_target: bool = True,
-        iou_thresholds: Sequence[float] = DSB2018_IOU_THRESHOLDS,
-        min_instance_size: int | None = None,
-        reduction: MetricReduction | str = MetricReduction.MEAN,
-        get_not_nans: bool = False,
-    ) -> None:
-        super().__init__(
-            thresholds, input_channel, use_last_target, iou_thresholds, min_instance_size, reduction, get_not_nans
-        )
+    default_thresholds = (0.3, 0.4, 0.5, 0.6)
 
     def _mask(self, probabilities: np.ndarray, threshold: float) -> np.ndarray:
         return probabilities < threshold
@@ -231,7 +230,7 @@ class BlobsAveragePrecision(_ProbabilityMapAveragePrecision):
     the last channel by default.
 
     Args:
-        thresholds: probability thresholds, values in [0, 1].
+        thresholds: probability thresholds, values in [0, 1]; None: 0.4, 0.5, 0.6, 0.7, 0.8.
         input_channel: channel of ``y_pred`` holding the foreground map.
         use_last_target: take the last channel of ``y`` as the ground-truth instances.
         iou_thresholds: IoU thresholds of the average precision, each in [0.5, 1].
@@ -251,27 +250,7 @@ class BlobsAveragePrecision(_ProbabilityMapAveragePrecision):
         tensor([[1.]], dtype=torch.float64)
     """
 
-    def __init__(
-        self,
-        thresholds: Sequence[float] = (0.4, 0.5, 0.6, 0.7, 0.8),
-        input_channel: int = 0,
-        use_last_target: bool = True,
-        iou_thresholds: Sequence[float] = DSB2018_IOU_THRESHOLDS,
-        min_instance_size: int | None = None,
-        reduction: MetricReduction | str = MetricReduction.MEAN,
-        get_not_nans: bool = False,
-        segmenter: Callable[[np.ndarray], np.ndarray] | None = None,
-    ) -> None:
-        super().__init__(
-            thresholds,
-            input_channel,
-            use_last_target,
-            iou_thresholds,
-            min_instance_size,
-            reduction,
-            get_not_nans,
-            segmenter,
-        )
+    default_thresholds = (0.4, 0.5, 0.6, 0.7, 0.8)
 
     def _mask(self, probabilities: np.ndarray, threshold: float) -> np.ndarray:
         return probabilities > threshold

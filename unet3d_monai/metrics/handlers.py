@@ -10,10 +10,11 @@ scheduling (:attr:`DirectedMetricHandler.mode`) follow the metric's direction. I
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import ignite.distributed as idist
 import torch
@@ -23,7 +24,6 @@ from monai.metrics import CumulativeIterationMetric
 
 from .adapted_rand import AdaptedRandError, BoundaryAdaptedRandError
 from .average_precision_metric import (
-    DSB2018_IOU_THRESHOLDS,
     AveragePrecision,
     BlobsAveragePrecision,
     BoundaryAveragePrecision,
@@ -111,167 +111,101 @@ class DirectedMetricHandler(IgniteMetricHandler):
         return current > best if self.higher_is_better else current < best
 
 
-class MeanIoUHandler(DirectedMetricHandler):
+def _identity(x: Any) -> Any:
+    return x
+
+
+# arguments of the metrics that their handler sets itself, and the handler's own arguments
+_HANDLER_DECIDES = ("reduction", "get_not_nans")
+_KIND = inspect.Parameter.POSITIONAL_OR_KEYWORD
+_HANDLER_PARAMETERS = (
+    inspect.Parameter("output_transform", _KIND, default=_identity, annotation=Callable),
+    inspect.Parameter("save_details", _KIND, default=True, annotation=bool),
+)
+
+
+class _OneMetricHandler(DirectedMetricHandler):
+    """The handler of one metric class, ``metric_class``: it takes the metric's arguments (all but ``reduction``
+    and ``get_not_nans``, which the handler decides) followed by ``output_transform`` and ``save_details``, builds
+    the metric with them, and has its direction (``higher_is_better``).
+
+    The signature is the metric's (``inspect.signature`` shows it, and a misspelt argument is refused with a
+    ``TypeError`` naming it), so every handler below is the metric class and a docstring.
+    """
+
+    metric_class: ClassVar[type[CumulativeIterationMetric]]
+    __signature__: ClassVar[inspect.Signature]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.higher_is_better = cls.metric_class.higher_is_better
+        metric_parameters = [
+            parameter
+            for name, parameter in inspect.signature(cls.metric_class).parameters.items()
+            if name not in _HANDLER_DECIDES
+        ]
+        cls.__signature__ = inspect.Signature([*metric_parameters, *_HANDLER_PARAMETERS])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            bound = self.__signature__.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"{type(self).__name__}: {error}.") from None
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        output_transform, save_details = arguments.pop("output_transform"), arguments.pop("save_details")
+        super().__init__(self.metric_class(**arguments), output_transform, save_details)
+
+
+class MeanIoUHandler(_OneMetricHandler):
     """Engine handler of :class:`~unet3d_monai.metrics.MeanIoU` (higher is better); arguments as there."""
 
-    higher_is_better = MeanIoU.higher_is_better
-
-    def __init__(
-        self,
-        threshold: float = 0.5,
-        skip_channels: Sequence[int] = (),
-        ignore_index: int | None = None,
-        output_transform: Callable = lambda x: x,
-        save_details: bool = True,
-    ) -> None:
-        metric = MeanIoU(threshold=threshold, skip_channels=skip_channels, ignore_index=ignore_index)
-        super().__init__(metric, output_transform, save_details)
+    metric_class = MeanIoU
 
 
-class DiceCoefficientHandler(DirectedMetricHandler):
+class DiceCoefficientHandler(_OneMetricHandler):
     """Engine handler of :class:`~unet3d_monai.metrics.DiceCoefficient` (higher is better); arguments as there."""
 
-    higher_is_better = DiceCoefficient.higher_is_better
-
-    def __init__(
-        self,
-        epsilon: float = 1e-6,
-        threshold: float | None = None,
-        output_transform: Callable = lambda x: x,
-        save_details: bool = True,
-    ) -> None:
-        super().__init__(DiceCoefficient(epsilon=epsilon, threshold=threshold), output_transform, save_details)
+    metric_class = DiceCoefficient
 
 
-class AdaptedRandErrorHandler(DirectedMetricHandler):
+class AdaptedRandErrorHandler(_OneMetricHandler):
     """Engine handler of :class:`~unet3d_monai.metrics.AdaptedRandError` (lower is better); arguments as there."""
 
-    higher_is_better = AdaptedRandError.higher_is_better
-
-    def __init__(
-        self,
-        use_last_target: bool = False,
-        ignore_index: int | None = None,
-        output_transform: Callable = lambda x: x,
-        save_details: bool = True,
-    ) -> None:
-        metric = AdaptedRandError(use_last_target=use_last_target, ignore_index=ignore_index)
-        super().__init__(metric, output_transform, save_details)
+    metric_class = AdaptedRandError
 
 
-class BoundaryAdaptedRandErrorHandler(DirectedMetricHandler):
+class BoundaryAdaptedRandErrorHandler(_OneMetricHandler):
     """Engine handler of :class:`~unet3d_monai.metrics.BoundaryAdaptedRandError` (lower is better)."""
 
-    higher_is_better = BoundaryAdaptedRandError.higher_is_better
-
-    def __init__(
-        self,
-        thresholds: Sequence[float] = (0.3, 0.4, 0.5, 0.6),
-        use_first_input: bool = True,
-        use_last_target: bool = True,
-        ignore_index: int | None = None,
-        grow_segments: bool = False,
-        segmenter: Callable | None = None,
-        output_transform: Callable = lambda x: x,
-        save_details: bool = True,
-    ) -> None:
-        metric = BoundaryAdaptedRandError(
-            thresholds=thresholds,
-            use_first_input=use_first_input,
-            use_last_target=use_last_target,
-            ignore_index=ignore_index,
-            grow_segments=grow_segments,
-            segmenter=segmenter,
-        )
-        super().__init__(metric, output_transform, save_details)
+    metric_class = BoundaryAdaptedRandError
 
 
-class AveragePrecisionHandler(DirectedMetricHandler):
+class AveragePrecisionHandler(_OneMetricHandler):
     """Engine handler of :class:`~unet3d_monai.metrics.AveragePrecision` (higher is better); arguments as there."""
 
-    higher_is_better = AveragePrecision.higher_is_better
-
-    def __init__(
-        self,
-        use_last_target: bool = False,
-        iou_thresholds: Sequence[float] = DSB2018_IOU_THRESHOLDS,
-        min_instance_size: int | None = None,
-        output_transform: Callable = lambda x: x,
-        save_details: bool = True,
-    ) -> None:
-        metric = AveragePrecision(
-            use_last_target=use_last_target, iou_thresholds=iou_thresholds, min_instance_size=min_instance_size
-        )
-        super().__init__(metric, output_transform, save_details)
+    metric_class = AveragePrecision
 
 
-class BoundaryAveragePrecisionHandler(DirectedMetricHandler):
+class BoundaryAveragePrecisionHandler(_OneMetricHandler):
     """Engine handler of :class:`~unet3d_monai.metrics.BoundaryAveragePrecision` (higher is better)."""
 
-    higher_is_better = BoundaryAveragePrecision.higher_is_better
-
-    def __init__(
-        self,
-        thresholds: Sequence[float] = (0.3, 0.4, 0.5, 0.6),
-        input_channel: int = 0,
-        use_last_target: bool = True,
-        iou_thresholds: Sequence[float] = DSB2018_IOU_THRESHOLDS,
-        min_instance_size: int | None = None,
-        output_transform: Callable = lambda x: x,
-        save_details: bool = True,
-    ) -> None:
-        metric = BoundaryAveragePrecision(
-            thresholds=thresholds,
-            input_channel=input_channel,
-            use_last_target=use_last_target,
-            iou_thresholds=iou_thresholds,
-            min_instance_size=min_instance_size,
-        )
-        super().__init__(metric, output_transform, save_details)
+    metric_class = BoundaryAveragePrecision
 
 
-class BlobsAveragePrecisionHandler(DirectedMetricHandler):
+class BlobsAveragePrecisionHandler(_OneMetricHandler):
     """Engine handler of :class:`~unet3d_monai.metrics.BlobsAveragePrecision` (higher is better)."""
 
-    higher_is_better = BlobsAveragePrecision.higher_is_better
-
-    def __init__(
-        self,
-        thresholds: Sequence[float] = (0.4, 0.5, 0.6, 0.7, 0.8),
-        input_channel: int = 0,
-        use_last_target: bool = True,
-        iou_thresholds: Sequence[float] = DSB2018_IOU_THRESHOLDS,
-        min_instance_size: int | None = None,
-        segmenter: Callable | None = None,
-        output_transform: Callable = lambda x: x,
-        save_details: bool = True,
-    ) -> None:
-        metric = BlobsAveragePrecision(
-            thresholds=thresholds,
-            input_channel=input_channel,
-            use_last_target=use_last_target,
-            iou_thresholds=iou_thresholds,
-            min_instance_size=min_instance_size,
-            segmenter=segmenter,
-        )
-        super().__init__(metric, output_transform, save_details)
+    metric_class = BlobsAveragePrecision
 
 
-class PSNRHandler(DirectedMetricHandler):
+class PSNRHandler(_OneMetricHandler):
     """Engine handler of :class:`~unet3d_monai.metrics.PSNR` (higher is better); arguments as there."""
 
-    higher_is_better = PSNR.higher_is_better
-
-    def __init__(
-        self, data_range: float | None = None, output_transform: Callable = lambda x: x, save_details: bool = True
-    ) -> None:
-        super().__init__(PSNR(data_range=data_range), output_transform, save_details)
+    metric_class = PSNR
 
 
-class MSEHandler(DirectedMetricHandler):
+class MSEHandler(_OneMetricHandler):
     """Engine handler of :class:`~unet3d_monai.metrics.MSE` (lower is better); arguments as there."""
 
-    higher_is_better = MSE.higher_is_better
-
-    def __init__(self, output_transform: Callable = lambda x: x, save_details: bool = True) -> None:
-        super().__init__(MSE(), output_transform, save_details)
+    metric_class = MSE

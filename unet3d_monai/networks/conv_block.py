@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from unet3d_monai.networks.layer_order import create_conv_layers
 
-__all__ = ["SingleConv", "DoubleConv"]
+__all__ = ["SingleConv", "DoubleConv", "conv_unit_pair"]
 
 
 class SingleConv(nn.Sequential):
@@ -103,16 +103,48 @@ class DoubleConv(nn.Sequential):
             middle_channels = max(out_channels // upscale, in_channels)
         else:
             middle_channels = out_channels
-        first_dropout, second_dropout = split_dropout(dropout_prob)
-        common = {
-            "kernel_size": kernel_size,
-            "layer_order": layer_order,
-            "num_groups": num_groups,
-            "padding": padding,
-            "spatial_dims": spatial_dims,
-        }
-        self.add_module("SingleConv1", SingleConv(in_channels, middle_channels, dropout_prob=first_dropout, **common))
-        self.add_module("SingleConv2", SingleConv(middle_channels, out_channels, dropout_prob=second_dropout, **common))
+        first, second = conv_unit_pair(
+            in_channels,
+            middle_channels,
+            out_channels,
+            kernel_size,
+            (layer_order, layer_order),
+            num_groups,
+            padding,
+            dropout_prob,
+            spatial_dims,
+        )
+        self.add_module("SingleConv1", first)
+        self.add_module("SingleConv2", second)
+
+
+def conv_unit_pair(
+    in_channels: int,
+    middle_channels: int,
+    out_channels: int,
+    kernel_size: int | Sequence[int],
+    layer_orders: tuple[str, str],
+    num_groups: int,
+    padding: int | Sequence[int],
+    dropout_prob: float | Sequence[float],
+    spatial_dims: int,
+) -> tuple[SingleConv, SingleConv]:
+    """The two convolution units of a block: ``in_channels -> middle_channels -> out_channels``, with one layer
+    order and one dropout probability (:func:`split_dropout`) each, the other arguments shared.
+
+    Example::
+
+        >>> first, second = conv_unit_pair(1, 8, 16, 3, ("gcr", "gc"), 4, 1, 0.1, 3)
+        >>> second(first(torch.rand(1, 1, 8, 8, 8))).shape
+        torch.Size([1, 16, 8, 8, 8])
+    """
+    first_dropout, second_dropout = split_dropout(dropout_prob)
+    common = {"kernel_size": kernel_size, "num_groups": num_groups, "padding": padding, "spatial_dims": spatial_dims}
+    first = SingleConv(in_channels, middle_channels, layer_order=layer_orders[0], dropout_prob=first_dropout, **common)
+    second = SingleConv(
+        middle_channels, out_channels, layer_order=layer_orders[1], dropout_prob=second_dropout, **common
+    )
+    return first, second
 
 
 def split_dropout(dropout_prob: float | Sequence[float]) -> tuple[float, float]:

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 from monai.networks.layers import Act, Conv
 
-from unet3d_monai.networks.conv_block import SingleConv, split_dropout
+from unet3d_monai.networks.conv_block import conv_unit_pair
 from unet3d_monai.networks.layer_order import NONLINEARITY_LETTERS
 from unet3d_monai.networks.se import ChannelSpatialSELayer
 
@@ -72,22 +72,24 @@ class ResNetBlock(nn.Module):
             self.conv1: nn.Module = Conv[Conv.CONV, spatial_dims](in_channels, out_channels, kernel_size=1)
         else:
             self.conv1 = nn.Identity()
-        first_dropout, second_dropout = split_dropout(dropout_prob)
-        common = {
-            "kernel_size": kernel_size,
-            "num_groups": num_groups,
-            "padding": padding,
-            "spatial_dims": spatial_dims,
-        }
-        self.conv2 = SingleConv(
-            out_channels, out_channels, layer_order=layer_order, dropout_prob=first_dropout, **common
-        )
         # the second unit has no non-linearity: it is applied after the residual sum
         linear_order = "".join(letter for letter in layer_order if letter not in NONLINEARITY_LETTERS)
-        self.conv3 = SingleConv(
-            out_channels, out_channels, layer_order=linear_order, dropout_prob=second_dropout, **common
+        self.conv2, self.conv3 = conv_unit_pair(
+            out_channels,
+            out_channels,
+            out_channels,
+            kernel_size,
+            (layer_order, linear_order),
+            num_groups,
+            padding,
+            dropout_prob,
+            spatial_dims,
         )
         self.non_linearity = _residual_nonlinearity(layer_order)
+        self._add_attention(out_channels, spatial_dims)
+
+    def _add_attention(self, channels: int, spatial_dims: int) -> None:
+        """Add the modules that act on the block's output (none here; squeeze-and-excitation in a subclass)."""
 
     def residual_forward(self, x: torch.Tensor) -> torch.Tensor:
         """The block without squeeze-and-excitation: ``non_linearity(conv3(conv2(conv1(x))) + conv1(x))``."""
@@ -115,21 +117,8 @@ class ResNetBlockSE(ResNetBlock):
         torch.Size([1, 8, 8, 8, 8])
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | Sequence[int] = 3,
-        layer_order: str = "gcr",
-        num_groups: int = 8,
-        padding: int | Sequence[int] = 1,
-        dropout_prob: float | Sequence[float] = 0.1,
-        spatial_dims: int = 3,
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, kernel_size, layer_order, num_groups, padding, dropout_prob, spatial_dims
-        )
-        self.se_module = ChannelSpatialSELayer(out_channels, reduction_ratio=1, spatial_dims=spatial_dims)
+    def _add_attention(self, channels: int, spatial_dims: int) -> None:
+        self.se_module = ChannelSpatialSELayer(channels, reduction_ratio=1, spatial_dims=spatial_dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.se_module(self.residual_forward(x))

@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from monai.bundle import ConfigParser
 
+from unet3d_monai.data.atomic import atomic_write
 from unet3d_monai.networks import UNet3D
 from unet3d_monai.planning.fingerprint import compute_fingerprint
 from unet3d_monai.planning.plan import AUTO, make_plan
@@ -83,9 +83,6 @@ def run_plan(args: argparse.Namespace) -> None:
     print(f"{volumes} training volume{'s' * (volumes != 1)}, median shape {fingerprint.median_shape}; {source}")
     print(plan.table())
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{args.json.name}.", dir=args.json.parent)
-        with os.fdopen(fd, "w") as handle:
+        with atomic_write(args.json, "w") as handle:
             json.dump(plan.to_dict(), handle, indent=2)
-        os.replace(tmp, args.json)
         print(f"wrote {args.json}")
