@@ -179,6 +179,21 @@ def test_an_interrupted_rescaled_prediction_resumes(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_predictions.h5"]
 
 
+def test_2d_network_rescales_within_the_slices_blockwise(tmp_path):
+    image = ndimage.gaussian_filter(np.random.RandomState(3).rand(1, 20, 24), 1.0).astype(np.float32)
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["raw"] = image
+        f["raw"].attrs["element_size_um"] = [1.0, 0.5, 0.8]
+    net = TinyNet(spatial_dims=2, seed=1)
+    inferer = SlidingWindowInferer((1, 16, 16), overlap=0.5, mode="gaussian")
+    options = {"device": "cpu", "progress": False, "voxel_size": [1.0, 1.0, 1.0]}
+    memory = VolumePredictor(net, inferer, tmp_path / "memory", **options).run(tmp_path / "a.h5")[0]
+    blocks = VolumePredictor(net, inferer, tmp_path / "blocks", blockwise=True, block_shape=(1, 6, 7), **options)
+    with h5py.File(memory, "r") as a, h5py.File(blocks.run(tmp_path / "a.h5")[0], "r") as b:
+        assert b["predictions"].shape == a["predictions"].shape == (1, 1, 20, 24)
+        np.testing.assert_allclose(b["predictions"][()], a["predictions"][()], rtol=0, atol=1e-5)
+
+
 def test_input_grid_block_shape():
     assert input_grid_block_shape((32, 64, 64), (2.0, 0.5, 1.0), (100, 100, 100)) == (16, 100, 64)
     assert input_grid_block_shape((7, 9, 11), (2.0, 0.5, 1.5), (12, 30, 26)) == (4, 18, 8)
