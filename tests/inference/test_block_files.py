@@ -185,10 +185,11 @@ def test_2d_network_rescales_within_the_slices_blockwise(tmp_path):
         f["raw"] = image
         f["raw"].attrs["element_size_um"] = [1.0, 0.5, 0.8]
     net = TinyNet(spatial_dims=2, seed=1)
-    inferer = SlidingWindowInferer((1, 16, 16), overlap=0.5, mode="gaussian")
+    # model grid 10 x 19: windows of 8 x 8, in blocks of 4 x 5
+    inferer = SlidingWindowInferer((1, 8, 8), overlap=0.5, mode="gaussian")
     options = {"device": "cpu", "progress": False, "voxel_size": [1.0, 1.0, 1.0]}
     memory = VolumePredictor(net, inferer, tmp_path / "memory", **options).run(tmp_path / "a.h5")[0]
-    blocks = VolumePredictor(net, inferer, tmp_path / "blocks", blockwise=True, block_shape=(1, 6, 7), **options)
+    blocks = VolumePredictor(net, inferer, tmp_path / "blocks", blockwise=True, block_shape=(1, 4, 5), **options)
     with h5py.File(memory, "r") as a, h5py.File(blocks.run(tmp_path / "a.h5")[0], "r") as b:
         assert b["predictions"].shape == a["predictions"].shape == (1, 1, 20, 24)
         np.testing.assert_allclose(b["predictions"][()], a["predictions"][()], rtol=0, atol=1e-5)
