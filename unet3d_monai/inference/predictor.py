@@ -29,6 +29,7 @@ from unet3d_monai.inference.memory_fallback import OutOfMemoryFallback
 from unet3d_monai.inference.model_grid import ToInputGridd, ToModelGridd, input_rescale_factors
 from unet3d_monai.inference.output_space import check_prediction_space
 from unet3d_monai.inference.preview import preview_image, write_preview
+from unet3d_monai.inference.rescale import model_grid_shape
 from unet3d_monai.inference.segmentation import SegmentationMode, Segmenter
 from unet3d_monai.inference.segmentd import Segmentd
 from unet3d_monai.inference.sliding_window import prepare_window_predictor, window_roi_size
@@ -429,7 +430,16 @@ class VolumePredictor:
             self.output_dtype,
             channels_first_3d=self.channels_first_3d,
             blockwise=lambda spatial: self.blockwise or not self._fits_in_memory(spatial),
+            block_grid=self.block_grid,
         )
+
+    def block_grid(self, path: str | PathLike, spatial_shape: Sequence[int]) -> tuple[int, ...] | None:
+        """The spatial shape block-wise prediction of ``path`` (of ``spatial_shape``) works on: the model's grid of an
+        HDF5 input that ``rescale`` resamples, else None (its own grid)."""
+        if not self.rescale or is_zarr(path) or is_nifti(path):
+            return None
+        factors = input_rescale_factors(path, self.raw_key, self.voxel_size, self.spatial_dims)
+        return None if factors is None else model_grid_shape(spatial_shape, factors)
 
     def check_outputs(self, path: str | PathLike) -> None:
         """Refuse, before anything is written, outputs of ``path`` that exist (unless ``overwrite``) or that are
