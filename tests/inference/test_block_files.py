@@ -6,10 +6,11 @@ import h5py
 import numpy as np
 import pytest
 from monai.inferers import SlidingWindowInferer
+from scipy import ndimage
 
 from tests.inference._networks import TinyNet
 from unet3d_monai.inference import VolumePredictor, predict
-from unet3d_monai.inference.block_files import parse_part, select_part
+from unet3d_monai.inference.block_files import input_grid_block_shape, parse_part, select_part
 
 
 def test_part_k_of_n_takes_every_nth_input_from_the_kth():
@@ -90,3 +91,110 @@ def test_hdf5_input_with_zarr_output_format(tmp_path):
     np.testing.assert_allclose(stored[...], predict(net, raw, (8, 8, 8), device="cpu"), atol=1e-5)
     with pytest.raises(ValueError, match="--output_format 'n5' must be"):
         _predictor(net, tmp_path / "out", output_format="n5")
+
+
+def _anisotropic(path, element_size_um=(2.0, 0.6, 0.6)):
+    """A smooth 12 x 30 x 26 volume with voxels 2 um long in z and 0.6 um in y/x."""
+    raw = ndimage.gaussian_filter(np.random.RandomState(7).randn(12, 30, 26), 1.5) * 100 + 400
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("raw", data=raw.astype(np.float32), chunks=(4, 8, 8))
+        f["raw"].attrs["element_size_um"] = list(element_size_um)
+    return path
+
+
+def _rescaling(net, output_dir, **options):
+    inferer = SlidingWindowInferer((8, 8, 8), overlap=0.5, mode="gaussian")
+    settings = {"device": "cpu", "progress": False, "voxel_size": [1.0, 1.0, 1.0], **options}
+    return VolumePredictor(net, inferer, output_dir, normalization="standardize", **settings)
+
+
+@pytest.mark.parametrize(
+    "element_size_um, block_shape",
+    [((2.0, 0.6, 0.6), (7, 9, 11)), ((2.0, 0.6, 0.6), None), ((0.7, 1.3, 1.0), (5, 6, 40))],
+)
+def test_blockwise_prediction_rescales_like_in_memory(tmp_path, element_size_um, block_shape):
+    """On the model's grid (z grown 2 times, y/x shrunk to 0.6) in several blocks, written on the input's grid: the
+    in-memory chain's predictions and segmentation, to float rounding."""
+    path = _anisotropic(tmp_path / "a.h5", element_size_um)
+    net = TinyNet(out_channels=2, activation="softmax", seed=2)
+    seen = []
+    net.register_forward_hook(lambda module, args, out: seen.append(tuple(args[0].shape[2:])))
+    memory = _rescaling(net, tmp_path / "memory", save_segmentation=True, segmentation_mode="argmax").run(path)[0]
+    in_memory_windows = len(seen)
+    blocks = _rescaling(
+        net, tmp_path / "blocks", blockwise=True, block_shape=block_shape, save_segmentation=True,
+        segmentation_mode="argmax",
+    ).run(path)[0]  # fmt: skip
+    # the same windows on the model's grid: the network saw as many, of the window's size
+    assert len(seen) == 2 * in_memory_windows and set(seen) == {(8, 8, 8)}
+    with h5py.File(memory, "r") as a, h5py.File(blocks, "r") as b:
+        assert b["predictions"].shape == a["predictions"].shape == (2, 12, 30, 26)
+        difference = np.abs(b["predictions"][()] - a["predictions"][()])
+        assert difference.max() < 1e-5 and difference.mean() < 1e-6
+        np.testing.assert_array_equal(b["segmentation"][()], a["segmentation"][()])
+    assert sorted(p.name for p in (tmp_path / "blocks").iterdir()) == ["a_predictions.h5"]
+
+
+def test_rescaled_zarr_output_is_chunked_on_the_inputs_grid(tmp_path):
+    zarr = pytest.importorskip("zarr", reason="needs the optional extra 'distributed' (zarr)")
+    path = _anisotropic(tmp_path / "a.h5")
+    net = TinyNet(seed=4)
+    memory = _rescaling(net, tmp_path / "memory").run(path)[0]
+    (out,) = _rescaling(net, tmp_path / "blocks", output_format="zarr", block_shape=(8, 8, 8)).run(path)
+    stored = zarr.open_array(str(out), path="predictions", mode="r")
+    # blocks of 8 model voxels are 4 input voxels in z (2 um) and 14 in y/x (0.6 um)
+    assert stored.shape == (1, 12, 30, 26) and stored.chunks == (1, 4, 14, 14)
+    with h5py.File(memory, "r") as f:
+        np.testing.assert_allclose(stored[...], f["predictions"][()], rtol=0, atol=1e-5)
+
+
+def test_an_interrupted_rescaled_prediction_resumes(tmp_path):
+    path = _anisotropic(tmp_path / "a.h5")
+    net = TinyNet(seed=3)
+    windows = []
+    net.register_forward_hook(lambda module, args, out: windows.append(1))
+    expected = _rescaling(net, tmp_path / "memory").run(path)[0]
+    total = len(windows)
+    predictor = _rescaling(net, tmp_path / "out", blockwise=True, block_shape=(7, 9, 11))
+    forward = predictor.window_predictor.forward
+    calls = []
+
+    def interrupted(batch):
+        calls.append(1)
+        if len(calls) > 20:
+            raise KeyboardInterrupt
+        return forward(batch)
+
+    predictor.window_predictor.forward = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        predictor.run(path)
+    assert not (tmp_path / "out" / "a_predictions.h5").exists()
+    windows.clear()
+    (out,) = _rescaling(net, tmp_path / "out", blockwise=True, block_shape=(7, 9, 11), resume=True).run(path)
+    # the windows of the blocks finished before the interruption are not predicted again
+    assert total - 20 <= len(windows) < total
+    with h5py.File(out, "r") as a, h5py.File(expected, "r") as b:
+        np.testing.assert_allclose(a["predictions"][()], b["predictions"][()], rtol=0, atol=1e-5)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_predictions.h5"]
+
+
+def test_2d_network_rescales_within_the_slices_blockwise(tmp_path):
+    image = ndimage.gaussian_filter(np.random.RandomState(3).rand(1, 20, 24), 1.0).astype(np.float32)
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["raw"] = image
+        f["raw"].attrs["element_size_um"] = [1.0, 0.5, 0.8]
+    net = TinyNet(spatial_dims=2, seed=1)
+    # model grid 10 x 19: windows of 8 x 8, in blocks of 4 x 5
+    inferer = SlidingWindowInferer((1, 8, 8), overlap=0.5, mode="gaussian")
+    options = {"device": "cpu", "progress": False, "voxel_size": [1.0, 1.0, 1.0]}
+    memory = VolumePredictor(net, inferer, tmp_path / "memory", **options).run(tmp_path / "a.h5")[0]
+    blocks = VolumePredictor(net, inferer, tmp_path / "blocks", blockwise=True, block_shape=(1, 4, 5), **options)
+    with h5py.File(memory, "r") as a, h5py.File(blocks.run(tmp_path / "a.h5")[0], "r") as b:
+        assert b["predictions"].shape == a["predictions"].shape == (1, 1, 20, 24)
+        np.testing.assert_allclose(b["predictions"][()], a["predictions"][()], rtol=0, atol=1e-5)
+
+
+def test_input_grid_block_shape():
+    assert input_grid_block_shape((32, 64, 64), (2.0, 0.5, 1.0), (100, 100, 100)) == (16, 100, 64)
+    assert input_grid_block_shape((7, 9, 11), (2.0, 0.5, 1.5), (12, 30, 26)) == (4, 18, 8)

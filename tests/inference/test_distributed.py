@@ -64,6 +64,23 @@ def test_hdf5_to_hdf5_on_the_cluster_equals_in_memory(client, raw, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cells_predictions.h5"]
 
 
+def test_an_input_of_another_voxel_size_on_the_cluster_equals_in_memory(client, raw, tmp_path):
+    """Tasks read their blocks resampled onto the model's grid; the client writes the zarr output on the input's."""
+    with h5py.File(tmp_path / "cells.h5", "w") as f:
+        f.create_dataset("raw", data=raw, chunks=(7, 10, 13))
+        f["raw"].attrs["element_size_um"] = [1.5, 0.8, 1.0]
+    net = TinyNet(seed=8)
+    options = {"voxel_size": [1.0, 1.0, 1.0]}
+    memory = _predictor(net, tmp_path / "memory", block_shape=None, **options).run(tmp_path / "cells.h5")[0]
+    predictor = _predictor(net, tmp_path, scheduler=client.scheduler.address, output_format="zarr", **options)
+    (out,) = predictor.run(tmp_path / "cells.h5")
+    stored = zarr.open_array(str(out), path="predictions", mode="r")
+    with h5py.File(memory, "r") as f:
+        assert stored.shape == f["predictions"].shape == (1, 21, 30, 26)
+        np.testing.assert_allclose(stored[...], f["predictions"][()], rtol=0, atol=1e-5)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cells_predictions.zarr"]
+
+
 def _engine(client, predictor, work, resume=False):
     splitter = FittedWindowSplitter(ROI, OVERLAP)
     runner = DaskTasks(client, torch_threads=1)

@@ -3,7 +3,10 @@ import shutil
 import h5py
 import numpy as np
 import pytest
+from monai.inferers import SlidingWindowInferer
 
+from tests.inference._networks import TinyNet
+from unet3d_monai.inference import VolumePredictor
 from unet3d_monai.inference.output_space import check_prediction_space, prediction_bytes
 
 
@@ -43,3 +46,26 @@ def test_check_prediction_space(volumes):
     with pytest.raises(OSError, match=r"^output_dir '.*out' has .* free but predicting 1 volume needs about"):
         check_prediction_space(volumes / "out", [huge], "raw", 1, "float32")
     assert not (volumes / "out").exists()
+
+
+def test_blockwise_room_on_the_models_grid(volumes, tmp_path):
+    a = volumes / "a.h5"
+    # predicted on a 20 x 20 x 30 model grid (z voxels twice as many): partials of 2 channels and the weights, and
+    # the 2-channel predictions kept on that grid until written back, all float32
+    on_model_grid = lambda path, spatial: (20, 20, 30)  # noqa: E731
+    assert prediction_bytes(a, "raw", 2, "float16", blockwise=True, block_grid=on_model_grid) == (
+        2 * 2 * 6000,
+        3 * 4 * 12000 + 2 * 4 * 12000,
+    )
+    assert prediction_bytes(a, "raw", 2, "float16", blockwise=True, block_grid=lambda path, spatial: None) == (
+        2 * 2 * 6000,
+        3 * 4 * 6000,
+    )
+    # the predictor asks for the model's grid of an input that it resamples
+    with h5py.File(a, "a") as f:
+        f["raw"].attrs["element_size_um"] = [2.0, 0.5, 1.0]
+    inferer = SlidingWindowInferer((8, 8, 8))
+    predictor = VolumePredictor(TinyNet(), inferer, tmp_path / "out", device="cpu", voxel_size=[1.0, 1.0, 1.0])
+    assert predictor.block_grid(a, (10, 20, 30)) == (20, 10, 30)
+    predictor.rescale = False
+    assert predictor.block_grid(a, (10, 20, 30)) is None

@@ -1,7 +1,6 @@
 import h5py
 import nibabel as nib
 import numpy as np
-import pytest
 import torch
 from scipy import ndimage
 
@@ -60,7 +59,7 @@ def test_nifti_of_another_voxel_size_is_predicted_at_the_models_and_written_on_i
     assert np.corrcoef(np.asarray(written.dataobj).ravel(), data.ravel())[0, 1] > 0.95
 
 
-def test_rescale_false_predicts_as_is_and_blockwise_refuses_to_resample(tmp_path):
+def test_rescale_false_predicts_as_is_and_blockwise_rescales_too(tmp_path):
     with h5py.File(tmp_path / "in.h5", "w") as f:
         f["raw"] = np.ones((8, 12, 12), np.float32)
         f["raw"].attrs["element_size_um"] = [2.0, 1.0, 1.0]
@@ -73,6 +72,11 @@ def test_rescale_false_predicts_as_is_and_blockwise_refuses_to_resample(tmp_path
     assert network.seen[-1] == (16, 12, 12)
     with h5py.File(tmp_path / "rescaled" / "in_predictions.h5") as f:
         assert f["predictions"].shape == (1, 8, 12, 12)
-    blockwise = VolumePredictor(network, inferer, tmp_path / "blocks", blockwise=True, **options)
-    with pytest.raises(ValueError, match=r"another voxel size than the model's \[1.0, 1.0, 1.0\].*--rescale false"):
-        blockwise.run(tmp_path / "in.h5")
+    # block-wise: the same window on the model's grid, the predictions on the input's
+    VolumePredictor(network, inferer, tmp_path / "blocks", blockwise=True, **options).run(tmp_path / "in.h5")
+    assert network.seen[-1] == (16, 12, 12)
+    with h5py.File(tmp_path / "blocks" / "in_predictions.h5") as f:
+        np.testing.assert_allclose(f["predictions"][()], np.ones((1, 8, 12, 12)), rtol=0, atol=1e-6)
+    as_is = VolumePredictor(network, inferer, tmp_path / "blocks_as_is", blockwise=True, rescale=False, **options)
+    as_is.run(tmp_path / "in.h5")
+    assert network.seen[-1] == (8, 12, 12)

@@ -1,10 +1,19 @@
 import json
+import math
 
 import pytest
 
 from tests.planning.conftest import write_volume
 from unet3d_monai.networks import UNet3D
-from unet3d_monai.planning import compute_fingerprint, make_plan, plan_pooling, training_step_bytes
+from unet3d_monai.planning import (
+    DatasetFingerprint,
+    VolumeFingerprint,
+    compute_fingerprint,
+    make_plan,
+    plan_pooling,
+    training_step_bytes,
+)
+from unet3d_monai.planning import plan as plan_module
 
 TINY = {"f_maps": [4, 8, 16], "num_groups": 2}
 
@@ -85,3 +94,91 @@ def test_table_has_one_row_per_entry_with_its_reason(fingerprint):
     assert set(rows) == {"voxel_size", "pool_kernel_size", "patch_size", "batch_size", "normalization", "val_roi_size"}
     assert "4x1x1" in rows["voxel_size"] and "1x2x2 2x2x2" in rows["pool_kernel_size"]
     assert rows["batch_size"].split()[1] == "2" and rows["batch_size"].endswith("(set)")
+
+
+def _fingerprint(shape, count=2):
+    """A fingerprint of ``count`` volumes of ``shape`` (no voxel size), without files."""
+    volumes = [VolumeFingerprint(f"v{i}.h5", list(shape), None, "unknown") for i in range(count)]
+    intensity = {"min": 0.0, "max": 1.0, "percentile_00_5": 0.0, "percentile_99_5": 1.0, "mean": 0.5, "std": 0.2}
+    return DatasetFingerprint(volumes, intensity)
+
+
+def _voxel_timer(calls):
+    """A step-time model: 10 us per voxel of the batch (the 32x96x96 reference step takes 2.95 s)."""
+
+    def timer(patch, batch):
+        calls.append((tuple(patch), batch))
+        return 1e-5 * math.prod(patch) * batch
+
+    return timer
+
+
+@pytest.fixture
+def memory_model(monkeypatch):
+    """1 kB per voxel of the batch instead of running the network: the plan is deterministic and quick."""
+    monkeypatch.setattr(plan_module, "_measure", lambda network, patch, batch, device: 1000 * math.prod(patch) * batch)
+
+
+def test_time_target_shrinks_the_patch_on_cpu(memory_model):
+    fingerprint = _fingerprint((40, 100, 100))
+    network = UNet3D(1, 1, **TINY)
+    by_memory = make_plan(fingerprint, network, memory_budget_bytes="1GB", step_seconds="none")
+    assert by_memory.patch_size == [40, 100, 100] and by_memory.timing["target_seconds"] is None
+    calls = []
+    plan = make_plan(fingerprint, network, memory_budget_bytes="1GB", step_timer=_voxel_timer(calls))
+    # 4.0 s at the whole volume against the 2.95 s of the reference step: y, x, then z shortened (by the time per
+    # voxel) to 278784 voxels, no more than the reference step's 294912
+    assert calls == [((40, 100, 100), 1), ((32, 96, 96), 1)]
+    assert plan.patch_size == [36, 88, 88] and plan.val_roi_size == [36, 88, 88]
+    assert plan.entries["patch_size"].reason == (
+        "time: 278784 voxels per step, no more than the fixed default's 294912; memory allowed 40x100x100 "
+        "(1000 MB budget)"
+    )
+    assert plan.batch_size == 1 and plan.entries["batch_size"].reason == "the patch already takes the step-time target"
+    assert plan.timing["target_seconds"] == pytest.approx(2.94912)
+    assert plan.timing["measured_seconds"][0] == {"patch": [40, 100, 100], "batch": 1, "seconds": 4.0}
+    # a target of 2 s: shortened further, and the step timed
+    calls.clear()
+    two = make_plan(fingerprint, network, memory_budget_bytes="1GB", step_seconds=2, step_timer=_voxel_timer(calls))
+    assert calls == [((40, 100, 100), 1), ((32, 76, 76), 1)]
+    assert two.patch_size == [32, 76, 76]
+    assert two.entries["patch_size"].reason.startswith("time: step 1.8 s <= 2.0 s target (--step_seconds); ")
+    assert "time: step 1.8 s <= 2.0 s target" in two.table()
+    # a generous target leaves the memory plan, and says so
+    calls.clear()
+    ample = make_plan(fingerprint, network, memory_budget_bytes="1GB", step_seconds=10, step_timer=_voxel_timer(calls))
+    assert ample.patch_size == [40, 100, 100]
+    assert ample.entries["patch_size"].reason.endswith("; time: step 4.0 s <= 10.0 s target (--step_seconds)")
+    # the same inputs, the same plan
+    again = make_plan(fingerprint, network, memory_budget_bytes="1GB", step_timer=_voxel_timer([]))
+    assert json.dumps(again.to_dict(), sort_keys=True) == json.dumps(plan.to_dict(), sort_keys=True)
+
+
+def test_time_target_limits_the_batch(memory_model):
+    # 100 volumes of 65536 voxels: the data allows 5 patches per batch, the reference step's time only 4
+    calls = []
+    plan = make_plan(_fingerprint((16, 64, 64), count=100), UNet3D(1, 1, **TINY), memory_budget_bytes="1GB",
+                     step_timer=_voxel_timer(calls))  # fmt: skip
+    assert plan.patch_size == [16, 64, 64]
+    assert calls == [((16, 64, 64), 5), ((32, 96, 96), 1)]
+    assert plan.batch_size == 4
+    assert plan.entries["batch_size"].reason == "time: 262144 voxels per step, no more than the fixed default's 294912"
+    # a given batch is kept, and the patch is planned for it: twice the voxels per step, a smaller patch
+    given = make_plan(_fingerprint((40, 100, 100)), UNet3D(1, 1, **TINY), memory_budget_bytes="1GB", batch_size=2,
+                      step_timer=_voxel_timer([]))  # fmt: skip
+    assert given.batch_size == 2 and math.prod(given.patch_size) * 2 <= 294912
+
+
+def test_on_cuda_only_memory_limits_the_patch(memory_model):
+    def no_timing(patch, batch):
+        raise AssertionError("a step was timed on CUDA")
+
+    fingerprint = _fingerprint((40, 100, 100))
+    plan = make_plan(fingerprint, UNet3D(1, 1, **TINY), device="cuda", memory_budget_bytes="1GB", step_timer=no_timing)
+    assert plan.patch_size == [40, 100, 100]
+    assert plan.entries["patch_size"].reason == "the smallest training volume; a training step takes 400 MB of 1000"
+    assert plan.timing == {"target_seconds": None, "target_source": "--step_seconds auto on cuda"}
+    # a number given applies on CUDA too
+    timed = make_plan(fingerprint, UNet3D(1, 1, **TINY), device="cuda", memory_budget_bytes="1GB", step_seconds=2,
+                      step_timer=_voxel_timer([]))  # fmt: skip
+    assert timed.patch_size == [32, 76, 76]

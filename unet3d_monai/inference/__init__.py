@@ -35,6 +35,7 @@ from unet3d_monai.inference.model_record import (
 )
 from unet3d_monai.inference.predictor import VolumePredictor, predict_file
 from unet3d_monai.inference.preview import preview_image, write_preview
+from unet3d_monai.inference.resampled_volume import ResampledVolume
 from unet3d_monai.inference.segmentation import (
     SegmentationMode,
     Segmenter,
@@ -68,6 +69,7 @@ __all__ = [
     "LoadVolumed",
     "OutOfMemoryFallback",
     "OutputDtype",
+    "ResampledVolume",
     "SegmentationMode",
     "Segmentd",
     "Segmenter",

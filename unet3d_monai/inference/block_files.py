@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
 
-from unet3d_monai.inference.block_prediction import BlockwisePrediction, TaskRunner, VolumeFile
+from unet3d_monai.inference.block_prediction import BlockwisePrediction, TaskRunner, VolumeFile, default_block_shape
+from unet3d_monai.inference.resampled_volume import ResampledFile, ResampledVolume
+from unet3d_monai.inference.rescale import model_grid_shape
 from unet3d_monai.inference.splitter import FittedWindowSplitter
 from unet3d_monai.inference.volumes import ArrayVolume
 from unet3d_monai.inference.window_predictor import network_digest
@@ -21,7 +25,7 @@ if TYPE_CHECKING:
     from unet3d_monai.inference.predictor import VolumePredictor
     from unet3d_monai.inference.segmentation import Segmenter
 
-__all__ = ["ZarrBlockWriter", "predict_file_blockwise", "work_dir_of"]
+__all__ = ["ZarrBlockWriter", "input_grid_block_shape", "predict_file_blockwise", "work_dir_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,19 +58,99 @@ def _spatial_chunks(volume: Any) -> tuple[int, ...] | None:
     return tuple(int(c) for c in chunks[-3:])
 
 
+class _ModelGridStore:
+    """Takes the assembled blocks of a prediction on the model's grid into an HDF5 file (created at the first block,
+    anew each run), from which they are resampled onto the input's grid."""
+
+    def __init__(self, path: Path, spatial_shape: Sequence[int]) -> None:
+        self.path, self.spatial_shape = path, tuple(spatial_shape)
+        self._file: h5py.File | None = None
+
+    def __call__(self, region: tuple[slice, ...], predictions: np.ndarray) -> None:
+        if self._file is None:
+            self._file = h5py.File(self.path, "w")
+            shape = (predictions.shape[0], *self.spatial_shape)
+            self._file.create_dataset("predictions", shape=shape, dtype=np.float32, chunks=True)
+        self._file["predictions"][(slice(None), *region)] = predictions
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def input_grid_block_shape(
+    model_block_shape: Sequence[int], factors: Sequence[float], spatial_shape: Sequence[int]
+) -> tuple[int, ...]:
+    """The input-grid block covering about what a block of ``model_block_shape`` covers on the model's grid (the input
+    grid grown by ``factors`` per axis), within the input's ``spatial_shape``.
+
+    Example:
+        >>> input_grid_block_shape((32, 64, 64), (2.0, 0.5, 1.0), (100, 100, 100))
+        (16, 100, 64)
+    """
+    return tuple(
+        min(int(s), max(1, math.ceil(int(b) / float(f)))) for b, f, s in zip(model_block_shape, factors, spatial_shape)
+    )
+
+
+def _regions(spatial_shape: Sequence[int], block_shape: Sequence[int]) -> list[tuple[slice, ...]]:
+    ranges = [range(0, int(s), int(b)) for s, b in zip(spatial_shape, block_shape)]
+    return [
+        tuple(slice(p, min(p + int(b), int(s))) for p, b, s in zip(start, block_shape, spatial_shape))
+        for start in itertools.product(*ranges)
+    ]
+
+
+def _predict_on_model_grid(
+    engine: BlockwisePrediction,
+    source: Any,
+    out_channels: int,
+    model_shape: Sequence[int],
+    spatial_shape: Sequence[int],
+    block_shape: Sequence[int],
+    write_block: Callable[[tuple[slice, ...], np.ndarray], None],
+) -> None:
+    """Run ``engine`` on ``source`` (the input read on the model's grid ``model_shape``) into a model-grid HDF5 file in
+    its work folder, then hand the predictions resampled onto the input's grid ``spatial_shape`` to
+    ``write_block(region, predictions)`` in blocks of ``block_shape``."""
+    store = _ModelGridStore(engine.work_dir / "model_grid.h5", model_shape)
+    try:
+        engine.run(source, store, out_channels)
+    finally:
+        store.close()
+    with h5py.File(store.path, "r") as f:
+        on_input_grid = ResampledVolume(ArrayVolume(f["predictions"]), spatial_shape)
+        for region in _regions(spatial_shape, block_shape):
+            write_block(region, on_input_grid.read(region))
+
+
 def predict_file_blockwise(
-    owner: VolumePredictor, path: Path, volume: Any, output: Path, runner: TaskRunner | None
+    owner: VolumePredictor,
+    path: Path,
+    volume: Any,
+    output: Path,
+    runner: TaskRunner | None,
+    factors: Sequence[float] | None = None,
 ) -> Path:
     """Predict the open input ``volume`` of file ``path`` block by block into ``output`` (``.h5`` or ``.zarr``),
     with the settings of ``owner``; the tasks run on ``runner`` (None: in this process).
 
     HDF5 outputs are written by this process as blocks are assembled; zarr outputs, chunked by blocks, are
     written by the tasks. Either is written under a temporary name and renamed when complete.
+
+    With ``factors`` (see :func:`~unet3d_monai.inference.rescale.rescale_factors`) the input is predicted at the
+    model's voxel size: the blocks and their windows lie on the model's grid (the input grown by ``factors``, as
+    in-memory prediction resamples it), each task reads its block's region of the input resampled onto that grid
+    (:class:`~unet3d_monai.inference.resampled_volume.ResampledVolume`), the assembled predictions go to a model-grid
+    file in the work folder, and this process writes them resampled back onto the input's grid, block by block. The
+    result equals the in-memory prediction with resampling (to float rounding); partials are kept for ``resume``.
     """
     spatial = tuple(volume.shape[1:])
+    model_shape = spatial if factors is None else model_grid_shape(spatial, factors)
     inferer = owner.inferer
     splitter = FittedWindowSplitter(owner.roi_size, owner.overlap, owner.min_window)
-    window = splitter.window_for(spatial)
+    window = splitter.window_for(model_shape)
     stat = path.stat()
     fingerprint = {
         "input": str(path.resolve()),
@@ -80,6 +164,14 @@ def predict_file_blockwise(
         "tta": owner.tta,
         "network": network_digest(owner.network),
     }
+    block_shape = owner.block_shape
+    if factors is not None:
+        fingerprint["model_grid"] = list(model_shape)
+        if block_shape is None:
+            # a task reads its block's region of the input: more voxels than the block where the input is finer
+            reads = math.prod(max(1.0, 1.0 / float(f)) for f in factors)
+            channels = math.ceil(int(volume.shape[0]) * reads) + owner.out_channels + 1
+            block_shape = default_block_shape(model_shape, window, channels, owner.block_memory_bytes)
     engine = BlockwisePrediction(
         owner.window_predictor,
         splitter,
@@ -88,14 +180,14 @@ def predict_file_blockwise(
         sigma_scale=inferer.sigma_scale,
         sw_batch_size=int(inferer.sw_batch_size),
         device=owner.device,
-        block_shape=owner.block_shape,
+        block_shape=block_shape,
         block_memory_bytes=owner.block_memory_bytes,
         fingerprint=fingerprint,
         resume=owner.resume,
         progress=owner.progress,
         runner=runner,
     )
-    source = VolumeFile(
+    source: Any = VolumeFile(
         str(path),
         owner.raw_key,
         owner.normalization,
@@ -103,7 +195,12 @@ def predict_file_blockwise(
         owner.channels_first_3d,
         owner.replace_nonfinite,
     )
+    opened: Any = volume
     chunks = _spatial_chunks(volume)
+    if factors is not None:
+        source, opened, chunks = ResampledFile(source, model_shape), ResampledVolume(volume, model_shape), None
+    if runner is None:
+        source = opened
     out_channels = owner.out_channels
     instance = owner.save_segmentation and owner.segmenter.is_instance
     if is_zarr(output):
@@ -113,20 +210,19 @@ def predict_file_blockwise(
                 f"'{output}' is written block by block: segment it afterwards, or use segmentation_mode 'threshold'."
             )
         writer = ZarrPredictionWriter(output, path, owner.overwrite, owner.output_dtype, owner.resume)
-        plan = engine.plan(volume.shape, out_channels, chunks)
+        plan = engine.plan((volume.shape[0], *model_shape), out_channels, chunks)
+        output_blocks = plan.block_shape
+        if factors is not None:
+            output_blocks = input_grid_block_shape(plan.block_shape, factors, spatial)
         labels_channels = None
         if owner.save_segmentation:
             labels_channels = 0 if owner.segmenter.mode.value == "argmax" or out_channels == 1 else out_channels
-        writer.create((out_channels, *spatial), plan.block_shape, labels_channels)
+        writer.create((out_channels, *spatial), output_blocks, labels_channels)
         block_writer = ZarrBlockWriter(writer, owner.segmenter if owner.save_segmentation else None)
-        engine.run(
-            source if runner is not None else volume,
-            block_writer,
-            out_channels,
-            chunks,
-            write_on_workers=True,
-            output_fresh=writer.fresh,
-        )
+        if factors is None:
+            engine.run(source, block_writer, out_channels, chunks, write_on_workers=True, output_fresh=writer.fresh)
+        else:
+            _predict_on_model_grid(engine, source, out_channels, model_shape, spatial, output_blocks, block_writer)
         result = writer.commit()
         engine.cleanup()
         if owner.preview:
@@ -148,7 +244,12 @@ def predict_file_blockwise(
                     writer.create_segmentation((*labels.shape[:-3], *spatial))
                 writer.write_segmentation(labels, region)
 
-        engine.run(source if runner is not None else volume, write_block, out_channels, chunks)
+        if factors is None:
+            engine.run(source, write_block, out_channels, chunks)
+        else:
+            plan = engine.plan((volume.shape[0], *model_shape), out_channels, chunks)
+            output_blocks = input_grid_block_shape(plan.block_shape, factors, spatial)
+            _predict_on_model_grid(engine, source, out_channels, model_shape, spatial, output_blocks, write_block)
         if instance:
             writer.write_segmentation(owner.segmenter(writer.read_predictions()))
         result = writer.commit()

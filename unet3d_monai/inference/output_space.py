@@ -25,13 +25,17 @@ def prediction_bytes(
     output_dtype: OutputDtype | str,
     channels_first_3d: bool = False,
     blockwise: Callable[[Sequence[int]], bool] | bool = False,
+    block_grid: Callable[[str | PathLike, Sequence[int]], Sequence[int] | None] | None = None,
 ) -> tuple[int, int]:
     """Disk space the prediction of one HDF5 input takes: ``(output bytes, block-wise accumulator bytes)``.
 
     The ``predictions`` dataset is stored uncompressed, ``out_channels`` values per voxel of ``output_dtype``;
     block-wise prediction also keeps float32 weighted sums and weights next to it until the volume is done
-    (``blockwise`` says whether it will, given the spatial shape). NIfTI outputs are gzip-compressed and give
-    ``(0, 0)``, like the gzip-compressed ``segmentation`` dataset, whose size cannot be known in advance.
+    (``blockwise`` says whether it will, given the spatial shape), over the grid it predicts on:
+    ``block_grid(path, spatial)``, e.g. the model's grid of an input of another voxel size, where the predictions are
+    also kept in float32 until they are written back on the input's grid (None: the input's grid). NIfTI outputs are
+    gzip-compressed and give ``(0, 0)``, like the gzip-compressed ``segmentation`` dataset, whose size cannot be known
+    in advance.
 
     Example::
 
@@ -50,8 +54,15 @@ def prediction_bytes(
     voxels = math.prod(spatial) * int(out_channels)
     itemsize = np.dtype(OutputDtype(output_dtype).value).itemsize
     uses_blocks = blockwise(spatial) if callable(blockwise) else bool(blockwise)
+    if not uses_blocks:
+        return voxels * itemsize, 0
+    grid = None if block_grid is None else block_grid(path, spatial)
+    grid_voxels = math.prod(spatial if grid is None else grid)
     # block-wise partials: weighted sums and weights in float32, over blocks with their halos
-    return voxels * itemsize, (voxels + math.prod(spatial)) * 4 if uses_blocks else 0
+    extra = (grid_voxels * int(out_channels) + grid_voxels) * 4
+    if grid is not None and tuple(grid) != tuple(spatial):
+        extra += grid_voxels * int(out_channels) * 4  # the predictions on the model's grid
+    return voxels * itemsize, extra
 
 
 def check_prediction_space(
@@ -63,6 +74,7 @@ def check_prediction_space(
     channels_first_3d: bool = False,
     blockwise: Callable[[Sequence[int]], bool] | bool = False,
     what: str = "output_dir",
+    block_grid: Callable[[str | PathLike, Sequence[int]], Sequence[int] | None] | None = None,
 ) -> int:
     """Fail with one sentence before predicting ``inputs`` when ``output_dir`` cannot be written or lacks the room.
 
@@ -77,7 +89,10 @@ def check_prediction_space(
         OSError: not enough free space.
     """
     check_writable_folder(output_dir, what)
-    sizes = [prediction_bytes(p, raw_key, out_channels, output_dtype, channels_first_3d, blockwise) for p in inputs]
+    sizes = [
+        prediction_bytes(p, raw_key, out_channels, output_dtype, channels_first_3d, blockwise, block_grid)
+        for p in inputs
+    ]
     needed = sum(size for size, _ in sizes) + max((extra for _, extra in sizes), default=0)
     count = len(sizes)
     check_free_space(output_dir, needed, what, f"predicting {count} volume{'s' if count != 1 else ''}")

@@ -29,6 +29,7 @@ from unet3d_monai.inference.memory_fallback import OutOfMemoryFallback
 from unet3d_monai.inference.model_grid import ToInputGridd, ToModelGridd, input_rescale_factors
 from unet3d_monai.inference.output_space import check_prediction_space
 from unet3d_monai.inference.preview import preview_image, write_preview
+from unet3d_monai.inference.rescale import model_grid_shape
 from unet3d_monai.inference.segmentation import SegmentationMode, Segmenter
 from unet3d_monai.inference.segmentd import Segmentd
 from unet3d_monai.inference.sliding_window import prepare_window_predictor, window_roi_size
@@ -98,7 +99,8 @@ class VolumePredictor:
 
     An input whose voxel size (HDF5 ``element_size_um``/``resolution``, NIfTI affine) differs from the model's
     ``voxel_size`` by more than 5% is predicted at the model's voxel size and its predictions written on the input's
-    grid (``rescale``, in memory; block-wise prediction does not resample and refuses such an input).
+    grid (``rescale``), in memory and block-wise alike (block-wise, each block reads its region of the input resampled
+    onto the model's grid, and the predictions are resampled back block by block).
 
     On a CUDA out-of-memory error the window batch is halved, then the window
     (:class:`~unet3d_monai.inference.memory_fallback.OutOfMemoryFallback`); finished windows are kept.
@@ -428,7 +430,16 @@ class VolumePredictor:
             self.output_dtype,
             channels_first_3d=self.channels_first_3d,
             blockwise=lambda spatial: self.blockwise or not self._fits_in_memory(spatial),
+            block_grid=self.block_grid,
         )
+
+    def block_grid(self, path: str | PathLike, spatial_shape: Sequence[int]) -> tuple[int, ...] | None:
+        """The spatial shape block-wise prediction of ``path`` (of ``spatial_shape``) works on: the model's grid of an
+        HDF5 input that ``rescale`` resamples, else None (its own grid)."""
+        if not self.rescale or is_zarr(path) or is_nifti(path):
+            return None
+        factors = input_rescale_factors(path, self.raw_key, self.voxel_size, self.spatial_dims)
+        return None if factors is None else model_grid_shape(spatial_shape, factors)
 
     def check_outputs(self, path: str | PathLike) -> None:
         """Refuse, before anything is written, outputs of ``path`` that exist (unless ``overwrite``) or that are
@@ -506,20 +517,23 @@ class VolumePredictor:
         :func:`~unet3d_monai.inference.block_files.predict_file_blockwise`), writing predictions, segmentation and
         preview like the in-memory chain; on the ``scheduler``'s Dask cluster when one is set.
 
-        Raises:
-            ValueError: ``rescale`` asks for an HDF5 input of another voxel size than the model's to be resampled,
-                which block-wise prediction does not do.
+        With ``rescale``, an HDF5 input of another voxel size than the model's is predicted on the model's grid, each
+        block reading its region of the input resampled, and its predictions are written resampled back onto the
+        input's grid: the in-memory chain's result, in the memory of one block.
         """
         path = Path(path)
         output = self.output_path(path)
         zarr_input = is_zarr(path)
+        factors = None
         if not zarr_input and self.rescale:
             factors = input_rescale_factors(path, self.raw_key, self.voxel_size, self.spatial_dims)
             if factors is not None:
-                raise ValueError(
-                    f"'{path}' has another voxel size than the model's {self.voxel_size} and is predicted "
-                    "block-wise, which does not resample: resample it to the model's voxel size, or pass "
-                    "--rescale false."
+                logger.info(
+                    "Input %s is predicted block-wise on the model's grid (resampled by %s to the voxel size %s), "
+                    "and its predictions written back on its grid.",
+                    path,
+                    [round(f, 3) for f in factors],
+                    self.voxel_size,
                 )
         self.window_predictor.eval()
         opener = ZarrVolume if zarr_input else HDF5Volume
@@ -528,7 +542,7 @@ class VolumePredictor:
             opener(path, self.raw_key, self.normalization, self.channels_first_3d, self.replace_nonfinite) as volume,
         ):
             self._check_channels(path, volume.shape)
-            result = predict_file_blockwise(self, path, volume, output, self._runner)
+            result = predict_file_blockwise(self, path, volume, output, self._runner, factors)
         logger.info("Wrote %s", result)
         return result
 

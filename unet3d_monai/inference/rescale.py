@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from monai.transforms import Resize
 
-__all__ = ["RESCALE_TOLERANCE", "rescale_factors", "to_input_grid", "to_model_grid"]
+__all__ = ["RESCALE_TOLERANCE", "model_grid_shape", "rescale_factors", "to_input_grid", "to_model_grid"]
 
 # voxel sizes within 5% of the model's are predicted as they are
 RESCALE_TOLERANCE = 0.05
@@ -41,10 +41,20 @@ def rescale_factors(
     return tuple(factors)
 
 
+def model_grid_shape(spatial_shape: Sequence[int], factors: Sequence[float]) -> tuple[int, ...]:
+    """The spatial shape of a volume of ``spatial_shape`` resampled by ``factors`` (each axis rounded, at least 1).
+
+    Example:
+        >>> model_grid_shape((10, 20, 30), (2.0, 1.5, 0.5))
+        (20, 30, 15)
+    """
+    return tuple(max(1, round(int(s) * float(f))) for s, f in zip(spatial_shape, factors))
+
+
 def to_model_grid(volume: np.ndarray | torch.Tensor, factors: Sequence[float]) -> torch.Tensor:
-    """``volume`` ``(C, Z, Y, X)`` resampled by ``factors`` (trilinear)."""
+    """``volume`` ``(C, Z, Y, X)`` resampled by ``factors`` (trilinear) to :func:`model_grid_shape`."""
     tensor = torch.as_tensor(volume, dtype=torch.float32)
-    shape = [max(1, round(s * f)) for s, f in zip(tensor.shape[1:], factors)]
+    shape = list(model_grid_shape(tensor.shape[1:], factors))
     resized = Resize(spatial_size=shape, mode="trilinear", anti_aliasing=False)(tensor)
     return torch.as_tensor(resized, dtype=torch.float32)
 

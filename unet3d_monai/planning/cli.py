@@ -46,6 +46,11 @@ def add_plan_command(commands: argparse._SubParsersAction) -> None:
     plan.add_argument("--label_key", default="label", help="HDF5 dataset of the labels")
     plan.add_argument("--voxel_size", type=float, nargs="+", help="voxel size of files that state none")
     plan.add_argument("--memory_budget", help="bytes a training step may use, e.g. 4GB (default: from the device)")
+    plan.add_argument(
+        "--step_seconds",
+        default=AUTO,
+        help="seconds a CPU training step may take: auto (no slower than the fixed default patch), a number, none",
+    )
     plan.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     plan.add_argument("--patch_size", type=int, nargs="+", help="keep this patch (clipped to the volumes)")
     plan.add_argument("--batch_size", type=int, help="keep this batch size")
@@ -78,6 +83,7 @@ def run_plan(args: argparse.Namespace) -> None:
         batch_size=args.batch_size or AUTO,
         normalization=args.normalization or AUTO,
         pool_kernel_size=args.pool_kernel_size or AUTO,
+        step_seconds=args.step_seconds,
     )
     volumes = len(fingerprint.volumes)
     print(f"{volumes} training volume{'s' * (volumes != 1)}, median shape {fingerprint.median_shape}; {source}")

@@ -10,9 +10,12 @@ Each entry is either set by the user (kept as given) or planned (``"auto"``, the
 - ``patch_size``: as large as fits the memory budget, measured by running one training step
   (:func:`~unet3d_monai.planning.memory.training_step_bytes`), never larger than the smallest training volume
   (hence the median one); while it does not fit, the axis longest relative to the median volume is shortened, so
-  that the patch keeps the median volume's aspect in physical units.
-- ``batch_size``: 1 when the patch is limited by memory; when it is limited by the volumes, as many patches as fit
-  the budget, at most 8 and at most 5% of the training voxels per batch.
+  that the patch keeps the median volume's aspect in physical units. On a CPU, a training step must also stay within a
+  time target (``step_seconds``, :class:`~unet3d_monai.planning.timing.StepTimeLimit`; by default no slower than a
+  step at the fixed default patch, 32x96x96 in 3D, 128x128 batch 8 in 2D); the patch is shortened the same way
+  until it does.
+- ``batch_size``: 1 when the patch is limited by memory or time; when it is limited by the volumes, as many patches as
+  fit the budget (and, on a CPU, the step-time target), at most 8 and at most 5% of the training voxels per batch.
 - ``normalization``: ``percentile`` (clipping to the 0.5-99.5 percentile range) when the intensity range is more
   than 3 times the 0.5-99.5 percentile range (outliers: hot pixels, saturated spots), else ``standardize``.
 - ``val_roi_size``: the validation window (and, through the model record, the prediction window): the patch.
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +37,7 @@ from unet3d_monai.data.voxel_size import check_voxel_size
 from unet3d_monai.networks.unet import pool_kernels_per_level
 from unet3d_monai.planning.fingerprint import DatasetFingerprint
 from unet3d_monai.planning.memory import memory_budget, training_step_bytes
+from unet3d_monai.planning.timing import StepTimeLimit, training_step_seconds
 
 __all__ = ["AUTO", "PlanEntry", "TrainingPlan", "is_auto", "make_plan", "plan_pooling"]
 
@@ -74,6 +78,7 @@ class TrainingPlan:
     entries: dict[str, PlanEntry]
     memory: dict[str, Any] = field(default_factory=dict)
     fingerprint: dict[str, Any] | None = None
+    timing: dict[str, Any] = field(default_factory=dict)
 
     def value(self, name: str) -> Any:
         """The value of entry ``name``."""
@@ -120,13 +125,14 @@ class TrainingPlan:
         return {
             "entries": {name: vars(entry).copy() for name, entry in self.entries.items()},
             "memory": dict(self.memory),
+            "timing": dict(self.timing),
             "fingerprint": self.fingerprint,
         }
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainingPlan:
         entries = {name: PlanEntry(**entry) for name, entry in values["entries"].items()}
-        return cls(entries, dict(values.get("memory", {})), values.get("fingerprint"))
+        return cls(entries, dict(values.get("memory", {})), values.get("fingerprint"), dict(values.get("timing", {})))
 
     def table(self) -> str:
         """One short table: entry, value, reason (``(set)`` marks values the user gave)."""
@@ -220,10 +226,15 @@ def make_plan(
     normalization: str | None = AUTO,
     voxel_size: Sequence[float] | str | None = AUTO,
     pool_kernel_size: Any = AUTO,
+    step_seconds: float | str | None = AUTO,
+    step_timer: Callable[[Sequence[int], int], float] | None = None,
 ) -> TrainingPlan:
     """Plan the entries left ``"auto"`` from ``fingerprint``, for ``network`` (its class and arguments are used
     to build the candidates) on ``device``, within ``memory_budget_bytes`` (bytes, or a size such as ``"2GB"``;
-    None: :func:`~unet3d_monai.planning.memory.memory_budget`).
+    None: :func:`~unet3d_monai.planning.memory.memory_budget`) and, on a CPU, within ``step_seconds`` per training
+    step (``"auto"``: no slower than a step at the fixed default patch; a number of seconds; ``"none"``; see
+    :class:`~unet3d_monai.planning.timing.StepTimeLimit`). ``step_timer(patch, batch)`` gives the seconds of one
+    training step; None measures them (:func:`~unet3d_monai.planning.timing.training_step_seconds`).
 
     Raises:
         ValueError: a user-set entry that does not suit the data or the network (one sentence naming it).
@@ -287,6 +298,16 @@ def make_plan(
             logger.info("training step at patch %s, batch %d: %.1f MB", list(patch), batch, measured[key] / 1e6)
         return measured[key]
 
+    def time_step(patch: Sequence[int], batch: int) -> float:
+        # a memory measurement at the same size has already run the step once
+        warmup = 0 if (tuple(patch), batch) in measured else 1
+        seconds = training_step_seconds(candidate_network, patch, batch, device, warmup_steps=warmup)
+        logger.info("training step at patch %s, batch %d: %.2f s", list(patch), batch, seconds)
+        return seconds
+
+    time_limit = StepTimeLimit.create(step_seconds, device, spatial_dims, step_timer or time_step, lower)
+    time_limited = False
+
     # patch
     batch_given = not is_auto(batch_size)
     batch_for_patch = int(batch_size) if batch_given else 1
@@ -333,6 +354,31 @@ def make_plan(
                 f"largest within the {budget / 1e6:.0f} MB budget (measured {used / 1e6:.0f} MB), "
                 f"aspect of the median volume {[round(m) for m in median]}"
             )
+        if time_limit is not None and used <= budget:
+            fits, time_reason = time_limit.check(patch, batch_for_patch)
+            if fits:
+                reason = f"{reason}; {time_reason}"
+            else:
+                # the time of a step grows about as its voxels: shorten to the predicted size, then time it
+                memory_patch = list(patch)
+                per_voxel = time_limit.seconds(patch, batch_for_patch) / math.prod(patch)
+                while per_voxel * math.prod(patch) > time_limit.target:
+                    shorter = _shrink(patch, median, spacing, lower, steps)
+                    if shorter is None:
+                        break
+                    patch = shorter
+                fits, time_reason = time_limit.check(patch, batch_for_patch)
+                for _ in range(MAX_MEASUREMENTS):
+                    if fits:
+                        break
+                    shorter = _shrink(patch, median, spacing, lower, steps)
+                    if shorter is None:
+                        break
+                    patch = shorter
+                    fits, time_reason = time_limit.check(patch, batch_for_patch)
+                time_limited, volume_limited = True, False
+                used = measure(patch, batch_for_patch)
+                reason = f"{time_reason}; memory allowed {_format(memory_patch)} ({budget / 1e6:.0f} MB budget)"
         entries["patch_size"] = PlanEntry(patch, reason)
     patch = entries["patch_size"].value
 
@@ -341,6 +387,8 @@ def make_plan(
         entries["batch_size"] = PlanEntry(int(batch_size), "given", "set")
     elif entries["patch_size"].source == "set":
         entries["batch_size"] = PlanEntry(1, "the patch is given: one patch per batch")
+    elif time_limited:
+        entries["batch_size"] = PlanEntry(1, "the patch already takes the step-time target")
     elif not volume_limited or used > budget:
         entries["batch_size"] = PlanEntry(1, "the patch already takes the memory budget")
     else:
@@ -357,8 +405,23 @@ def make_plan(
             reason = "as many patches as fit the memory budget"
         else:
             reason = f"memory allows more; at most {MAX_BATCH_SIZE}"
+        if time_limit is not None and batch > 1:
+            fits, time_reason = time_limit.check(patch, batch)
+            if not fits:
+                # as many patches as the step-time target allows, from the time per patch, then timed
+                per_patch = time_limit.seconds(patch, batch) / batch
+                batch = max(1, min(batch - 1, int(time_limit.target // per_patch)))
+                fits, time_reason = time_limit.check(patch, batch)
+                while not fits and batch > 1:
+                    batch -= 1
+                    fits, time_reason = time_limit.check(patch, batch)
+                reason = time_reason
         entries["batch_size"] = PlanEntry(batch, reason)
     plan.memory["measured_bytes"] = int(measure(patch, entries["batch_size"].value))
+    if time_limit is None:
+        plan.timing = {"target_seconds": None, "target_source": f"--step_seconds {step_seconds} on {device.type}"}
+    else:
+        plan.timing = time_limit.to_dict()
 
     # normalisation
     if is_auto(normalization):

@@ -30,6 +30,7 @@ def plan_training(
     voxel_size: Sequence[float] | str = AUTO,
     pool_kernel_size: Any = AUTO,
     memory_budget: float | str | None = None,
+    step_seconds: float | str | None = AUTO,
 ) -> TrainingPlan:
     """Fingerprint the training volumes ``files`` and plan the options left ``"auto"``; logs the table.
 
@@ -50,6 +51,7 @@ def plan_training(
         normalization=normalization,
         voxel_size=AUTO,
         pool_kernel_size=pool_kernel_size,
+        step_seconds=step_seconds,
     )
     logger.info("Training plan (%d volumes):\n%s", len(fingerprint.volumes), plan.table())
     return plan
