@@ -1,4 +1,6 @@
 import logging
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -186,3 +188,13 @@ def test_save_preview_shows_raw_and_boundaries(tmp_path):
     np.testing.assert_array_equal(pixels[0, 14:24], [0, 0, 0, 0, 255, 255, 0, 0, 0, 0])  # thick boundary
     with pytest.raises(ValueError, match="save_preview"):
         save_preview(raw, label[0], tmp_path / "q.png")
+
+
+def test_the_command_runs_without_runpy_warning():
+    completed = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-m", "unet3d_monai.data.sample", "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "usage: python -m unet3d_monai.data.sample" in completed.stdout

@@ -2,7 +2,10 @@
 and augmentation transforms (:mod:`unet3d_monai.data.transforms`) and synthetic sample datasets
 (:mod:`unet3d_monai.data.sample`)."""
 
-from unet3d_monai.data import sample, transforms
+import importlib
+from typing import Any
+
+from unet3d_monai.data import transforms
 from unet3d_monai.data.files import (
     HDF5FileError,
     HDF5KeyError,
@@ -41,3 +44,10 @@ __all__ = [
     "sample",
     "transforms",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ``sample`` is imported on first use, so that ``python -m unet3d_monai.data.sample`` runs it as a script only once
+    if name == "sample":
+        return importlib.import_module("unet3d_monai.data.sample")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
