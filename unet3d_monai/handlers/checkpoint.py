@@ -62,7 +62,13 @@ class BestAndLastCheckpointer:
       where training stopped and keeps comparing against the right best score.
 
     Both files are written atomically (temporary file, then rename), so killing the process at any moment never
-    leaves a half-written checkpoint. In distributed runs only rank 0 writes. :meth:`save_last` writes the
+    leaves a half-written checkpoint. In distributed runs only rank 0 writes.
+
+    Why not MONAI's ``CheckpointSaver``: with a fixed file name (``key_metric_filename="model.pt"``) it removes
+    the previous file before it writes the new one (ignite's ``Checkpoint`` drops the saved item it replaces, then
+    saves), so a process killed in between leaves no best model at all, and it does not flush the file to disk
+    before the rename; nor can it rewrite one fixed ``last.pt`` after every validation. Resuming does use MONAI's
+    ``CheckpointLoader`` (:class:`TrainingStateLoader`). :meth:`save_last` writes the
     training state at any other moment (:class:`~unet3d_monai.handlers.TrainingStateSaver` calls it between
     validations).
 
