@@ -27,6 +27,7 @@ Prints one markdown table (stdout) and progress lines (stderr); never passes or 
         [--train_args "--epochs 1 --epoch_length 2 --val_interval 1"] [--reference_iterations N]
         [--predict_args "..."] [--json OUT.json]
         [--case default thin_slab anisotropic scale2x] [--plan]   # generated cases; planned vs fixed defaults
+        [--float32]                                               # the defaults next to float32 training
     python benchmarks/quality.py --self_check     # the scorers against hand-computed values
 """
 
@@ -55,6 +56,8 @@ import numpy as np
 from monai.bundle import ConfigParser
 
 ROOT = Path(__file__).resolve().parents[1]
+FIXED, FLOAT32 = "fixed defaults", "float32"
+VARIANTS = (FIXED, FLOAT32)  # the same bundle trained and predicted otherwise, as extra columns
 BUNDLES = ("boundary", "lightsheet_boundary", "nuclei", "denoising", "multiclass", "dsb2018_2d")
 _START = time.perf_counter()
 
@@ -373,6 +376,7 @@ class Options:
     reference_iterations: int | None = None
     case: str = "default"
     plan: bool = False
+    float32: bool = False
 
 
 def guarded(what: str, stage: Callable[[], dict[str, object]]) -> dict[str, object]:
@@ -440,11 +444,17 @@ def benchmark_bundle(bundle: str, options: Options) -> dict[str, object]:
         if "batch_size" in entries:
             facts["batch_size"] = entries["batch_size"]["value"]
         result["training"]["model_record"] = record
+    variants: dict[str, tuple[list[str], list[str]]] = {}
     if options.plan:
-        fixed = Options(**{**vars(options), "train_args": options.train_args + _cases.fixed_train_args(bundle),
-                           "predict_args": options.predict_args + _cases.FIXED_PREDICT_ARGS})  # fmt: skip
-        progress(f"{bundle}: the same bundle with fixed defaults")
-        result["fixed"] = ours(bundle, case, data_dir, root / "fixed", fixed, iterations)
+        variants[FIXED] = (_cases.fixed_train_args(bundle), _cases.FIXED_PREDICT_ARGS)
+    if options.float32:
+        variants[FLOAT32] = (["--cpu_bf16", "false"], ["--cpu_bf16", "false"])
+    for name, (train_args, predict_args) in variants.items():
+        variant = Options(**{**vars(options), "train_args": options.train_args + list(train_args),
+                             "predict_args": options.predict_args + list(predict_args)})  # fmt: skip
+        progress(f"{bundle}: the same bundle with {name}")
+        folder = root / name.replace(" ", "_")
+        result.setdefault("variants", {})[name] = ours(bundle, case, data_dir, folder, variant, iterations)
 
     stage = time.perf_counter()
     progress(f"{bundle}: no-learning baseline")
@@ -510,14 +520,15 @@ def table(results: list[dict[str, object]]) -> str:
         "| bundle | metric (direction) | ours | baseline | pytorch-3dunet | our train s | reference train s "
         "| iterations |"
     )
-    with_fixed = any("fixed" in result for result in results)
-    if with_fixed:
-        header = header.replace("| ours |", "| ours (planned) | fixed defaults |")
-    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if with_fixed else "")]
+    names = [name for name in VARIANTS if any(name in result.get("variants", {}) for result in results)]
+    if names:
+        header = header.replace("| ours |", "| ours | " + " | ".join(names) + " |")
+    extra = "---:|" * len(names)
+    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|" + extra]
     for result in results:
         bundle = result["bundle"] + (f" ({result['case']})" if result.get("case", "default") != "default" else "")
         if "error" in result:
-            lines.append(f"| {bundle} | {result['error']} | | | | | | |" + (" |" if with_fixed else ""))
+            lines.append(f"| {bundle} | {result['error']} | | | | | | |" + " |" * len(names))
             continue
         case = CASES[bundle]
         training = result["training"]
@@ -534,7 +545,7 @@ def table(results: list[dict[str, object]]) -> str:
                 bundle if row == 0 else "",
                 f"{metric} ({direction})",
                 _cell(result["ours"], metric, row),
-                *([_cell(result.get("fixed", {"error": "not run"}), metric, row)] if with_fixed else []),
+                *[_cell(result.get("variants", {}).get(name, {"error": "not run"}), metric, row) for name in names],
                 _baseline_cell(result["baseline"], metric, row),
                 reference_cell,
                 _seconds(result["ours"].get("train")) if row == 0 else "",
@@ -546,9 +557,12 @@ def table(results: list[dict[str, object]]) -> str:
 
 
 NOTES = """\
-ours: the bundle's training and inference commands with their defaults (the plan chooses patch, batch, pooling,
-normalisation and voxel size; prediction resamples to the recorded voxel size); with --plan, "fixed defaults" is
-the same bundle with its former fixed patch, batch, normalisation and pooling, and no rescaling; seconds are the
+ours: the bundle's training and inference commands with their defaults (patch, batch, pooling and normalisation
+as the bundle sets them, planned from the data where set to auto; prediction resamples to the recorded voxel
+size); with --plan, "fixed defaults" is
+the same bundle with its former fixed patch, batch, normalisation and pooling, and no rescaling; with --float32,
+"float32" is the same bundle trained and predicted with --cpu_bf16 false (the defaults use bfloat16 autocast where
+the CPU computes it natively, except denoising); seconds are the
 training command's wall clock (interpreter start and dataset checks included), likewise for pytorch-3dunet's
 training subprocess.
 baseline: no learning, Gaussian-smoothed raw (sigma 1 or 2 voxels) seeded one way or another, the best variant on
@@ -578,6 +592,7 @@ def main() -> None:
                      "test volumes at 2x the object scale")  # fmt: skip
     cli.add_argument("--plan", action="store_true",
                      help="also train each bundle with its former fixed defaults (no plan, no rescaling)")  # fmt: skip
+    cli.add_argument("--float32", action="store_true", help="also train and predict each bundle in float32")
     cli.add_argument("--json", type=Path, help="write every figure, command and time to this JSON file")
     cli.add_argument("--self_check", action="store_true", help="check the scorers against hand-computed values")
     args = cli.parse_args()
@@ -599,6 +614,7 @@ def main() -> None:
             predict_args=shlex.split(args.predict_args),
             reference_iterations=args.reference_iterations,
             plan=args.plan,
+            float32=args.float32,
         )
         runs = [(bundle, case) for bundle in args.bundle for case in args.case]
         for bundle, case in runs:
