@@ -166,7 +166,7 @@ def test_a_second_run_never_replaces_the_first_runs_weights(datasets, tmp_path):
     overrides = _overrides("boundary", datasets["boundary"], tmp_path)
     _train("boundary", overrides)
     models = tmp_path / "models"
-    first = {name: (models / name).read_bytes() for name in ("model.pt", "model.json", "last.pt")}
+    first = {name: (models / name).read_bytes() for name in ("model.pt", "model.json", "last.pt", "plan.json")}
     _train_fails(
         "boundary",
         {**overrides, "epochs": 3},
@@ -174,7 +174,7 @@ def test_a_second_run_never_replaces_the_first_runs_weights(datasets, tmp_path):
         "continue that run, --overwrite true to replace its weights, or choose another --ckpt_dir.",
     )
     assert {name: (models / name).read_bytes() for name in first} == first
-    assert sorted(p.name for p in models.iterdir()) == ["last.pt", "model.json", "model.pt"]
+    assert sorted(p.name for p in models.iterdir()) == ["last.pt", "model.json", "model.pt", "plan.json"]
 
     _train("boundary", {**overrides, "epochs": 2, "resume": "true"})
     assert torch.load(models / "last.pt", weights_only=True)["trainer"]["iteration"] == 4
