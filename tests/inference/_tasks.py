@@ -45,3 +45,18 @@ class KillWorkerOnce:
         except FileExistsError:
             return self.predictor(windows)
         os._exit(1)
+
+
+def interrupt_after(predictor, calls: int) -> None:
+    """Make ``predictor`` (a ``VolumePredictor``) raise ``KeyboardInterrupt`` on its window predictor's call number
+    ``calls + 1``, as a user's Ctrl-C in the middle of a run."""
+    forward = predictor.window_predictor.forward
+    made = []
+
+    def interrupted(windows):
+        made.append(1)
+        if len(made) > calls:
+            raise KeyboardInterrupt
+        return forward(windows)
+
+    predictor.window_predictor.forward = interrupted

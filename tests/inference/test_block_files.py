@@ -9,6 +9,7 @@ from monai.inferers import SlidingWindowInferer
 from scipy import ndimage
 
 from tests.inference._networks import TinyNet
+from tests.inference._tasks import interrupt_after
 from unet3d_monai.inference import VolumePredictor, predict
 from unet3d_monai.inference.block_files import input_grid_block_shape, parse_part, select_part
 
@@ -157,16 +158,7 @@ def test_an_interrupted_rescaled_prediction_resumes(tmp_path):
     expected = _rescaling(net, tmp_path / "memory").run(path)[0]
     total = len(windows)
     predictor = _rescaling(net, tmp_path / "out", blockwise=True, block_shape=(7, 9, 11))
-    forward = predictor.window_predictor.forward
-    calls = []
-
-    def interrupted(batch):
-        calls.append(1)
-        if len(calls) > 20:
-            raise KeyboardInterrupt
-        return forward(batch)
-
-    predictor.window_predictor.forward = interrupted
+    interrupt_after(predictor, 20)
     with pytest.raises(KeyboardInterrupt):
         predictor.run(path)
     assert not (tmp_path / "out" / "a_predictions.h5").exists()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tests.inference._networks import TinyNet
+from tests.inference._tasks import interrupt_after
 from unet3d_monai.inference import VolumePredictor, predict, predict_file
 from unet3d_monai.inference.writers import check_output_path
 
@@ -207,16 +208,7 @@ def test_resume_of_an_interrupted_file_prediction(raw, tmp_path):
     predictor = VolumePredictor(
         net, inferer, tmp_path / "out", device="cpu", blockwise=True, block_shape=(5, 9, 7), progress=False
     )
-    forward = predictor.window_predictor.forward
-    calls = []
-
-    def interrupted(windows):
-        calls.append(1)
-        if len(calls) > 15:
-            raise KeyboardInterrupt
-        return forward(windows)
-
-    predictor.window_predictor.forward = interrupted
+    interrupt_after(predictor, 15)
     with pytest.raises(KeyboardInterrupt):
         predictor.run(path)
     assert not (tmp_path / "out" / "cells_predictions.h5").exists()
