@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -59,7 +60,8 @@ class BestAndLastCheckpointer:
       in the direction the metric declares (``higher_is_better``);
     - writes ``<save_dir>/<last_filename>`` holding every object of ``save_dict`` (network, optimizer, LR
       scheduler, trainer counters, ...) plus this checkpointer's own best score, so that resuming continues
-      where training stopped and keeps comparing against the right best score.
+      where training stopped and keeps comparing against the right best score; and, when ``record`` holds the
+      run's ``plan``, ``<save_dir>/plan.json``, from which a resumed run rebuilds the same network.
 
     Both files are written atomically (temporary file, then rename), so killing the process at any moment never
     leaves a half-written checkpoint. In distributed runs only rank 0 writes.
@@ -174,7 +176,15 @@ class BestAndLastCheckpointer:
             return None
         state = {name: _state_of(obj) for name, obj in self.save_dict.items() if obj is not self}
         state["checkpointer"] = self.state_dict()
-        return atomic_torch_save(state, self.last_path)
+        saved = atomic_torch_save(state, self.last_path)
+        plan = (self.record or {}).get("plan")
+        if plan is not None:
+            # the plan the run was built with, for a resumed run to rebuild the same network (see plan_training)
+            from unet3d_monai.planning.training import PLAN_FILENAME
+
+            with atomic_write(self.save_dir / PLAN_FILENAME, "w") as handle:
+                json.dump(plan, handle, indent=1)
+        return saved
 
     def state_dict(self) -> dict[str, Any]:
         return {"best_metric": self.best_metric, "best_epoch": self.best_epoch}

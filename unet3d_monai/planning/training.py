@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from unet3d_monai.bundle.options import as_bool
-from unet3d_monai.data.atomic import atomic_write
 from unet3d_monai.planning.fingerprint import compute_fingerprint
 from unet3d_monai.planning.plan import AUTO, TrainingPlan, make_plan
 
@@ -48,8 +47,9 @@ def plan_training(
     take ``@plan.patch_size``, ``@plan.batch_size``, ``@plan.normalization`` and ``@plan.network(@network_def)``.
     A voxel size given while the files state one is the voxel size of the files that state none.
 
-    With ``ckpt_dir`` the plan is written to ``<ckpt_dir>/plan.json``. A resumed run (``resume``) takes the plan
-    from there instead of planning again: a plan measured anew (memory, step time) could choose another patch or
+    The checkpointer writes the plan to ``<ckpt_dir>/plan.json`` with every training state (so that a run that
+    fails before its first checkpoint leaves nothing behind). A resumed run (``resume``) takes the plan from there
+    instead of planning again: a plan measured anew (memory, step time) could choose another patch or
     pooling, and so another network than the checkpoint's.
 
     Raises:
@@ -90,9 +90,6 @@ def plan_training(
         step_seconds=step_seconds,
     )
     logger.info("Training plan (%d volumes):\n%s", len(fingerprint.volumes), plan.table())
-    if saved is not None:
-        with atomic_write(saved, "w") as handle:
-            json.dump(plan.to_dict(), handle, indent=1)
     return plan
 
 
