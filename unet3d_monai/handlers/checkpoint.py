@@ -60,19 +60,20 @@ class BestAndLastCheckpointer:
       in the direction the metric declares (``higher_is_better``);
     - writes ``<save_dir>/<last_filename>`` holding every object of ``save_dict`` (network, optimizer, LR
       scheduler, trainer counters, ...) plus this checkpointer's own best score, so that resuming continues
-      where training stopped and keeps comparing against the right best score; and, when ``record`` holds the
-      run's ``plan``, ``<save_dir>/plan.json``, from which a resumed run rebuilds the same network.
+      where training stopped and keeps comparing against the right best score; and with the first of them, when
+      ``record`` holds the run's ``plan``, ``<save_dir>/plan.json``, from which a resumed run rebuilds the same
+      network.
 
     Both files are written atomically (temporary file, then rename), so killing the process at any moment never
-    leaves a half-written checkpoint. In distributed runs only rank 0 writes.
+    leaves a half-written checkpoint. In distributed runs only rank 0 writes. :meth:`save_last` writes the
+    training state at any other moment (:class:`~unet3d_monai.handlers.TrainingStateSaver` calls it between
+    validations).
 
     Why not MONAI's ``CheckpointSaver``: with a fixed file name (``key_metric_filename="model.pt"``) it removes
     the previous file before it writes the new one (ignite's ``Checkpoint`` drops the saved item it replaces, then
     saves), so a process killed in between leaves no best model at all, and it does not flush the file to disk
     before the rename; nor can it rewrite one fixed ``last.pt`` after every validation. Resuming does use MONAI's
-    ``CheckpointLoader`` (:class:`TrainingStateLoader`). :meth:`save_last` writes the
-    training state at any other moment (:class:`~unet3d_monai.handlers.TrainingStateSaver` calls it between
-    validations).
+    ``CheckpointLoader`` (:class:`TrainingStateLoader`).
 
     Args:
         save_dir: folder for the checkpoints (created if missing).
@@ -120,6 +121,7 @@ class BestAndLastCheckpointer:
         self.best_metric: float | None = None
         self.best_epoch: int = -1
         self.last_saved_iteration: int | None = None
+        self._plan_saved = False
 
     @property
     def best_path(self) -> Path:
@@ -178,12 +180,13 @@ class BestAndLastCheckpointer:
         state["checkpointer"] = self.state_dict()
         saved = atomic_torch_save(state, self.last_path)
         plan = (self.record or {}).get("plan")
-        if plan is not None:
+        if plan is not None and not self._plan_saved:
             # the plan the run was built with, for a resumed run to rebuild the same network (see plan_training)
             from unet3d_monai.planning.training import PLAN_FILENAME
 
             with atomic_write(self.save_dir / PLAN_FILENAME, "w") as handle:
                 json.dump(plan, handle, indent=1)
+            self._plan_saved = True  # the plan does not change during a run
         return saved
 
     def state_dict(self) -> dict[str, Any]:

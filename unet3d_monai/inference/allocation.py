@@ -59,13 +59,13 @@ def reuse_freed_memory() -> Iterator[bool]:
         with reuse_freed_memory():
             predict_block(...)
     """
-    if glibc() is not None:
+    libc = glibc()
+    if libc is not None:
         _warn_thread_arena()
     if glibc_allocator_configured():
         # the run already keeps freed memory for good (unet3d_monai.runtime.configure_run): leave it so
         yield True
         return
-    libc = glibc()
     changed = (
         libc is not None
         and bool(libc.mallopt(M_MMAP_MAX, 0))

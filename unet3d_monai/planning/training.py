@@ -18,7 +18,7 @@ from unet3d_monai.planning.plan import AUTO, TrainingPlan, make_plan
 
 __all__ = ["PLAN_FILENAME", "plan_training"]
 
-#: the plan of a training run, written beside its checkpoints when the run starts
+#: the plan of a training run, written beside its checkpoints with its first training state
 PLAN_FILENAME = "plan.json"
 
 logger = logging.getLogger(__name__)
@@ -47,9 +47,9 @@ def plan_training(
     take ``@plan.patch_size``, ``@plan.batch_size``, ``@plan.normalization`` and ``@plan.network(@network_def)``.
     A voxel size given while the files state one is the voxel size of the files that state none.
 
-    The checkpointer writes the plan to ``<ckpt_dir>/plan.json`` with every training state (so that a run that
-    fails before its first checkpoint leaves nothing behind). A resumed run (``resume``) takes the plan from there
-    instead of planning again: a plan measured anew (memory, step time) could choose another patch or
+    The checkpointer writes the plan to ``<ckpt_dir>/plan.json`` with the run's first training state (so that a
+    run that fails before its first checkpoint leaves nothing behind). A resumed run (``resume``) takes the plan
+    from there instead of planning again: a plan measured anew (memory, step time) could choose another patch or
     pooling, and so another network than the checkpoint's.
 
     Raises:
