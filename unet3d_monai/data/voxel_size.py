@@ -1,4 +1,5 @@
-"""The voxel size of a volume: from a NIfTI affine, from the HDF5 attributes microscopy tools write, or given."""
+"""The voxel size of a volume: from a NIfTI affine, from the HDF5/zarr attributes microscopy tools write, from OME-Zarr
+metadata, or given."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import numpy as np
 
 from unet3d_monai.data.files import get_h5_dataset, open_h5
 from unet3d_monai.data.reader import volume_layout
+from unet3d_monai.data.zarr_voxel_size import OME_SCALE, ome_zarr_scale, zarr_array_and_groups
 
 __all__ = ["VOXEL_SIZE_ATTRIBUTES", "check_voxel_size", "read_voxel_size", "volume_shape"]
 
-# HDF5 attributes holding the voxel size, (z, y, x) or (y, x), on the dataset or the file: ImageJ/Fiji and
-# pytorch-3dunet write ``element_size_um``, other tools ``resolution``
+# HDF5 (or zarr) attributes holding the voxel size, (z, y, x) or (y, x), on the dataset or the file (the array or its
+# groups): ImageJ/Fiji and pytorch-3dunet write ``element_size_um``, other tools ``resolution``
 VOXEL_SIZE_ATTRIBUTES = ("element_size_um", "resolution")
 
 
@@ -41,7 +43,10 @@ def _attribute_voxel_size(attributes: Sequence, n_spatial: int) -> tuple[tuple[f
         for name in VOXEL_SIZE_ATTRIBUTES:
             if name not in attrs:
                 continue
-            values = np.asarray(attrs[name], dtype=np.float64).ravel()
+            try:
+                values = np.asarray(attrs[name], dtype=np.float64).ravel()
+            except (TypeError, ValueError):
+                continue
             if values.size == 3 and n_spatial == 2:
                 values = values[1:]
             if values.size == n_spatial and np.all(np.isfinite(values)) and np.all(values > 0):
@@ -53,13 +58,22 @@ def _is_nifti(path: Path) -> bool:
     return path.name.lower().endswith((".nii", ".nii.gz"))
 
 
+def _is_zarr(path: Path) -> bool:
+    # as unet3d_monai.inference.zarr_store.is_zarr, which cannot be imported here (the inference package reads voxel
+    # sizes through this module)
+    return str(path).rstrip("/").lower().endswith(".zarr")
+
+
 def volume_shape(path: str | PathLike, key: str = "raw") -> tuple[int, ...]:
     """The spatial shape of a volume, from the header only: ``(Z, Y, X)``/``(Y, X)`` of an HDF5 dataset ``key``
     (a leading channel axis of 4D data is left out), ``(X, Y, Z)`` of a NIfTI file (the order its arrays are
-    predicted in)."""
+    predicted in); a zarr store's array ``key`` as an HDF5 dataset."""
     path = Path(path)
     if _is_nifti(path):
         return tuple(int(s) for s in nib.load(str(path)).shape[:3])
+    if _is_zarr(path):
+        array, _ = zarr_array_and_groups(path, key)
+        return volume_layout(array.shape, path, key).spatial_shape
     with open_h5(path) as f:
         return volume_layout(get_h5_dataset(f, key).shape, path, key).spatial_shape
 
@@ -71,7 +85,11 @@ def read_voxel_size(
 
     NIfTI: the lengths of the affine's columns (``(X, Y, Z)``, the file's axis order). HDF5: the attribute
     ``element_size_um`` or ``resolution`` of dataset ``key`` or of the file (``(Z, Y, X)``; a 2D dataset takes the
-    last two of three values). ``given`` (``--voxel_size``) is used when the file has none.
+    last two of three values). zarr (a ``.zarr`` store holding array ``key``, or one array): the same attributes of
+    the array, then of its groups; else OME-Zarr metadata (NGFF 0.4 ``multiscales``, 0.5 ``ome.multiscales``): the
+    ``scale`` of the multiscale dataset whose ``path`` is the array, along its space axes (see
+    :func:`~unet3d_monai.data.zarr_voxel_size.ome_zarr_scale`; malformed metadata is ignored with a warning).
+    ``given`` (``--voxel_size``) is used when the file has none.
 
     Returns:
         ``(voxel_size, source)``; ``(None, "unknown")`` when neither the file nor ``given`` says.
@@ -79,17 +97,27 @@ def read_voxel_size(
     Example::
 
         read_voxel_size("stack.h5")        # -> ((0.5, 0.25, 0.25), "element_size_um")
+        read_voxel_size("cells.ome.zarr", "0")   # -> ((2.0, 0.5, 0.5), "OME-Zarr scale")
     """
     path = Path(path)
-    shape = volume_shape(path, key)
-    found = None
-    if _is_nifti(path):
+    if _is_zarr(path):
+        array, groups = zarr_array_and_groups(path, key)
+        shape = volume_layout(array.shape, path, key).spatial_shape
+        found = _attribute_voxel_size([array.attrs.asdict(), *(g.attrs.asdict() for g, _ in groups)], len(shape))
+        if found is None:
+            where = f"zarr store '{path}' array '{key}'"
+            scale = ome_zarr_scale(groups, len(array.shape), len(shape), where)
+            found = None if scale is None else (scale, OME_SCALE)
+    elif _is_nifti(path):
+        shape = volume_shape(path, key)
         affine = np.asarray(nib.load(str(path)).affine, dtype=np.float64)
         zooms = np.linalg.norm(affine[:3, : len(shape)], axis=0)
+        found = None
         if np.all(np.isfinite(zooms)) and np.all(zooms > 0):
             found = tuple(float(z) for z in zooms), "NIfTI affine"
     else:
         with open_h5(path) as f:
+            shape = volume_layout(get_h5_dataset(f, key).shape, path, key).spatial_shape
             found = _attribute_voxel_size([get_h5_dataset(f, key).attrs, f.attrs], len(shape))
     if found is not None:
         return found

@@ -97,10 +97,11 @@ class VolumePredictor:
     ``part`` ``"K/N"`` predicts every N-th input from the K-th, so that N machines sharing the file system split a
     folder between them.
 
-    An input whose voxel size (HDF5 ``element_size_um``/``resolution``, NIfTI affine) differs from the model's
-    ``voxel_size`` by more than 5% is predicted at the model's voxel size and its predictions written on the input's
-    grid (``rescale``), in memory and block-wise alike (block-wise, each block reads its region of the input resampled
-    onto the model's grid, and the predictions are resampled back block by block).
+    An input whose voxel size (HDF5 or zarr ``element_size_um``/``resolution``, OME-Zarr ``scale``, NIfTI affine; see
+    :func:`~unet3d_monai.data.voxel_size.read_voxel_size`) differs from the model's ``voxel_size`` by more than 5% is
+    predicted at the model's voxel size and its predictions written on the input's grid (``rescale``), in memory and
+    block-wise alike (block-wise, each block reads its region of the input resampled onto the model's grid, and the
+    predictions are resampled back block by block).
 
     On a CUDA out-of-memory error the window batch is halved, then the window
     (:class:`~unet3d_monai.inference.memory_fallback.OutOfMemoryFallback`); finished windows are kept.
@@ -435,8 +436,8 @@ class VolumePredictor:
 
     def block_grid(self, path: str | PathLike, spatial_shape: Sequence[int]) -> tuple[int, ...] | None:
         """The spatial shape block-wise prediction of ``path`` (of ``spatial_shape``) works on: the model's grid of an
-        HDF5 input that ``rescale`` resamples, else None (its own grid)."""
-        if not self.rescale or is_zarr(path) or is_nifti(path):
+        HDF5 or zarr input that ``rescale`` resamples, else None (its own grid)."""
+        if not self.rescale or is_nifti(path):
             return None
         factors = input_rescale_factors(path, self.raw_key, self.voxel_size, self.spatial_dims)
         return None if factors is None else model_grid_shape(spatial_shape, factors)
@@ -517,7 +518,7 @@ class VolumePredictor:
         :func:`~unet3d_monai.inference.block_files.predict_file_blockwise`), writing predictions, segmentation and
         preview like the in-memory chain; on the ``scheduler``'s Dask cluster when one is set.
 
-        With ``rescale``, an HDF5 input of another voxel size than the model's is predicted on the model's grid, each
+        With ``rescale``, an HDF5 or zarr input of another voxel size than the model's is predicted on the model's grid, each
         block reading its region of the input resampled, and its predictions are written resampled back onto the
         input's grid: the in-memory chain's result, in the memory of one block.
         """
@@ -525,7 +526,7 @@ class VolumePredictor:
         output = self.output_path(path)
         zarr_input = is_zarr(path)
         factors = None
-        if not zarr_input and self.rescale:
+        if self.rescale:
             factors = input_rescale_factors(path, self.raw_key, self.voxel_size, self.spatial_dims)
             if factors is not None:
                 logger.info(
