@@ -150,6 +150,61 @@ def test_rescaled_zarr_output_is_chunked_on_the_inputs_grid(tmp_path):
         np.testing.assert_allclose(stored[...], f["predictions"][()], rtol=0, atol=1e-5)
 
 
+def _as_zarr(h5_path, zarr_path, metadata):
+    """The volume of ``h5_path`` written to ``zarr_path``: with the attribute ``element_size_um`` (``"attribute"``),
+    as OME-Zarr 0.4 (zarr v2, ``c, z, y, x`` with a dataset and a multiscale scale) or 0.5 (zarr v3, ``ome``)."""
+    zarr = pytest.importorskip("zarr", reason="needs the optional extra 'distributed' (zarr)")
+    with h5py.File(h5_path, "r") as f:
+        raw, element_size_um = f["raw"][()], [float(v) for v in f["raw"].attrs["element_size_um"]]
+    if metadata == "attribute":
+        group = zarr.open_group(str(zarr_path), mode="w")
+        group.create_array("raw", shape=raw.shape, chunks=(5, 8, 8), dtype="float32")[...] = raw
+        group["raw"].attrs["element_size_um"] = element_size_um
+        return "raw"
+    group = zarr.open_group(str(zarr_path), mode="w", zarr_format=2 if metadata == "ome-0.4" else 3)
+    group.create_array("0", shape=(1, *raw.shape), chunks=(1, 5, 8, 8), dtype="float32")[...] = raw[None]
+    axes = [{"name": "c", "type": "channel"}] + [{"name": n, "type": "space", "unit": "micrometer"} for n in "zyx"]
+    multiscale = {
+        "axes": axes,
+        "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, *element_size_um]}]}],
+    }
+    if metadata == "ome-0.4":
+        # the dataset's scale times the multiscale's
+        halved = [1, element_size_um[0] / 2, element_size_um[1], element_size_um[2] * 4]
+        multiscale["datasets"][0]["coordinateTransformations"][0]["scale"] = halved
+        multiscale["coordinateTransformations"] = [{"type": "scale", "scale": [1, 2, 1, 0.25]}]
+        group.attrs["multiscales"] = [{"version": "0.4", **multiscale}]
+    else:
+        group.attrs["ome"] = {"version": "0.5", "multiscales": [multiscale]}
+    return "0"
+
+
+@pytest.mark.parametrize("metadata", ["attribute", "ome-0.4", "ome-0.5"])
+def test_a_zarr_input_of_another_voxel_size_is_rescaled_like_hdf5(tmp_path, metadata):
+    """The same stack of 2 x 0.6 x 0.6 um voxels as HDF5 (``element_size_um``) and as zarr: both predicted on the
+    model's 1 um grid in blocks and written on their own grid, the zarr one into ``<stem>_predictions.zarr``."""
+    zarr = pytest.importorskip("zarr", reason="needs the optional extra 'distributed' (zarr)")
+    h5_path = _anisotropic(tmp_path / "a.h5")
+    raw_key = _as_zarr(h5_path, tmp_path / "a.zarr", metadata)
+    net = TinyNet(out_channels=2, activation="softmax", seed=9)
+    seen = []
+    net.register_forward_hook(lambda module, args, out: seen.append(1))
+    options = {"blockwise": True, "block_shape": (7, 9, 11)}
+    hdf5 = _rescaling(net, tmp_path / "h5", **options).run(h5_path)[0]
+    windows = len(seen)
+    (out,) = _rescaling(net, tmp_path / "zarr", raw_key=raw_key, **options).run(tmp_path / "a.zarr")
+    # the same windows on the model's grid (24 x 18 x 16), predictions on the input's grid
+    assert len(seen) == 2 * windows
+    assert out == tmp_path / "zarr" / "a_predictions.zarr"
+    stored = zarr.open_array(str(out), path="predictions", mode="r")
+    with h5py.File(hdf5, "r") as f:
+        assert stored.shape == f["predictions"].shape == (2, 12, 30, 26)
+        np.testing.assert_allclose(stored[...], f["predictions"][()], rtol=0, atol=1e-6)
+    # unrescaled, the prediction differs: the rescaling did something
+    plain = _rescaling(net, tmp_path / "plain", raw_key=raw_key, rescale=False, **options).run(tmp_path / "a.zarr")[0]
+    assert np.abs(zarr.open_array(str(plain), path="predictions", mode="r")[...] - stored[...]).max() > 1e-2
+
+
 def test_an_interrupted_rescaled_prediction_resumes(tmp_path):
     path = _anisotropic(tmp_path / "a.h5")
     net = TinyNet(seed=3)

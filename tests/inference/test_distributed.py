@@ -81,6 +81,30 @@ def test_an_input_of_another_voxel_size_on_the_cluster_equals_in_memory(client, 
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cells_predictions.zarr"]
 
 
+def test_a_zarr_input_of_another_voxel_size_on_the_cluster_equals_hdf5_in_memory(client, raw, tmp_path):
+    """An OME-Zarr 0.5 input (axes c, z, y, x) of 1.5 x 0.8 x 1.0 um voxels: tasks read it resampled onto the model's
+    grid, the client writes ``<stem>_predictions.zarr`` on the input's grid, equal to the HDF5 input's prediction."""
+    with h5py.File(tmp_path / "cells.h5", "w") as f:
+        f["raw"] = raw
+        f["raw"].attrs["element_size_um"] = [1.5, 0.8, 1.0]
+    group = zarr.open_group(str(tmp_path / "cells.zarr"), mode="w")
+    group.create_array("0", shape=(1, *raw.shape), chunks=(1, 7, 9, 11), dtype="float32")[...] = raw[None]
+    axes = [{"name": "c", "type": "channel"}] + [{"name": n, "type": "space"} for n in "zyx"]
+    scale = [{"type": "scale", "scale": [1.0, 1.5, 0.8, 1.0]}]
+    multiscale = {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [multiscale]}
+    net = TinyNet(seed=8)
+    options = {"voxel_size": [1.0, 1.0, 1.0]}
+    memory = _predictor(net, tmp_path / "memory", block_shape=None, **options).run(tmp_path / "cells.h5")[0]
+    predictor = _predictor(net, tmp_path, scheduler=client.scheduler.address, raw_key="0", **options)
+    (out,) = predictor.run(tmp_path / "cells.zarr")
+    assert out == tmp_path / "out" / "cells_predictions.zarr"
+    stored = zarr.open_array(str(out), path="predictions", mode="r")
+    with h5py.File(memory, "r") as f:
+        assert stored.shape == f["predictions"].shape == (1, 21, 30, 26)
+        np.testing.assert_allclose(stored[...], f["predictions"][()], rtol=0, atol=1e-5)
+
+
 def _engine(client, predictor, work, resume=False):
     splitter = FittedWindowSplitter(ROI, OVERLAP)
     runner = DaskTasks(client, torch_threads=1)

@@ -518,9 +518,9 @@ class VolumePredictor:
         :func:`~unet3d_monai.inference.block_files.predict_file_blockwise`), writing predictions, segmentation and
         preview like the in-memory chain; on the ``scheduler``'s Dask cluster when one is set.
 
-        With ``rescale``, an HDF5 or zarr input of another voxel size than the model's is predicted on the model's grid, each
-        block reading its region of the input resampled, and its predictions are written resampled back onto the
-        input's grid: the in-memory chain's result, in the memory of one block.
+        With ``rescale``, an HDF5 or zarr input of another voxel size than the model's is predicted on the model's
+        grid, each block reading its region of the input resampled, and its predictions are written resampled back
+        onto the input's grid: the in-memory chain's result, in the memory of one block.
         """
         path = Path(path)
         output = self.output_path(path)
