@@ -127,3 +127,23 @@ def test_a_non_numeric_attribute_is_ignored_in_hdf5_and_zarr(tmp_path):
     group = zarr.open_group(str(tmp_path / "a.zarr"), mode="w")
     group.create_array("raw", shape=(2, 3, 4), dtype="float32").attrs["element_size_um"] = {"z": 1}
     assert read_voxel_size(tmp_path / "a.zarr") == (None, "unknown")
+
+
+def test_ome_zarr_units_become_micrometres(tmp_path, caplog):
+    """Space axes in nanometres and millimetres are converted to micrometres (element_size_um's unit); an axis
+    without a unit keeps its value; an unknown unit makes the metadata ignored with one warning."""
+    group = _pyramid(tmp_path / "nm.zarr", [(4, 6, 8)])
+    entry = _multiscale("zyx", [[500.0, 250.0, 0.002]])
+    entry["axes"][0]["unit"] = "nanometer"
+    entry["axes"][1]["unit"] = "nanometer"
+    entry["axes"][2]["unit"] = "millimeter"
+    group.attrs["multiscales"] = [entry]
+    assert read_voxel_size(tmp_path / "nm.zarr", "0") == ((0.5, 0.25, 2.0), "OME-Zarr scale")
+    del entry["axes"][2]["unit"]
+    group.attrs["multiscales"] = [entry]
+    assert read_voxel_size(tmp_path / "nm.zarr", "0") == ((0.5, 0.25, 0.002), "OME-Zarr scale")
+    entry["axes"][2]["unit"] = "furlong"
+    group.attrs["multiscales"] = [entry]
+    with caplog.at_level(logging.WARNING):
+        assert read_voxel_size(tmp_path / "nm.zarr", "0", given=[1, 2, 3]) == ((1.0, 2.0, 3.0), "--voxel_size")
+    assert len(caplog.records) == 1 and "'furlong'" in caplog.records[0].getMessage()

@@ -20,6 +20,19 @@ logger = logging.getLogger(__name__)
 #: the source :func:`~unet3d_monai.data.voxel_size.read_voxel_size` names for a voxel size from OME-Zarr metadata
 OME_SCALE = "OME-Zarr scale"
 
+# micrometres per unit of the OME-Zarr space units (UDUNITS names) found in microscopy data: voxel sizes are kept in
+# micrometres, as ImageJ's ``element_size_um``
+_MICROMETRES_PER_UNIT = {
+    "angstrom": 1e-4,
+    "picometer": 1e-6,
+    "nanometer": 1e-3,
+    "micrometer": 1.0,
+    "micron": 1.0,
+    "millimeter": 1e3,
+    "centimeter": 1e4,
+    "meter": 1e6,
+}
+
 
 def zarr_array_and_groups(path: str | PathLike, key: str) -> tuple[Any, list[tuple[Any, str]]]:
     """The array ``key`` of the zarr store ``path`` and the groups holding it, nearest first (its parent, then the
@@ -72,6 +85,17 @@ def _is_space(axis: object) -> bool:
     return isinstance(axis, str) and axis.lower() in ("z", "y", "x")
 
 
+def _micrometres_per_unit(axis: object) -> float:
+    """The factor from ``axis``'s unit to micrometres (1 when the axis states no unit)."""
+    unit = axis.get("unit") if isinstance(axis, Mapping) else None
+    if unit is None:
+        return 1.0
+    factor = _MICROMETRES_PER_UNIT.get(str(unit).lower())
+    if factor is None:
+        raise ValueError(f"its space unit {unit!r} is not one of {sorted(_MICROMETRES_PER_UNIT)}")
+    return factor
+
+
 def _space_scale(multiscale: Mapping, dataset: Mapping, ndim: int) -> list[float]:
     """The voxel size along the space axes that ``multiscale`` gives its ``dataset`` (an array of ``ndim`` axes)."""
     axes = multiscale.get("axes")
@@ -86,7 +110,7 @@ def _space_scale(multiscale: Mapping, dataset: Mapping, ndim: int) -> list[float
             raise ValueError(f"its scale {values} has {len(values)} values for {ndim} axes")
     if overall is not None:
         scale = [a * b for a, b in zip(scale, overall)]
-    space = [value for value, axis in zip(scale, axes) if _is_space(axis)]
+    space = [value * _micrometres_per_unit(axis) for value, axis in zip(scale, axes) if _is_space(axis)]
     if not space or not all(math.isfinite(v) and v > 0 for v in space):
         raise ValueError(f"its scale along the space axes {space} is not positive")
     return space
@@ -98,8 +122,9 @@ def ome_zarr_scale(
     """The voxel size OME-Zarr metadata (NGFF 0.4 ``multiscales``, 0.5 ``ome.multiscales``) of ``groups`` (each with
     the array's path from it, see :func:`zarr_array_and_groups`) gives the array's dataset: its ``scale``
     transformation (times the multiscale's own, when it has one) along the axes of type ``"space"`` (channel and time
-    axes dropped), in the order stored, e.g. ``(z, y, x)``; a 2D array (``n_spatial`` 2) with three space axes takes
-    the last two.
+    axes dropped), in the order stored, e.g. ``(z, y, x)``, in micrometres where the axes state their ``unit``
+    (``"nanometer"``, ``"millimeter"``, ...), as given where they do not; a 2D array (``n_spatial`` 2) with three space
+    axes takes the last two.
 
     Metadata naming the dataset but malformed (a scale of another length than the axes, no axes, a value that is not
     a positive number) is ignored with one warning naming ``where``, as an HDF5 attribute of the wrong length is
