@@ -147,3 +147,10 @@ def test_ome_zarr_units_become_micrometres(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         assert read_voxel_size(tmp_path / "nm.zarr", "0", given=[1, 2, 3]) == ((1.0, 2.0, 3.0), "--voxel_size")
     assert len(caplog.records) == 1 and "'furlong'" in caplog.records[0].getMessage()
+
+
+def test_a_zarr_array_of_the_wrong_rank_is_named_as_a_zarr_array(tmp_path):
+    group = zarr.open_group(str(tmp_path / "a.zarr"), mode="w")
+    group.create_array("raw", shape=(2, 2, 3, 4, 5), dtype="float32")
+    with pytest.raises(ValueError, match=r"zarr store '.*a\.zarr' array 'raw' has shape \(2, 2, 3, 4, 5\) \(rank 5\)"):
+        volume_shape(tmp_path / "a.zarr", "raw")

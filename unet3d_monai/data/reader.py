@@ -42,13 +42,12 @@ def volume_layout(shape: Sequence[int], path: str | PathLike, key: str) -> Volum
         ValueError: the rank is neither 2, 3 nor 4, or an axis is empty.
     """
     shape = tuple(int(s) for s in shape)
+    zarr_store = str(path).rstrip("/").lower().endswith(".zarr")
+    where = f"zarr store '{path}' array '{key}'" if zarr_store else f"HDF5 file '{path}' dataset '{key}'"
     if len(shape) not in (2, 3, 4):
-        raise ValueError(
-            f"HDF5 file '{path}' dataset '{key}' has shape {shape} (rank {len(shape)}); "
-            "expected (Y, X), (Z, Y, X) or (C, Z, Y, X)."
-        )
+        raise ValueError(f"{where} has shape {shape} (rank {len(shape)}); expected (Y, X), (Z, Y, X) or (C, Z, Y, X).")
     if min(shape) == 0:
-        raise ValueError(f"HDF5 file '{path}' dataset '{key}' is empty (shape {shape}).")
+        raise ValueError(f"{where} is empty (shape {shape}).")
     if len(shape) == 4:
         return VolumeLayout(channels=shape[0], spatial_shape=shape[1:])
     return VolumeLayout(channels=None, spatial_shape=shape)
