@@ -65,9 +65,10 @@ def prepare_case(case: str, bundle: str, data_dir: Path, seed: int, log: Path) -
     if case == "anisotropic":
         for path in files:
             raw, label, voxel = _read(path)
-            keep = (slice(None),) * (raw.ndim - 3) + (slice(None, None, Z_FACTOR),)
-            # a coarse z: each kept slice averages the Z_FACTOR slices it stands for
+            # a coarse z: each kept slice averages the Z_FACTOR slices it stands for, and its label is the label of
+            # the middle one of them (the first one would put the labels half a coarse voxel off the image)
             depth = raw.shape[-3] // Z_FACTOR * Z_FACTOR
+            keep = (slice(None),) * (raw.ndim - 3) + (slice(Z_FACTOR // 2, depth, Z_FACTOR),)
             coarse = raw[..., :depth, :, :].reshape(*raw.shape[:-3], depth // Z_FACTOR, Z_FACTOR, *raw.shape[-2:])
             _rewrite(path, coarse.mean(axis=-3).astype(raw.dtype), label[keep][..., : depth // Z_FACTOR, :, :],
                      [voxel[-3] * Z_FACTOR, *voxel[-2:]])  # fmt: skip
