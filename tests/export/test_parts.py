@@ -11,6 +11,7 @@ import torch
 from unet3d_monai.export import export_bioimageio, network_definition, network_from_definition, training_record
 from unet3d_monai.export.cover import cover_image
 from unet3d_monai.networks import ResidualUNet3D, UNet3D
+from unet3d_monai.planning.timing import REFERENCE_STEP
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLES = sorted(path.name for path in (ROOT / "bundles").iterdir() if (path / "inference.json").is_file())
@@ -74,9 +75,12 @@ def test_export_without_the_extra_says_how_to_install_it(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("task", BUNDLES)
 def test_inference_bundles_export_with_their_training_patch(task):
+    """The export takes the training patch from the model's record; without one (a pytorch-3dunet checkpoint) the
+    bundle's patch, the fixed default the training plan measures its time target at."""
     inference = json.loads((ROOT / "bundles" / task / "inference.json").read_text())
     train = json.loads((ROOT / "bundles" / task / "train.json").read_text())
-    assert inference["patch_size"] == train["patch_size"]
+    assert train["patch_size"] == "auto"
+    assert inference["patch_size"] == list(REFERENCE_STEP[2 if task == "dsb2018_2d" else 3][0])
     assert inference["sample_task"] == train["sample_task"] == task
     assert inference["export_bioimageio"][0].startswith("$unet3d_monai.export.export_bioimageio(@output, @ckpt_path")
     for name in ("output", "patch_size", "sample_task", "bioimageio", "overwrite"):
