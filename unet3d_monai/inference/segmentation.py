@@ -139,7 +139,8 @@ def _spaced_peaks(
 ) -> np.ndarray:
     """The local maxima of ``distance`` per component with a box footprint of ``min_distance`` finest-axis voxels
     (radius ``max(1, round(min_distance / relative[axis]))`` voxels per axis), strongest first, dropping every peak
-    that lies within that box of a stronger kept one (a plateau gives one seed, not one per other voxel)."""
+    that lies within that box of a stronger kept one of the same component (a plateau gives one seed, not one per
+    other voxel)."""
     radius = np.array([max(1, round(min_distance / r)) for r in relative], dtype=np.float64)
     footprint = np.ones(tuple(int(2 * r + 1) for r in radius), dtype=bool)
     peaks = peak_local_max(distance, footprint=footprint, min_distance=1, labels=components, exclude_border=False)
@@ -147,12 +148,14 @@ def _spaced_peaks(
         return peaks
     order = np.argsort(-distance[tuple(peaks.T)], kind="stable")
     peaks = peaks[order]
+    owner = components[tuple(peaks.T)]
     tree = cKDTree(peaks / radius)
     removed = np.zeros(len(peaks), dtype=bool)
     for index, close in enumerate(tree.query_ball_point(peaks / radius, r=1.0, p=np.inf)):
         if removed[index]:
             continue
-        removed[[c for c in close if c > index]] = True
+        close = np.asarray(close, dtype=np.int64)
+        removed[close[(close > index) & (owner[close] == owner[index])]] = True
     return peaks[~removed]
 
 
