@@ -55,3 +55,18 @@ def test_segmentd_without_a_voxel_size_in_the_file_treats_voxels_as_cubes(tmp_pa
     sample = {"pred": foreground[None], "image_meta_dict": {"filename_or_obj": str(path)}}
     labels = Segmentd("pred", mode="foreground_watershed", min_distance=5)(sample)["segmentation"]
     np.testing.assert_array_equal(labels, foreground_watershed(foreground, min_distance=5))
+
+
+def test_segmentd_reads_a_nifti_inputs_voxel_size_in_its_axis_order(tmp_path):
+    """A NIfTI array is (X, Y, Z) and its affine's column lengths are in that order: the flat nuclei stored
+    transposed, with 0.5 x 0.5 x 2 mm voxels, are segmented as the HDF5 stack."""
+    import nibabel as nib
+
+    foreground = _flat_nuclei_file(tmp_path / "nuclei.h5")
+    transposed = np.ascontiguousarray(foreground.transpose(2, 1, 0))
+    path = tmp_path / "nuclei.nii.gz"
+    nib.save(nib.Nifti1Image(transposed, np.diag([0.5, 0.5, 2.0, 1.0])), str(path))
+    sample = {"pred": transposed[None], "image_meta_dict": {"filename_or_obj": str(path)}}
+    labels = Segmentd("pred", mode="foreground_watershed", min_distance=5)(sample)["segmentation"]
+    np.testing.assert_array_equal(labels, foreground_watershed(transposed, min_distance=5, sampling=(0.5, 0.5, 2.0)))
+    assert labels.max() == 2
