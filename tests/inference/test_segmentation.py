@@ -232,3 +232,26 @@ def test_distance_seeds_follow_the_voxel_size():
     lines[1, 1, 2:13] = lines[1, 3, 2:13] = True
     seeds = distance_seeds(lines, 3, sampling=(5.0, 5.0, 1.0))
     assert seeds.max() == 2 and sorted(map(tuple, np.argwhere(seeds))) == [(1, 1, 6), (1, 3, 6)]
+
+
+def test_min_distance_counts_the_unit_given():
+    """With ``unit`` (e.g. the finest voxel of the training data), ``min_distance`` counts that length, not the
+    input's finest voxel: on voxels twice as long as the unit, seeds 16 units apart are seeds 8 voxels apart."""
+    from unet3d_monai.inference.segmentation import distance_seeds, relative_sampling
+
+    assert relative_sampling([0.125, 0.125, 0.125], 3, unit=0.25) == (0.5, 0.5, 0.5)
+    assert relative_sampling([0.5, 0.25, 0.25], 3, unit=0.25) == (2.0, 1.0, 1.0)
+    assert relative_sampling([0.25, 0.25], 2, unit=0.25) is None  # the model's own voxels: as cubes
+    with pytest.raises(ValueError, match="unit must be a positive length"):
+        relative_sampling([1.0, 1.0], 2, unit=0.0)
+    # the blocks of test_distance_seeds_follow_the_voxel_size: maxima 8 voxels apart along x
+    blocks = np.zeros((5, 7, 17), dtype=bool)
+    blocks[1:4, 1:6, 2:7] = blocks[1:4, 1:6, 10:15] = True
+    blocks[2, 3, 7:10] = True
+    assert distance_seeds(blocks, 14, sampling=(2.0, 1.0, 1.0), unit=0.5).max() == 2
+    assert distance_seeds(blocks, 16, sampling=(2.0, 1.0, 1.0), unit=0.5).max() == 1
+    # through the Segmenter, in microns: voxels of 0.5 um, min_distance in units of 0.25 um
+    foreground = np.where(blocks, 0.9, 0.1)[None]
+    segmenter = Segmenter("foreground_watershed", min_distance=14)
+    assert segmenter(foreground, sampling=(1.0, 0.5, 0.5), unit=0.25).max() == 2  # 3.5 um: 7 voxels
+    assert segmenter(foreground, sampling=(1.0, 0.5, 0.5)).max() == 1  # 14 voxels of 0.5 um

@@ -70,3 +70,20 @@ def test_segmentd_reads_a_nifti_inputs_voxel_size_in_its_axis_order(tmp_path):
     labels = Segmentd("pred", mode="foreground_watershed", min_distance=5)(sample)["segmentation"]
     np.testing.assert_array_equal(labels, foreground_watershed(transposed, min_distance=5, sampling=(0.5, 0.5, 2.0)))
     assert labels.max() == 2
+
+
+def test_segmentd_counts_min_distance_in_the_models_voxels(tmp_path):
+    """With the model's voxel size (the input resampled to it), min_distance counts the model's finest voxel: the
+    segmentation equals foreground_watershed with that unit, and differs from counting the input's voxels."""
+    path = tmp_path / "nuclei.h5"
+    foreground = _flat_nuclei_file(path)
+    sample = {"pred": torch.from_numpy(foreground[None]), "image_meta_dict": {"filename_or_obj": str(path)}}
+    # the nuclei's centres are 8.5 um apart: 10 of the model's 1 um voxels keep one seed, 10 of the input's 0.5 um
+    # voxels (5 um) keep both
+    step = Segmentd("pred", mode="foreground_watershed", min_distance=10, model_voxel_size=(4.0, 1.0, 1.0))
+    labels = step(sample)["segmentation"]
+    np.testing.assert_array_equal(
+        labels, foreground_watershed(foreground, min_distance=10, sampling=(2.0, 0.5, 0.5), unit=1.0)
+    )
+    assert labels.max() == 1
+    assert foreground_watershed(foreground, min_distance=10, sampling=(2.0, 0.5, 0.5)).max() == 2

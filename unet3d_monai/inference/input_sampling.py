@@ -4,11 +4,12 @@ predictions' spatial axes."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from os import PathLike
 
 from unet3d_monai.data.voxel_size import read_voxel_size
 
-__all__ = ["ANISOTROPY_NOTICE", "input_sampling"]
+__all__ = ["ANISOTROPY_NOTICE", "input_sampling", "model_length_unit"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,3 +45,17 @@ def input_sampling(path: str | PathLike, raw_key: str, spatial_ndim: int) -> tup
             ratio,
         )
     return voxel_size
+
+
+def model_length_unit(model_voxel_size: Sequence[float] | None, spatial_ndim: int) -> float | None:
+    """The finest of the model's voxel sizes along the last ``spatial_ndim`` axes: the length the segmentation's
+    ``min_distance`` counts when an input is predicted at the model's voxel size, so that its seeds are as far apart
+    physically as on the training data; None when the model's voxel size is unknown.
+
+    Example::
+
+        model_length_unit([0.5, 0.25, 0.25], 3)   # -> 0.25
+    """
+    if model_voxel_size is None:
+        return None
+    return float(min(list(model_voxel_size)[-spatial_ndim:]))

@@ -283,6 +283,7 @@ class VolumePredictor:
                     segmenter.min_distance,
                     image_key="image",
                     raw_key=self.raw_key,
+                    model_voxel_size=self.voxel_size if self.rescale else None,
                 )
             )
         steps.append(WritePredictionsd("pred", output_dir, self.output_dtype, self.overwrite))

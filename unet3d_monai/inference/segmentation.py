@@ -103,16 +103,21 @@ def boundary_watershed(boundary: np.ndarray, threshold: float = 0.5, min_size: i
     return watershed(boundary, markers=seeds).astype(np.uint32)
 
 
-def relative_sampling(sampling: Sequence[float] | None, ndim: int) -> tuple[float, ...] | None:
-    """The voxel size ``sampling`` (one positive number per spatial axis) divided by its finest axis, so that the
-    finest axis has 1; None for None or an isotropic voxel size (every axis 1: the voxels are cubes).
+def relative_sampling(
+    sampling: Sequence[float] | None, ndim: int, unit: float | None = None
+) -> tuple[float, ...] | None:
+    """The voxel size ``sampling`` (one positive number per spatial axis) divided by ``unit``, the length that
+    distances and ``min_distance`` count (default: the finest axis of ``sampling``, which then has 1); None for None
+    or when every axis comes out 1 (cubes of one unit: distances in voxels, as without a voxel size).
 
     Raises:
-        ValueError: ``sampling`` does not have ``ndim`` positive finite values.
+        ValueError: ``sampling`` does not have ``ndim`` positive finite values, or ``unit`` is not positive.
 
     Example:
         >>> relative_sampling([2.0, 0.25, 0.25], 3)
         (8.0, 1.0, 1.0)
+        >>> relative_sampling([0.125, 0.125, 0.125], 3, unit=0.25)   # voxels half as long as the unit
+        (0.5, 0.5, 0.5)
     """
     if sampling is None:
         return None
@@ -121,7 +126,9 @@ def relative_sampling(sampling: Sequence[float] | None, ndim: int) -> tuple[floa
         raise ValueError(
             f"sampling must be the voxel size of each of the {ndim} spatial axes (positive numbers), got {sampling!r}."
         )
-    relative = values / values.min()
+    if unit is not None and not (np.isfinite(unit) and unit > 0):
+        raise ValueError(f"unit must be a positive length, got {unit!r}.")
+    relative = values / (values.min() if unit is None else float(unit))
     if np.all(relative == 1.0):
         return None
     return tuple(float(v) for v in relative)
@@ -160,7 +167,11 @@ def _spaced_peaks(
 
 
 def distance_seeds(
-    mask: np.ndarray, min_distance: int = 2, smoothing: float = 0.0, sampling: Sequence[float] | None = None
+    mask: np.ndarray,
+    min_distance: int = 2,
+    smoothing: float = 0.0,
+    sampling: Sequence[float] | None = None,
+    unit: float | None = None,
 ) -> np.ndarray:
     """Seeds inside a binary mask ``(*spatial)``: the local maxima of the Euclidean distance to the mask's edge, at
     least ``min_distance`` voxels apart, numbered ``1..N`` (``int64``, ``(*spatial)``, 0 elsewhere); every component
@@ -174,9 +185,12 @@ def distance_seeds(
     ``min_distance`` and ``smoothing`` are in voxels of the finest axis too: along an axis ``k`` times coarser,
     seeds are ``min_distance / k`` voxels apart (at least 1) and the sigma is ``smoothing / k``. On a stack with
     ``(2, 0.25, 0.25)`` um voxels a nucleus three slices thick gets one seed instead of none or one per slice.
+    ``unit`` (same unit as ``sampling``) replaces the finest axis as the length these count, e.g. the finest voxel
+    of the data a network was trained on: an input sampled twice as finely then gets seeds twice as many of its
+    voxels apart, as far apart physically as on the training data.
     """
     mask = np.asarray(mask, dtype=bool)
-    relative = relative_sampling(sampling, mask.ndim)
+    relative = relative_sampling(sampling, mask.ndim, unit)
     distance = _distance(mask, relative)
     if smoothing > 0:
         sigma = smoothing if relative is None else [smoothing / r for r in relative]
@@ -205,6 +219,7 @@ def foreground_watershed(
     min_distance: int = 2,
     min_size: int = 0,
     sampling: Sequence[float] | None = None,
+    unit: float | None = None,
 ) -> np.ndarray:
     """Blobs of a foreground probability map ``(*spatial)``, touching blobs split by a watershed of the distance
     transform; returns ``uint32`` labels ``(*spatial)``.
@@ -213,13 +228,13 @@ def foreground_watershed(
     maxima of its Euclidean distance transform at least ``min_distance`` apart (one per component at least);
     the watershed of the negated distance inside the mask gives the labels; background is 0. ``sampling``, the
     voxel size per spatial axis, makes the distance physical and ``min_distance`` count voxels of the finest axis
-    (see :func:`distance_seeds`); None treats voxels as cubes.
+    (see :func:`distance_seeds`, also for ``unit``); None treats voxels as cubes.
     """
     mask = connected_components(np.asarray(foreground) > threshold, min_size) > 0
     if not mask.any():
         return np.zeros(mask.shape, dtype=np.uint32)
-    distance = _distance(mask, relative_sampling(sampling, mask.ndim))
-    markers = distance_seeds(mask, min_distance, sampling=sampling)
+    distance = _distance(mask, relative_sampling(sampling, mask.ndim, unit))
+    markers = distance_seeds(mask, min_distance, sampling=sampling, unit=unit)
     labels = watershed(-distance, markers=markers, mask=mask)
     return labels.astype(np.uint32)
 
@@ -307,6 +322,7 @@ def boundary_distance_watershed(
     smoothing: float = 1.0,
     merge_weak: bool = True,
     sampling: Sequence[float] | None = None,
+    unit: float | None = None,
 ) -> np.ndarray:
     """Cells of a boundary map ``(*spatial)`` by a watershed seeded at the distance maxima of the interior; returns
     ``uint32`` labels ``(*spatial)``.
@@ -320,8 +336,8 @@ def boundary_distance_watershed(
     ``merge_weak`` such splits are undone by :func:`merge_weak_borders` at the same ``threshold``: a border whose
     mean probability is below the interior threshold is interior, not membrane. ``sampling``, the voxel size per
     spatial axis, makes the distance physical and ``min_distance`` and ``smoothing`` count voxels of the finest axis
-    (see :func:`distance_seeds`); None treats voxels as cubes. The flooding and the merging follow the boundary map,
-    not distances, and do not use it.
+    (see :func:`distance_seeds`, also for ``unit``); None treats voxels as cubes. The flooding and the merging follow
+    the boundary map, not distances, and do not use it.
 
     Example:
         >>> wall = np.zeros((1, 9, 21), np.float32); wall[:, :, 10] = 1.0; wall[:, 4, 10] = 0.0  # a leaky wall
@@ -332,7 +348,7 @@ def boundary_distance_watershed(
     interior = connected_components(boundary < threshold, min_size) > 0
     if not interior.any():
         return np.zeros(boundary.shape, dtype=np.uint32)
-    markers = distance_seeds(interior, min_distance, smoothing, sampling)
+    markers = distance_seeds(interior, min_distance, smoothing, sampling, unit)
     cells = watershed(boundary, markers=markers).astype(np.uint32)
     return merge_weak_borders(cells, boundary, threshold) if merge_weak else cells
 
@@ -351,7 +367,9 @@ class Segmenter:
 
     Calling it with ``sampling``, the voxel size of each spatial axis of the probabilities (e.g. ``(2.0, 0.25,
     0.25)`` um, ``(Z, Y, X)`` order as the array), measures the distances of those two modes physically (see
-    :func:`distance_seeds`); None treats voxels as cubes. The other modes do not use it.
+    :func:`distance_seeds`); None treats voxels as cubes. The other modes do not use it. ``unit`` (same unit) is the
+    length ``min_distance`` counts instead of the finest axis: the finest voxel of the model's training data makes
+    seeds as far apart physically on an input of another voxel size as on that data.
 
     Example:
         >>> Segmenter("argmax")(np.array([[[0.2, 0.7]], [[0.8, 0.3]]])).tolist()
@@ -376,9 +394,12 @@ class Segmenter:
         """Whether the mode measures distances, so that a voxel size (``sampling``) changes its result."""
         return self.mode in DISTANCE_MODES
 
-    def __call__(self, probabilities: np.ndarray, sampling: Sequence[float] | None = None) -> np.ndarray:
+    def __call__(
+        self, probabilities: np.ndarray, sampling: Sequence[float] | None = None, unit: float | None = None
+    ) -> np.ndarray:
         """Labels ``uint32`` of ``probabilities`` ``(C, *spatial)``: ``(*spatial)``, or ``(C, *spatial)`` for
-        ``threshold`` of several channels. ``sampling``: the voxel size of each spatial axis, or None (cubes)."""
+        ``threshold`` of several channels. ``sampling``: the voxel size of each spatial axis, or None (cubes);
+        ``unit``: the length ``min_distance`` counts (default: the finest axis of ``sampling``)."""
         probabilities = np.asarray(probabilities)
         if self.mode == SegmentationMode.THRESHOLD:
             labels = (probabilities > self.threshold).astype(np.uint32)
@@ -397,8 +418,8 @@ class Segmenter:
             return boundary_watershed(channel, self.threshold, self.min_size)
         if self.mode == SegmentationMode.BOUNDARY_DISTANCE_WATERSHED:
             return boundary_distance_watershed(
-                channel, self.threshold, self.min_distance, self.min_size, sampling=sampling
+                channel, self.threshold, self.min_distance, self.min_size, sampling=sampling, unit=unit
             )
         if self.mode == SegmentationMode.FOREGROUND_COMPONENTS:
             return connected_components(channel > self.threshold, self.min_size)
-        return foreground_watershed(channel, self.threshold, self.min_distance, self.min_size, sampling)
+        return foreground_watershed(channel, self.threshold, self.min_distance, self.min_size, sampling, unit)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 from monai.utils import PostFix
 
-from unet3d_monai.inference.input_sampling import input_sampling
+from unet3d_monai.inference.input_sampling import input_sampling, model_length_unit
 from unet3d_monai.inference.segmentation import SegmentationMode, Segmenter
 
 __all__ = ["Segmentd"]
@@ -29,7 +29,9 @@ class Segmentd(MapTransform):
     :func:`~unet3d_monai.inference.input_sampling.input_sampling`) and passed to the :class:`Segmenter` as
     ``sampling``, so ``min_distance`` counts voxels of the finest axis. The probabilities must then be on the
     input's grid (after :class:`~unet3d_monai.inference.ToInputGridd`). Without that meta dict, or when the file
-    does not say, voxels are treated as cubes.
+    does not say, voxels are treated as cubes. With ``model_voxel_size`` (the voxel size the network was trained
+    at, when the input is resampled to it), ``min_distance`` counts voxels of its finest axis instead: an input
+    sampled twice as finely as the training data gets seeds twice as many of its voxels apart.
 
     Args:
         keys: keys of the probability maps (usually ``"pred"``).
@@ -37,6 +39,8 @@ class Segmentd(MapTransform):
         output_key: where the labels go.
         image_key: key of the input whose meta dict names its file; None: voxels are always treated as cubes.
         raw_key: dataset of the input file holding the volume (where its voxel size attributes are looked for).
+        model_voxel_size: the voxel size of the model's training data (its record's ``voxel_size``) when the input
+            is predicted at it (``rescale``); None: ``min_distance`` counts voxels of the input's finest axis.
         allow_missing_keys: don't raise if a key is missing.
 
     Example:
@@ -54,6 +58,7 @@ class Segmentd(MapTransform):
         output_key: str = "segmentation",
         image_key: str | None = "image",
         raw_key: str = "raw",
+        model_voxel_size: Sequence[float] | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
@@ -61,6 +66,7 @@ class Segmentd(MapTransform):
         self.output_key = output_key
         self.image_key = image_key
         self.raw_key = raw_key
+        self.model_voxel_size = None if model_voxel_size is None else [float(v) for v in model_voxel_size]
 
     def sampling(self, data: Mapping[Hashable, object], spatial_ndim: int) -> tuple[float, ...] | None:
         """The voxel size of the input named by ``data``'s ``<image_key>_meta_dict``, or None (see the class)."""
@@ -78,5 +84,7 @@ class Segmentd(MapTransform):
             value = d[key]
             probabilities = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
             sampling = self.sampling(d, probabilities.ndim - 1)
-            d[f"{key}_{self.output_key}" if several else self.output_key] = self.segmenter(probabilities, sampling)
+            unit = model_length_unit(self.model_voxel_size, probabilities.ndim - 1) if sampling else None
+            labels = self.segmenter(probabilities, sampling, unit)
+            d[f"{key}_{self.output_key}" if several else self.output_key] = labels
         return d
