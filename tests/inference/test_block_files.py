@@ -245,3 +245,31 @@ def test_2d_network_rescales_within_the_slices_blockwise(tmp_path):
 def test_input_grid_block_shape():
     assert input_grid_block_shape((32, 64, 64), (2.0, 0.5, 1.0), (100, 100, 100)) == (16, 100, 64)
     assert input_grid_block_shape((7, 9, 11), (2.0, 0.5, 1.5), (12, 30, 26)) == (4, 18, 8)
+
+
+def test_instance_segmentation_in_the_inputs_voxel_size_blockwise_as_in_memory(tmp_path):
+    """A network that returns its input predicts a foreground map of two flat touching nuclei (voxels 2 x 0.5 x 0.5
+    um): in memory and block-wise, the segmentation is that of the map in the file's voxel size."""
+    from tests.inference._networks import CopyNet
+    from tests.inference.test_segmentd import _flat_nuclei_file
+    from unet3d_monai.inference import Segmenter
+
+    path = tmp_path / "in" / "nuclei.h5"
+    path.parent.mkdir()
+    _flat_nuclei_file(path)
+    options = {"save_segmentation": True, "segmentation_mode": "foreground_watershed", "min_distance": 5}
+    inferer = SlidingWindowInferer((8, 8, 8), overlap=0.25, mode="gaussian")
+    settings = {"normalization": "none", "device": "cpu", "progress": False, **options}
+    memory = VolumePredictor(CopyNet(), inferer, tmp_path / "memory", **settings).run(path)[0]
+    blocks = VolumePredictor(
+        CopyNet(), inferer, tmp_path / "blocks", blockwise=True, block_shape=(6, 16, 20), **settings
+    ).run(path)[0]
+    with h5py.File(memory, "r") as a, h5py.File(blocks, "r") as b:
+        predictions = a["predictions"][()]
+        np.testing.assert_allclose(b["predictions"][()], predictions, atol=1e-6)
+        in_memory, blockwise = a["segmentation"][()], b["segmentation"][()]
+    segmenter = Segmenter("foreground_watershed", min_distance=5)
+    expected = segmenter(predictions, sampling=(2.0, 0.5, 0.5))
+    np.testing.assert_array_equal(in_memory, expected)
+    np.testing.assert_array_equal(blockwise, expected)
+    assert expected.max() == 2 and segmenter(predictions).max() == 6

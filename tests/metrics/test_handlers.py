@@ -157,3 +157,43 @@ def test_a_handler_takes_its_metrics_arguments_and_refuses_others():
         MeanIoUHandler(treshold=0.7)
     with pytest.raises(TypeError, match="MSEHandler: .*reduction"):
         MSEHandler(reduction="sum")  # the handler decides the reduction
+
+
+def test_validation_segments_an_anisotropic_volume_in_its_voxel_size(tmp_path):
+    """As the bundles validate: the HDF5 volume (voxels 2 x 0.5 x 0.5 um) loaded with LoadHDF5d, predicted by a
+    sliding window (here the map itself), scored through the prediction's Segmenter: the segmentation is the one
+    in the file's voxel size, as prediction writes it, not the one of cubic voxels."""
+    import h5py
+    import numpy as np
+    from monai.data import list_data_collate
+
+    from tests.inference.test_segmentd import _flat_nuclei_file
+    from unet3d_monai.data import LoadHDF5d
+    from unet3d_monai.inference import FittedSlidingWindowInferer, Segmenter, foreground_watershed
+    from unet3d_monai.metrics import BlobsAveragePrecisionHandler, average_precision
+    from unet3d_monai.metrics.instance import segment_item
+
+    path = tmp_path / "val.h5"
+    foreground = _flat_nuclei_file(path)
+    truth = foreground_watershed(foreground, min_distance=5, sampling=(2.0, 0.5, 0.5))
+    truth[..., 20:] = np.where(truth[..., 20:] == 1, 0, truth[..., 20:])  # nucleus 1 cut short on one side
+    with h5py.File(path, "a") as f:
+        f["label"] = truth
+    batch = list_data_collate([LoadHDF5d(["image", "label"], ["raw", "label"])({"image": path, "label": path})])
+    inferer = FittedSlidingWindowInferer((8, 8, 8), overlap=0.25, mode="gaussian")
+    segmenter = Segmenter("foreground_watershed", min_distance=5)
+    handler = BlobsAveragePrecisionHandler(segmenter=segmenter, output_transform=from_engine(["pred", "label"]))
+    engine = Engine(lambda engine, batch: {"pred": inferer(batch["image"], torch.clone), "label": batch["label"]})
+    handler.attach(engine, "ap")
+    engine.run([batch], max_epochs=1)
+    pred = inferer(batch["image"], torch.clone)[0]
+    probabilities = pred.numpy()
+    in_voxel_size = segmenter(probabilities, sampling=(2.0, 0.5, 0.5))
+    np.testing.assert_array_equal(segment_item(segmenter, probabilities, pred), in_voxel_size)
+    expected = average_precision(truth, in_voxel_size)
+    cubes = average_precision(truth, segmenter(probabilities))
+    assert engine.state.metrics["ap"] == pytest.approx(expected)
+    # nucleus 2 matches at every IoU threshold, the cut nucleus 1 at 7 of 10: (7 * 1 + 3 * 1 / 3) / 10
+    assert expected == pytest.approx(0.8) and cubes < 0.2
+    # a callable other than a Segmenter is given the map alone
+    assert segment_item(lambda p: p[0] > 0.5, probabilities, pred).sum() == (foreground > 0.5).sum()

@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 
 from unet3d_monai.inference.block_prediction import BlockwisePrediction, TaskRunner, VolumeFile, default_block_shape
+from unet3d_monai.inference.input_sampling import input_sampling, model_length_unit
 from unet3d_monai.inference.resampled_volume import ResampledFile, ResampledVolume
 from unet3d_monai.inference.rescale import model_grid_shape
 from unet3d_monai.inference.splitter import FittedWindowSplitter
@@ -251,7 +252,13 @@ def predict_file_blockwise(
             output_blocks = input_grid_block_shape(plan.block_shape, factors, spatial)
             _predict_on_model_grid(engine, source, out_channels, model_shape, spatial, output_blocks, write_block)
         if instance:
-            writer.write_segmentation(owner.segmenter(writer.read_predictions()))
+            # on the input's grid: the segmentation measures distances in the input's voxel size
+            sampling = unit = None
+            if owner.segmenter.uses_sampling:
+                sampling = input_sampling(path, owner.raw_key, len(spatial))
+                if sampling is not None and owner.rescale:
+                    unit = model_length_unit(owner.voxel_size, len(spatial))
+            writer.write_segmentation(owner.segmenter(writer.read_predictions(), sampling, unit))
         result = writer.commit()
     engine.cleanup()
     if owner.preview:

@@ -275,7 +275,16 @@ class VolumePredictor:
         if self.save_segmentation:
             segmenter = self.segmenter
             steps.append(
-                Segmentd("pred", segmenter.mode, segmenter.threshold, segmenter.min_size, segmenter.min_distance)
+                Segmentd(
+                    "pred",
+                    segmenter.mode,
+                    segmenter.threshold,
+                    segmenter.min_size,
+                    segmenter.min_distance,
+                    image_key="image",
+                    raw_key=self.raw_key,
+                    model_voxel_size=self.voxel_size if self.rescale else None,
+                )
             )
         steps.append(WritePredictionsd("pred", output_dir, self.output_dtype, self.overwrite))
         if self.preview:

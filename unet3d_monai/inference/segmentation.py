@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 
 import numpy as np
 from monai.utils import StrEnum, look_up_option
 from scipy import ndimage
+from scipy.spatial import cKDTree
 from skimage.feature import peak_local_max
 from skimage.measure import label as connected_label
 from skimage.segmentation import relabel_sequential, watershed
@@ -20,6 +22,7 @@ __all__ = [
     "connected_components",
     "foreground_watershed",
     "merge_weak_borders",
+    "relative_sampling",
 ]
 
 
@@ -55,6 +58,9 @@ INSTANCE_MODES = frozenset(
         SegmentationMode.FOREGROUND_WATERSHED,
     }
 )
+
+#: the modes whose seeds come from a distance transform: the only ones a voxel size (``sampling``) changes
+DISTANCE_MODES = frozenset({SegmentationMode.BOUNDARY_DISTANCE_WATERSHED, SegmentationMode.FOREGROUND_WATERSHED})
 
 
 def connected_components(mask: np.ndarray, min_size: int = 0) -> np.ndarray:
@@ -97,19 +103,103 @@ def boundary_watershed(boundary: np.ndarray, threshold: float = 0.5, min_size: i
     return watershed(boundary, markers=seeds).astype(np.uint32)
 
 
-def distance_seeds(mask: np.ndarray, min_distance: int = 2, smoothing: float = 0.0) -> np.ndarray:
-    """Seeds inside a binary mask: the local maxima of the Euclidean distance to the mask's edge, at least
-    ``min_distance`` voxels apart, numbered ``1..N``; every component of the mask gets at least one seed.
+def relative_sampling(
+    sampling: Sequence[float] | None, ndim: int, unit: float | None = None
+) -> tuple[float, ...] | None:
+    """The voxel size ``sampling`` (one positive number per spatial axis) divided by ``unit``, the length that
+    distances and ``min_distance`` count (default: the finest axis of ``sampling``, which then has 1); None for None
+    or when every axis comes out 1 (cubes of one unit: distances in voxels, as without a voxel size).
+
+    Raises:
+        ValueError: ``sampling`` does not have ``ndim`` positive finite values, or ``unit`` is not positive.
+
+    Example:
+        >>> relative_sampling([2.0, 0.25, 0.25], 3)
+        (8.0, 1.0, 1.0)
+        >>> relative_sampling([0.125, 0.125, 0.125], 3, unit=0.25)   # voxels half as long as the unit
+        (0.5, 0.5, 0.5)
+    """
+    if sampling is None:
+        return None
+    values = np.asarray(sampling, dtype=np.float64).ravel()
+    if values.size != ndim or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError(
+            f"sampling must be the voxel size of each of the {ndim} spatial axes (positive numbers), got {sampling!r}."
+        )
+    if unit is not None and not (np.isfinite(unit) and unit > 0):
+        raise ValueError(f"unit must be a positive length, got {unit!r}.")
+    relative = values / (values.min() if unit is None else float(unit))
+    if np.all(relative == 1.0):
+        return None
+    return tuple(float(v) for v in relative)
+
+
+def _distance(mask: np.ndarray, relative: tuple[float, ...] | None) -> np.ndarray:
+    """The Euclidean distance to the mask's edge, in voxels of the finest axis."""
+    if relative is None:
+        return ndimage.distance_transform_edt(mask)
+    return ndimage.distance_transform_edt(mask, sampling=relative)
+
+
+def _spaced_peaks(
+    distance: np.ndarray, components: np.ndarray, min_distance: int, relative: tuple[float, ...]
+) -> np.ndarray:
+    """The local maxima of ``distance`` per component with a box footprint of ``min_distance`` finest-axis voxels
+    (radius ``max(1, round(min_distance / relative[axis]))`` voxels per axis), strongest first, dropping every peak
+    that lies within that box of a stronger kept one of the same component (a plateau gives one seed, not one per
+    other voxel)."""
+    radius = np.array([max(1, round(min_distance / r)) for r in relative], dtype=np.float64)
+    footprint = np.ones(tuple(int(2 * r + 1) for r in radius), dtype=bool)
+    peaks = peak_local_max(distance, footprint=footprint, min_distance=1, labels=components, exclude_border=False)
+    if len(peaks) < 2:
+        return peaks
+    order = np.argsort(-distance[tuple(peaks.T)], kind="stable")
+    peaks = peaks[order]
+    owner = components[tuple(peaks.T)]
+    tree = cKDTree(peaks / radius)
+    removed = np.zeros(len(peaks), dtype=bool)
+    for index, close in enumerate(tree.query_ball_point(peaks / radius, r=1.0, p=np.inf)):
+        if removed[index]:
+            continue
+        close = np.asarray(close, dtype=np.int64)
+        removed[close[(close > index) & (owner[close] == owner[index])]] = True
+    return peaks[~removed]
+
+
+def distance_seeds(
+    mask: np.ndarray,
+    min_distance: int = 2,
+    smoothing: float = 0.0,
+    sampling: Sequence[float] | None = None,
+    unit: float | None = None,
+) -> np.ndarray:
+    """Seeds inside a binary mask ``(*spatial)``: the local maxima of the Euclidean distance to the mask's edge, at
+    least ``min_distance`` voxels apart, numbered ``1..N`` (``int64``, ``(*spatial)``, 0 elsewhere); every component
+    of the mask gets at least one seed.
 
     ``smoothing`` (a Gaussian sigma, voxels) flattens the ridges of the distance map first, so that one object
     does not give several seeds along its medial axis.
+
+    ``sampling`` is the voxel size of each spatial axis (any unit). None (or equal sizes) treats voxels as cubes.
+    Otherwise the distance is measured in physical units, counted in voxels of the finest axis, and
+    ``min_distance`` and ``smoothing`` are in voxels of the finest axis too: along an axis ``k`` times coarser,
+    seeds are ``min_distance / k`` voxels apart (at least 1) and the sigma is ``smoothing / k``. On a stack with
+    ``(2, 0.25, 0.25)`` um voxels a nucleus three slices thick gets one seed instead of none or one per slice.
+    ``unit`` (same unit as ``sampling``) replaces the finest axis as the length these count, e.g. the finest voxel
+    of the data a network was trained on: an input sampled twice as finely then gets seeds twice as many of its
+    voxels apart, as far apart physically as on the training data.
     """
     mask = np.asarray(mask, dtype=bool)
-    distance = ndimage.distance_transform_edt(mask)
+    relative = relative_sampling(sampling, mask.ndim, unit)
+    distance = _distance(mask, relative)
     if smoothing > 0:
-        distance = ndimage.gaussian_filter(distance, smoothing)
+        sigma = smoothing if relative is None else [smoothing / r for r in relative]
+        distance = ndimage.gaussian_filter(distance, sigma)
     components = connected_label(mask, connectivity=1)
-    peaks = peak_local_max(distance, min_distance=min_distance, labels=components, exclude_border=False)
+    if relative is None:
+        peaks = peak_local_max(distance, min_distance=min_distance, labels=components, exclude_border=False)
+    else:
+        peaks = _spaced_peaks(distance, components, min_distance, relative)
     markers = np.zeros(mask.shape, dtype=np.int64)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     # a component without a peak (flat distance) still gets one seed
@@ -124,19 +214,27 @@ def distance_seeds(mask: np.ndarray, min_distance: int = 2, smoothing: float = 0
 
 
 def foreground_watershed(
-    foreground: np.ndarray, threshold: float = 0.5, min_distance: int = 2, min_size: int = 0
+    foreground: np.ndarray,
+    threshold: float = 0.5,
+    min_distance: int = 2,
+    min_size: int = 0,
+    sampling: Sequence[float] | None = None,
+    unit: float | None = None,
 ) -> np.ndarray:
-    """Blobs of a foreground probability map, touching blobs split by a watershed of the distance transform.
+    """Blobs of a foreground probability map ``(*spatial)``, touching blobs split by a watershed of the distance
+    transform; returns ``uint32`` labels ``(*spatial)``.
 
     The mask is ``foreground > threshold`` (components below ``min_size`` dropped); seeds are the local
     maxima of its Euclidean distance transform at least ``min_distance`` apart (one per component at least);
-    the watershed of the negated distance inside the mask gives the labels; background is 0.
+    the watershed of the negated distance inside the mask gives the labels; background is 0. ``sampling``, the
+    voxel size per spatial axis, makes the distance physical and ``min_distance`` count voxels of the finest axis
+    (see :func:`distance_seeds`, also for ``unit``); None treats voxels as cubes.
     """
     mask = connected_components(np.asarray(foreground) > threshold, min_size) > 0
     if not mask.any():
         return np.zeros(mask.shape, dtype=np.uint32)
-    distance = ndimage.distance_transform_edt(mask)
-    markers = distance_seeds(mask, min_distance)
+    distance = _distance(mask, relative_sampling(sampling, mask.ndim, unit))
+    markers = distance_seeds(mask, min_distance, sampling=sampling, unit=unit)
     labels = watershed(-distance, markers=markers, mask=mask)
     return labels.astype(np.uint32)
 
@@ -223,8 +321,11 @@ def boundary_distance_watershed(
     min_size: int = 0,
     smoothing: float = 1.0,
     merge_weak: bool = True,
+    sampling: Sequence[float] | None = None,
+    unit: float | None = None,
 ) -> np.ndarray:
-    """Cells of a boundary map by a watershed seeded at the distance maxima of the interior.
+    """Cells of a boundary map ``(*spatial)`` by a watershed seeded at the distance maxima of the interior; returns
+    ``uint32`` labels ``(*spatial)``.
 
     The interior is ``boundary < threshold`` (components below ``min_size`` voxels dropped). Where a predicted
     membrane has a gap, the interiors of two cells touch through it and connected components would merge them;
@@ -233,7 +334,10 @@ def boundary_distance_watershed(
     flooded from the seeds, so every voxel belongs to a cell. A cell that is not round (flat along an
     anisotropic axis, elongated) has several distance maxima and is split along lines of low probability; with
     ``merge_weak`` such splits are undone by :func:`merge_weak_borders` at the same ``threshold``: a border whose
-    mean probability is below the interior threshold is interior, not membrane.
+    mean probability is below the interior threshold is interior, not membrane. ``sampling``, the voxel size per
+    spatial axis, makes the distance physical and ``min_distance`` and ``smoothing`` count voxels of the finest axis
+    (see :func:`distance_seeds`, also for ``unit``); None treats voxels as cubes. The flooding and the merging follow
+    the boundary map, not distances, and do not use it.
 
     Example:
         >>> wall = np.zeros((1, 9, 21), np.float32); wall[:, :, 10] = 1.0; wall[:, 4, 10] = 0.0  # a leaky wall
@@ -244,7 +348,7 @@ def boundary_distance_watershed(
     interior = connected_components(boundary < threshold, min_size) > 0
     if not interior.any():
         return np.zeros(boundary.shape, dtype=np.uint32)
-    markers = distance_seeds(interior, min_distance, smoothing)
+    markers = distance_seeds(interior, min_distance, smoothing, sampling, unit)
     cells = watershed(boundary, markers=markers).astype(np.uint32)
     return merge_weak_borders(cells, boundary, threshold) if merge_weak else cells
 
@@ -258,7 +362,14 @@ class Segmenter:
         mode: a :class:`SegmentationMode` value.
         threshold: probability threshold.
         min_size: instances (or seeds) smaller than this many voxels are dropped.
-        min_distance: minimum seed distance for ``foreground_watershed`` and ``boundary_distance_watershed``.
+        min_distance: minimum seed distance for ``foreground_watershed`` and ``boundary_distance_watershed``, in
+            voxels (of the finest axis when a ``sampling`` is given).
+
+    Calling it with ``sampling``, the voxel size of each spatial axis of the probabilities (e.g. ``(2.0, 0.25,
+    0.25)`` um, ``(Z, Y, X)`` order as the array), measures the distances of those two modes physically (see
+    :func:`distance_seeds`); None treats voxels as cubes. The other modes do not use it. ``unit`` (same unit) is the
+    length ``min_distance`` counts instead of the finest axis: the finest voxel of the model's training data makes
+    seeds as far apart physically on an input of another voxel size as on that data.
 
     Example:
         >>> Segmenter("argmax")(np.array([[[0.2, 0.7]], [[0.8, 0.3]]])).tolist()
@@ -278,7 +389,17 @@ class Segmenter:
         """Whether the mode labels instances (needs the whole volume in memory)."""
         return self.mode in INSTANCE_MODES
 
-    def __call__(self, probabilities: np.ndarray) -> np.ndarray:
+    @property
+    def uses_sampling(self) -> bool:
+        """Whether the mode measures distances, so that a voxel size (``sampling``) changes its result."""
+        return self.mode in DISTANCE_MODES
+
+    def __call__(
+        self, probabilities: np.ndarray, sampling: Sequence[float] | None = None, unit: float | None = None
+    ) -> np.ndarray:
+        """Labels ``uint32`` of ``probabilities`` ``(C, *spatial)``: ``(*spatial)``, or ``(C, *spatial)`` for
+        ``threshold`` of several channels. ``sampling``: the voxel size of each spatial axis, or None (cubes);
+        ``unit``: the length ``min_distance`` counts (default: the finest axis of ``sampling``)."""
         probabilities = np.asarray(probabilities)
         if self.mode == SegmentationMode.THRESHOLD:
             labels = (probabilities > self.threshold).astype(np.uint32)
@@ -296,7 +417,9 @@ class Segmenter:
         if self.mode == SegmentationMode.BOUNDARY_WATERSHED:
             return boundary_watershed(channel, self.threshold, self.min_size)
         if self.mode == SegmentationMode.BOUNDARY_DISTANCE_WATERSHED:
-            return boundary_distance_watershed(channel, self.threshold, self.min_distance, self.min_size)
+            return boundary_distance_watershed(
+                channel, self.threshold, self.min_distance, self.min_size, sampling=sampling, unit=unit
+            )
         if self.mode == SegmentationMode.FOREGROUND_COMPONENTS:
             return connected_components(channel > self.threshold, self.min_size)
-        return foreground_watershed(channel, self.threshold, self.min_distance, self.min_size)
+        return foreground_watershed(channel, self.threshold, self.min_distance, self.min_size, sampling, unit)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
+from monai.utils import PostFix
 
+from unet3d_monai.inference.input_sampling import input_sampling, model_length_unit
 from unet3d_monai.inference.segmentation import SegmentationMode, Segmenter
 
 __all__ = ["Segmentd"]
@@ -20,10 +22,25 @@ class Segmentd(MapTransform):
     for one channel or an instance mode, ``(C, *spatial)`` for ``threshold`` of several channels) are added as
     a numpy array under ``output_key`` (one key) or ``<key>_<output_key>`` (several keys).
 
+    The distance-based modes (``foreground_watershed``, ``boundary_distance_watershed``) measure distances in the
+    input's voxel size: when ``<image_key>_meta_dict`` names the input file (``filename_or_obj``, as
+    :class:`~unet3d_monai.inference.LoadVolumed` records it), its voxel size is read from the file (HDF5/zarr
+    ``element_size_um``/``resolution`` of dataset ``raw_key``, OME-Zarr scale, NIfTI affine; see
+    :func:`~unet3d_monai.inference.input_sampling.input_sampling`) and passed to the :class:`Segmenter` as
+    ``sampling``, so ``min_distance`` counts voxels of the finest axis. The probabilities must then be on the
+    input's grid (after :class:`~unet3d_monai.inference.ToInputGridd`). Without that meta dict, or when the file
+    does not say, voxels are treated as cubes. With ``model_voxel_size`` (the voxel size the network was trained
+    at, when the input is resampled to it), ``min_distance`` counts voxels of its finest axis instead: an input
+    sampled twice as finely as the training data gets seeds twice as many of its voxels apart.
+
     Args:
         keys: keys of the probability maps (usually ``"pred"``).
         mode, threshold, min_size, min_distance: see :class:`Segmenter`.
         output_key: where the labels go.
+        image_key: key of the input whose meta dict names its file; None: voxels are always treated as cubes.
+        raw_key: dataset of the input file holding the volume (where its voxel size attributes are looked for).
+        model_voxel_size: the voxel size of the model's training data (its record's ``voxel_size``) when the input
+            is predicted at it (``rescale``); None: ``min_distance`` counts voxels of the input's finest axis.
         allow_missing_keys: don't raise if a key is missing.
 
     Example:
@@ -39,11 +56,26 @@ class Segmentd(MapTransform):
         min_size: int = 0,
         min_distance: int = 2,
         output_key: str = "segmentation",
+        image_key: str | None = "image",
+        raw_key: str = "raw",
+        model_voxel_size: Sequence[float] | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.segmenter = Segmenter(mode, threshold=threshold, min_size=min_size, min_distance=min_distance)
         self.output_key = output_key
+        self.image_key = image_key
+        self.raw_key = raw_key
+        self.model_voxel_size = None if model_voxel_size is None else [float(v) for v in model_voxel_size]
+
+    def sampling(self, data: Mapping[Hashable, object], spatial_ndim: int) -> tuple[float, ...] | None:
+        """The voxel size of the input named by ``data``'s ``<image_key>_meta_dict``, or None (see the class)."""
+        if self.image_key is None or not self.segmenter.uses_sampling:
+            return None
+        meta = data.get(PostFix.meta(self.image_key))
+        if not isinstance(meta, Mapping) or not meta.get("filename_or_obj"):
+            return None
+        return input_sampling(str(meta["filename_or_obj"]), self.raw_key, spatial_ndim)
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
         d = dict(data)
@@ -51,5 +83,8 @@ class Segmentd(MapTransform):
         for key in self.key_iterator(d):
             value = d[key]
             probabilities = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
-            d[f"{key}_{self.output_key}" if several else self.output_key] = self.segmenter(probabilities)
+            sampling = self.sampling(d, probabilities.ndim - 1)
+            unit = model_length_unit(self.model_voxel_size, probabilities.ndim - 1) if sampling else None
+            labels = self.segmenter(probabilities, sampling, unit)
+            d[f"{key}_{self.output_key}" if several else self.output_key] = labels
         return d

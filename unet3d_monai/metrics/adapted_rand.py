@@ -10,7 +10,7 @@ from monai.utils import MetricReduction
 from scipy import ndimage
 
 from .contingency import CompactLabels, ContingencyTable, contingency_table
-from .instance import InstanceMetric, check_thresholds, component_labels, grow_segments, to_label_array
+from .instance import InstanceMetric, check_thresholds, component_labels, grow_segments, segment_item, to_label_array
 
 __all__ = ["AdaptedRandError", "BoundaryAdaptedRandError", "adapted_rand_error", "adapted_rand_error_from_table"]
 
@@ -170,7 +170,7 @@ class BoundaryAdaptedRandError(AdaptedRandError):
         for boundary in maps:
             probabilities = boundary.detach().float().cpu().numpy()
             if self.segmenter is not None:
-                yield np.asarray(self.segmenter(probabilities[None]))
+                yield segment_item(self.segmenter, probabilities[None], y_pred)
                 continue
             for threshold in self.thresholds:
                 if self.grow_segments:

@@ -11,7 +11,7 @@ import torch
 from monai.utils import MetricReduction
 
 from .contingency import CompactLabels, ContingencyTable, contingency_table
-from .instance import InstanceMetric, check_thresholds, component_labels, to_label_array
+from .instance import InstanceMetric, check_thresholds, component_labels, segment_item, to_label_array
 
 __all__ = [
     "DSB2018_IOU_THRESHOLDS",
@@ -176,7 +176,7 @@ class _ProbabilityMapAveragePrecision(AveragePrecision):
     def _candidates(self, y_pred: torch.Tensor) -> Iterator[np.ndarray | CompactLabels]:
         probabilities = y_pred[self.input_channel].detach().float().cpu().numpy()
         if self.segmenter is not None:
-            yield np.asarray(self.segmenter(probabilities[None]))
+            yield segment_item(self.segmenter, probabilities[None], y_pred)
             return
         for threshold in self.thresholds:
             yield component_labels(self._mask(probabilities, threshold))

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
+from monai.data import MetaTensor
 from monai.metrics import CumulativeIterationMetric
 from monai.metrics.utils import do_metric_reduction
 from monai.utils import MetricReduction
 from scipy import ndimage
 
+from unet3d_monai.inference.segmentation import Segmenter
+
 from .contingency import CompactLabels, compact_labels
 
-__all__ = ["InstanceMetric", "check_thresholds", "component_labels", "grow_segments", "to_label_array"]
+__all__ = [
+    "InstanceMetric",
+    "check_thresholds",
+    "component_labels",
+    "grow_segments",
+    "segment_item",
+    "to_label_array",
+]
 
 
 def to_label_array(labels: torch.Tensor, name: str) -> np.ndarray:
@@ -47,6 +57,22 @@ def component_labels(mask: np.ndarray) -> CompactLabels:
     structure = ndimage.generate_binary_structure(mask.ndim, 1)
     components, n_components = ndimage.label(mask, structure=structure)
     return CompactLabels(components.reshape(-1), np.arange(n_components + 1, dtype=np.int64))
+
+
+def segment_item(
+    segmenter: Callable[[np.ndarray], np.ndarray], probabilities: np.ndarray, item: torch.Tensor
+) -> np.ndarray:
+    """The labels ``segmenter`` makes of one map ``probabilities`` ``(1, *spatial)`` of the item ``item``
+    ``(C, *spatial)``, as prediction makes them: a :class:`~unet3d_monai.inference.Segmenter` whose mode measures
+    distances is given the item's voxel size (``item.pixdim``, the affine's column lengths in the array's axis
+    order) when ``item`` is a MetaTensor, so that validation segments an anisotropic volume (an HDF5 file with
+    ``element_size_um``) in its voxel size as prediction does; any other callable gets the map alone.
+    """
+    if isinstance(segmenter, Segmenter) and segmenter.uses_sampling and isinstance(item, MetaTensor):
+        pixdim = [float(v) for v in item.pixdim]
+        sampling = pixdim if len(pixdim) == probabilities.ndim - 1 else None
+        return np.asarray(segmenter(probabilities, sampling))
+    return np.asarray(segmenter(probabilities))
 
 
 def grow_segments(labels: np.ndarray) -> np.ndarray:
