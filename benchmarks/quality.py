@@ -530,7 +530,7 @@ def table(results: list[dict[str, object]]) -> str:
         if "error" in result:
             lines.append(f"| {bundle} | {result['error']} | | | | | | |" + " |" * len(names))
             continue
-        case = CASES[bundle]
+        case = CASES[result["bundle"]]
         training = result["training"]
         reference_part = result["reference"]
         ours_iterations = training["iterations"]
@@ -624,11 +624,12 @@ def main() -> None:
         progress(f"work dir {options.work_dir}; bundles {', '.join(args.bundle)}")
         results = [benchmark_bundle(bundle, Options(**{**vars(options), "case": case})) for bundle, case in runs]
     progress(f"all done in {time.perf_counter() - _START:.0f} s")
+    # the figures first: a long run's results are kept whatever happens to the printing
+    if args.json:
+        args.json.write_text(json.dumps({"options": vars(args), "results": results}, indent=1, default=str))
     print(table(results))
     print()
     print(NOTES)
-    if args.json:
-        args.json.write_text(json.dumps({"options": vars(args), "results": results}, indent=1, default=str))
 
 
 if __name__ == "__main__":
