@@ -83,6 +83,27 @@ def test_element_size_becomes_affine_spacing(write_h5, tmp_path):
     np.testing.assert_allclose(np.diag(img.affine.numpy()), [2.0, 0.5, 0.25, 1.0])
 
 
+def test_resolution_attribute_and_file_attributes_give_the_spacing_as_read_voxel_size_does(tmp_path):
+    """``resolution`` is read as ``element_size_um`` is; the dataset's attribute before the file's, and
+    ``element_size_um`` before ``resolution``: the affine agrees with ``read_voxel_size`` in each case."""
+    from unet3d_monai.data.voxel_size import read_voxel_size
+
+    cases = [
+        ({"resolution": (3.0, 1.0, 0.5)}, {}, [3.0, 1.0, 0.5]),
+        ({}, {"resolution": (1.5, 0.5, 0.5)}, [1.5, 0.5, 0.5]),
+        ({"resolution": (4.0, 2.0, 2.0)}, {"element_size_um": (1.0, 1.0, 1.0)}, [4.0, 2.0, 2.0]),
+        ({"element_size_um": (2.0, 1.0, 1.0), "resolution": (9.0, 9.0, 9.0)}, {}, [2.0, 1.0, 1.0]),
+    ]
+    for index, (dataset_attrs, file_attrs, expected) in enumerate(cases):
+        path = tmp_path / f"spaced{index}.h5"
+        with h5py.File(path, "w") as f:
+            f.attrs.update(file_attrs)
+            f.create_dataset("raw", data=np.zeros((2, 3, 4), np.float32)).attrs.update(dataset_attrs)
+        img = LoadImage(reader=HDF5Reader("raw"), image_only=True)(path)
+        np.testing.assert_allclose(np.diag(img.affine.numpy())[:3], expected)
+        assert list(read_voxel_size(path, "raw")[0]) == expected
+
+
 def test_whole_volume_datalist_with_two_keys(write_h5):
     raw = np.random.RandomState(0).rand(3, 4, 5).astype(np.float32)
     path = write_h5("v/one.h5", raw=raw, label=(raw > 0.5).astype(np.uint8))

@@ -66,8 +66,24 @@ class _HDF5Image:
         return self.array.shape[1:] if self.channel_dim == 0 else self.array.shape
 
 
+# HDF5 (or zarr) attributes holding the voxel size, (z, y, x) or (y, x), on the dataset or the file (the array or its
+# groups): ImageJ/Fiji and pytorch-3dunet write ``element_size_um``, other tools ``resolution``
+VOXEL_SIZE_ATTRIBUTES = ("element_size_um", "resolution")
+
+
+def _spacing_attribute(attributes: Sequence) -> object:
+    """The first voxel-size attribute found: the dataset's before the file's, ``element_size_um`` before
+    ``resolution`` (the order :func:`~unet3d_monai.data.voxel_size.read_voxel_size` reads them in)."""
+    for attrs in attributes:
+        for name in VOXEL_SIZE_ATTRIBUTES:
+            if name in attrs:
+                return attrs[name]
+    return None
+
+
 def _spacing(value: object, n_spatial: int) -> tuple[float, ...] | None:
-    """Voxel size from an ``element_size_um`` attribute ((z, y, x), or (y, x) for 2D), None if unusable."""
+    """Voxel size from an ``element_size_um`` or ``resolution`` attribute ((z, y, x), or (y, x) for 2D), None if
+    unusable."""
     if value is None:
         return None
     try:
@@ -141,7 +157,7 @@ class HDF5Reader(ImageReader):
                     "(Y, X), (1, Y, X) or (C, 1, Y, X)."
                 )
             array = read_h5(ds)
-            raw_spacing = ds.attrs.get("element_size_um", f.attrs.get("element_size_um"))
+            raw_spacing = _spacing_attribute([ds.attrs, f.attrs])
         channel_dim = 0 if layout.channels is not None else None
         if self.spatial_dims == 2 and len(layout.spatial_shape) == 3:
             array = array[:, 0] if channel_dim == 0 else array[0]

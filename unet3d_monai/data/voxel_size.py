@@ -11,14 +11,10 @@ import nibabel as nib
 import numpy as np
 
 from unet3d_monai.data.files import get_h5_dataset, open_h5
-from unet3d_monai.data.reader import volume_layout
+from unet3d_monai.data.reader import VOXEL_SIZE_ATTRIBUTES, volume_layout
 from unet3d_monai.data.zarr_voxel_size import OME_SCALE, ome_zarr_scale, zarr_array_and_groups
 
 __all__ = ["VOXEL_SIZE_ATTRIBUTES", "check_voxel_size", "read_voxel_size", "volume_shape"]
-
-# HDF5 (or zarr) attributes holding the voxel size, (z, y, x) or (y, x), on the dataset or the file (the array or its
-# groups): ImageJ/Fiji and pytorch-3dunet write ``element_size_um``, other tools ``resolution``
-VOXEL_SIZE_ATTRIBUTES = ("element_size_um", "resolution")
 
 
 def check_voxel_size(value: object, n_spatial: int, name: str = "--voxel_size") -> tuple[float, ...]:
