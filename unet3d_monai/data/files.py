@@ -23,10 +23,12 @@ __all__ = [
     "find_files",
     "find_h5_files",
     "get_h5_dataset",
+    "is_zarr",
     "list_h5_datasets",
     "make_datalist",
     "open_h5",
     "read_h5",
+    "ZARR_SUFFIX",
 ]
 
 H5_SUFFIXES: tuple[str, ...] = (".h5", ".hdf5", ".hdf", ".hd5")
@@ -254,3 +256,12 @@ def check_dataset_dir(
                     get_h5_dataset(h5, label_key)
         result[split] = files
     return result
+
+
+#: the suffix of a zarr store (a folder)
+ZARR_SUFFIX = ".zarr"
+
+
+def is_zarr(path: str | PathLike) -> bool:
+    """Whether ``path`` names a zarr store (a folder ending in ``.zarr``)."""
+    return str(path).rstrip("/").lower().endswith(ZARR_SUFFIX)

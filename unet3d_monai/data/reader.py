@@ -13,9 +13,9 @@ from monai.data import ImageReader
 from monai.transforms import LoadImage, MapTransform
 from monai.utils import MetaKeys, SpaceKeys, ensure_tuple, ensure_tuple_rep
 
-from unet3d_monai.data.files import H5_SUFFIXES, get_h5_dataset, open_h5, read_h5
+from unet3d_monai.data.files import H5_SUFFIXES, get_h5_dataset, is_zarr, open_h5, read_h5
 
-__all__ = ["HDF5Reader", "LoadHDF5d", "VolumeLayout", "volume_layout"]
+__all__ = ["VOXEL_SIZE_ATTRIBUTES", "HDF5Reader", "LoadHDF5d", "VolumeLayout", "attribute_voxel_size", "volume_layout"]
 
 NO_CHANNEL = "no_channel"
 
@@ -42,8 +42,7 @@ def volume_layout(shape: Sequence[int], path: str | PathLike, key: str) -> Volum
         ValueError: the rank is neither 2, 3 nor 4, or an axis is empty.
     """
     shape = tuple(int(s) for s in shape)
-    zarr_store = str(path).rstrip("/").lower().endswith(".zarr")
-    where = f"zarr store '{path}' array '{key}'" if zarr_store else f"HDF5 file '{path}' dataset '{key}'"
+    where = f"zarr store '{path}' array '{key}'" if is_zarr(path) else f"HDF5 file '{path}' dataset '{key}'"
     if len(shape) not in (2, 3, 4):
         raise ValueError(f"{where} has shape {shape} (rank {len(shape)}); expected (Y, X), (Z, Y, X) or (C, Z, Y, X).")
     if min(shape) == 0:
@@ -71,30 +70,24 @@ class _HDF5Image:
 VOXEL_SIZE_ATTRIBUTES = ("element_size_um", "resolution")
 
 
-def _spacing_attribute(attributes: Sequence) -> object:
-    """The first voxel-size attribute found: the dataset's before the file's, ``element_size_um`` before
-    ``resolution`` (the order :func:`~unet3d_monai.data.voxel_size.read_voxel_size` reads them in)."""
+def attribute_voxel_size(attributes: Sequence, n_spatial: int) -> tuple[tuple[float, ...], str] | None:
+    """The voxel size the attribute mappings ``attributes`` (nearest first: a dataset's, then its file's) state for
+    ``n_spatial`` axes, and the attribute's name: the first :data:`VOXEL_SIZE_ATTRIBUTES` entry holding one positive
+    finite number per axis ((z, y, x), or (y, x) for 2D, which takes the last two of three); None when none does.
+    """
     for attrs in attributes:
         for name in VOXEL_SIZE_ATTRIBUTES:
-            if name in attrs:
-                return attrs[name]
+            if name not in attrs:
+                continue
+            try:
+                values = np.asarray(attrs[name], dtype=np.float64).ravel()
+            except (TypeError, ValueError):
+                continue
+            if values.size == 3 and n_spatial == 2:
+                values = values[1:]
+            if values.size == n_spatial and np.all(np.isfinite(values)) and np.all(values > 0):
+                return tuple(float(v) for v in values), name
     return None
-
-
-def _spacing(value: object, n_spatial: int) -> tuple[float, ...] | None:
-    """Voxel size from an ``element_size_um`` or ``resolution`` attribute ((z, y, x), or (y, x) for 2D), None if
-    unusable."""
-    if value is None:
-        return None
-    try:
-        values = np.asarray(value, dtype=np.float64).ravel()
-    except (TypeError, ValueError):
-        return None
-    if values.size == 3 and n_spatial == 2:
-        values = values[1:]
-    if values.size != n_spatial or not np.all(np.isfinite(values)) or np.any(values <= 0):
-        return None
-    return tuple(float(v) for v in values)
 
 
 class HDF5Reader(ImageReader):
@@ -157,7 +150,7 @@ class HDF5Reader(ImageReader):
                     "(Y, X), (1, Y, X) or (C, 1, Y, X)."
                 )
             array = read_h5(ds)
-            raw_spacing = _spacing_attribute([ds.attrs, f.attrs])
+            attributes = [dict(ds.attrs), dict(f.attrs)]
         channel_dim = 0 if layout.channels is not None else None
         if self.spatial_dims == 2 and len(layout.spatial_shape) == 3:
             array = array[:, 0] if channel_dim == 0 else array[0]
@@ -166,7 +159,8 @@ class HDF5Reader(ImageReader):
         if self.dtype is not None:
             array = array.astype(self.dtype, copy=False)
         n_spatial = array.ndim - (channel_dim is not None)
-        return _HDF5Image(array, channel_dim, str(name), self.key, _spacing(raw_spacing, n_spatial))
+        found = attribute_voxel_size(attributes, n_spatial)
+        return _HDF5Image(array, channel_dim, str(name), self.key, None if found is None else found[0])
 
     def read(self, data: Sequence[str | PathLike] | str | PathLike) -> _HDF5Image | list[_HDF5Image]:
         """Read the dataset ``key`` of one file, or of each of several files.

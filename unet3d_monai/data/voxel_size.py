@@ -10,8 +10,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from unet3d_monai.data.files import get_h5_dataset, open_h5
-from unet3d_monai.data.reader import VOXEL_SIZE_ATTRIBUTES, volume_layout
+from unet3d_monai.data.files import get_h5_dataset, is_zarr, open_h5
+from unet3d_monai.data.reader import VOXEL_SIZE_ATTRIBUTES, attribute_voxel_size, volume_layout
 from unet3d_monai.data.zarr_voxel_size import OME_SCALE, ome_zarr_scale, zarr_array_and_groups
 
 __all__ = ["VOXEL_SIZE_ATTRIBUTES", "check_voxel_size", "read_voxel_size", "volume_shape"]
@@ -34,30 +34,8 @@ def check_voxel_size(value: object, n_spatial: int, name: str = "--voxel_size") 
     return tuple(float(v) for v in values)
 
 
-def _attribute_voxel_size(attributes: Sequence, n_spatial: int) -> tuple[tuple[float, ...], str] | None:
-    for attrs in attributes:
-        for name in VOXEL_SIZE_ATTRIBUTES:
-            if name not in attrs:
-                continue
-            try:
-                values = np.asarray(attrs[name], dtype=np.float64).ravel()
-            except (TypeError, ValueError):
-                continue
-            if values.size == 3 and n_spatial == 2:
-                values = values[1:]
-            if values.size == n_spatial and np.all(np.isfinite(values)) and np.all(values > 0):
-                return tuple(float(v) for v in values), name
-    return None
-
-
 def _is_nifti(path: Path) -> bool:
     return path.name.lower().endswith((".nii", ".nii.gz"))
-
-
-def _is_zarr(path: Path) -> bool:
-    # as unet3d_monai.inference.zarr_store.is_zarr, which cannot be imported here (the inference package reads voxel
-    # sizes through this module)
-    return str(path).rstrip("/").lower().endswith(".zarr")
 
 
 def volume_shape(path: str | PathLike, key: str = "raw") -> tuple[int, ...]:
@@ -67,7 +45,7 @@ def volume_shape(path: str | PathLike, key: str = "raw") -> tuple[int, ...]:
     path = Path(path)
     if _is_nifti(path):
         return tuple(int(s) for s in nib.load(str(path)).shape[:3])
-    if _is_zarr(path):
+    if is_zarr(path):
         array, _ = zarr_array_and_groups(path, key)
         return volume_layout(array.shape, path, key).spatial_shape
     with open_h5(path) as f:
@@ -96,10 +74,10 @@ def read_voxel_size(
         read_voxel_size("cells.ome.zarr", "0")   # -> ((2.0, 0.5, 0.5), "OME-Zarr scale")
     """
     path = Path(path)
-    if _is_zarr(path):
+    if is_zarr(path):
         array, groups = zarr_array_and_groups(path, key)
         shape = volume_layout(array.shape, path, key).spatial_shape
-        found = _attribute_voxel_size([array.attrs.asdict(), *(g.attrs.asdict() for g, _ in groups)], len(shape))
+        found = attribute_voxel_size([array.attrs.asdict(), *(g.attrs.asdict() for g, _ in groups)], len(shape))
         if found is None:
             where = f"zarr store '{path}' array '{key}'"
             scale = ome_zarr_scale(groups, len(array.shape), len(shape), where)
@@ -113,8 +91,9 @@ def read_voxel_size(
             found = tuple(float(z) for z in zooms), "NIfTI affine"
     else:
         with open_h5(path) as f:
-            shape = volume_layout(get_h5_dataset(f, key).shape, path, key).spatial_shape
-            found = _attribute_voxel_size([get_h5_dataset(f, key).attrs, f.attrs], len(shape))
+            dataset = get_h5_dataset(f, key)
+            shape = volume_layout(dataset.shape, path, key).spatial_shape
+            found = attribute_voxel_size([dataset.attrs, f.attrs], len(shape))
     if found is not None:
         return found
     if given is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from unet3d_monai.data.files import ZARR_SUFFIX, is_zarr
 from unet3d_monai.data.stats import DEFAULT_PERCENTILES, VolumeStats, _small_integer_stats, _two_pass_stats, iter_blocks
 from unet3d_monai.inference.chunked_volume import ChunkedVolume
 from unet3d_monai.inference.writers import OutputDtype, StagedOutput, convert_predictions
@@ -31,7 +32,6 @@ __all__ = [
     "zarr_volume_stats",
 ]
 
-ZARR_SUFFIX = ".zarr"
 Region = tuple[slice, ...]
 _STATS_BLOCK_BYTES = 64 * 2**20
 _STATS_CACHE: dict[tuple, VolumeStats] = {}
@@ -49,11 +49,6 @@ def import_zarr() -> Any:
     if int(zarr.__version__.split(".")[0]) < 3:
         raise ImportError(f"zarr volumes need zarr 3 or later; zarr {zarr.__version__} is installed.")
     return zarr
-
-
-def is_zarr(path: str | PathLike) -> bool:
-    """Whether ``path`` names a zarr store (a folder ending in ``.zarr``)."""
-    return str(path).rstrip("/").lower().endswith(ZARR_SUFFIX)
 
 
 def _open_array(path: Path, key: str) -> Any:
