@@ -195,6 +195,13 @@ def distance_seeds(
     if smoothing > 0:
         sigma = smoothing if relative is None else [smoothing / r for r in relative]
         distance = ndimage.gaussian_filter(distance, sigma)
+    return _seeds_of_distance(mask, distance, min_distance, relative)
+
+
+def _seeds_of_distance(
+    mask: np.ndarray, distance: np.ndarray, min_distance: int, relative: tuple[float, ...] | None
+) -> np.ndarray:
+    """:func:`distance_seeds` of a distance map already computed (and smoothed) in ``relative`` voxels."""
     components = connected_label(mask, connectivity=1)
     if relative is None:
         peaks = peak_local_max(distance, min_distance=min_distance, labels=components, exclude_border=False)
@@ -233,9 +240,10 @@ def foreground_watershed(
     mask = connected_components(np.asarray(foreground) > threshold, min_size) > 0
     if not mask.any():
         return np.zeros(mask.shape, dtype=np.uint32)
-    distance = _distance(mask, relative_sampling(sampling, mask.ndim, unit))
-    markers = distance_seeds(mask, min_distance, sampling=sampling, unit=unit)
-    labels = watershed(-distance, markers=markers, mask=mask)
+    relative = relative_sampling(sampling, mask.ndim, unit)
+    # one distance transform for the seeds and the flooding
+    distance = _distance(mask, relative)
+    labels = watershed(-distance, markers=_seeds_of_distance(mask, distance, min_distance, relative), mask=mask)
     return labels.astype(np.uint32)
 
 
