@@ -5,6 +5,7 @@ import pytest
 
 from tests.planning.conftest import write_volume
 from unet3d_monai.networks import UNet3D
+from unet3d_monai.networks.unet import pool_kernels_per_level
 from unet3d_monai.planning import (
     DatasetFingerprint,
     VolumeFingerprint,
@@ -46,7 +47,7 @@ def test_plan_is_deterministic(fingerprint):
 
 
 def test_patch_never_exceeds_the_smallest_volume(fingerprint):
-    plan = make_plan(fingerprint, UNet3D(1, 1, **TINY), memory_budget_bytes="1GB")
+    plan = make_plan(fingerprint, UNet3D(1, 1, **TINY), memory_budget_bytes="1GB", step_seconds="none")
     assert plan.patch_size == [20, 30, 36]
     assert plan.val_roi_size == plan.patch_size
     given = make_plan(fingerprint, UNet3D(1, 1, **TINY), memory_budget_bytes="1GB", patch_size=[32, 64, 16])
@@ -54,11 +55,11 @@ def test_patch_never_exceeds_the_smallest_volume(fingerprint):
 
 
 def test_memory_fit_shrinks_the_patch_under_a_small_budget(fingerprint):
-    ample = make_plan(fingerprint, UNet3D(1, 1, **TINY), memory_budget_bytes="1GB")
+    ample = make_plan(fingerprint, UNet3D(1, 1, **TINY), memory_budget_bytes="1GB", step_seconds="none")
     network = ample.network(UNet3D(1, 1, **TINY))
     full = training_step_bytes(network, (20, 30, 36), 1, "cpu")
     assert ample.memory["measured_bytes"] == full
-    small = make_plan(fingerprint, UNet3D(1, 1, **TINY), memory_budget_bytes=full // 2)
+    small = make_plan(fingerprint, UNet3D(1, 1, **TINY), memory_budget_bytes=full // 2, step_seconds="none")
     assert all(s <= a for s, a in zip(small.patch_size, ample.patch_size))
     assert small.patch_size != ample.patch_size
     assert small.memory["measured_bytes"] <= full // 2
@@ -104,13 +105,26 @@ def _fingerprint(shape, count=2):
 
 
 def _voxel_timer(calls):
-    """A step-time model: 10 us per voxel of the batch (the 32x96x96 reference step takes 2.95 s)."""
+    """A step-time model: 10 us per voxel of the batch."""
 
-    def timer(patch, batch):
+    def timer(network, patch, batch):
         calls.append((tuple(patch), batch))
         return 1e-5 * math.prod(patch) * batch
 
     return timer
+
+
+def _voxel_flops(calls, unpooled_cost=1.0):
+    """A step-compute model: 1 MFLOP per voxel of the batch (the 32x96x96 reference step: 294.9 GFLOP), times
+    ``unpooled_cost`` for a network that leaves an axis unpooled at some level (its deeper feature maps are larger)."""
+
+    def flops(network, patch, batch):
+        calls.append((tuple(patch), batch))
+        levels = pool_kernels_per_level(network.arguments["pool_kernel_size"], 3, len(network.f_maps) - 1)
+        uniform = all(k == 2 for level in levels for k in level)
+        return 1e6 * math.prod(patch) * batch * (1.0 if uniform else unpooled_cost)
+
+    return flops
 
 
 @pytest.fixture
@@ -119,62 +133,125 @@ def memory_model(monkeypatch):
     monkeypatch.setattr(plan_module, "_measure", lambda network, patch, batch, device: 1000 * math.prod(patch) * batch)
 
 
-def test_time_target_shrinks_the_patch_on_cpu(memory_model):
+def test_compute_target_shrinks_the_patch_on_cpu(memory_model):
     fingerprint = _fingerprint((40, 100, 100))
     network = UNet3D(1, 1, **TINY)
     by_memory = make_plan(fingerprint, network, memory_budget_bytes="1GB", step_seconds="none")
     assert by_memory.patch_size == [40, 100, 100] and by_memory.timing["target_seconds"] is None
     calls = []
-    plan = make_plan(fingerprint, network, memory_budget_bytes="1GB", step_timer=_voxel_timer(calls))
-    # 4.0 s at the whole volume against the 2.95 s of the reference step: y, x, then z shortened (by the time per
-    # voxel) to 278784 voxels, no more than the reference step's 294912
-    assert calls == [((40, 100, 100), 1), ((32, 96, 96), 1)]
+    plan = make_plan(fingerprint, network, memory_budget_bytes="1GB", step_flops=_voxel_flops(calls))
+    # 400.0 GFLOP at the whole volume against the 294.9 of the 32x96x96 step: y, x, then z shortened (by the
+    # operations per voxel) to 278784 voxels
+    assert calls == [((40, 100, 100), 1), ((32, 96, 96), 1), ((36, 88, 88), 1)]
     assert plan.patch_size == [36, 88, 88] and plan.val_roi_size == [36, 88, 88]
     assert plan.entries["patch_size"].reason == (
-        "time: 278784 voxels per step, no more than the fixed default's 294912; memory allowed 40x100x100 "
-        "(1000 MB budget)"
+        "compute: 278784 voxels, 278.8 GFLOP per step, within the fixed defaults' 32x96x96 step (294912 voxels, "
+        "294.9 GFLOP +10%); memory allowed 40x100x100 (1000 MB budget)"
     )
-    assert plan.batch_size == 1 and plan.entries["batch_size"].reason == "the patch already takes the step-time target"
-    assert plan.timing["target_seconds"] == pytest.approx(2.94912)
-    assert plan.timing["measured_seconds"][0] == {"patch": [40, 100, 100], "batch": 1, "seconds": 4.0}
-    # a target of 2 s: shortened further, and the step timed
+    assert plan.batch_size == 1
+    assert plan.entries["batch_size"].reason == "the patch already takes the step's compute or time target"
+    assert plan.timing["target_flops"] == 294912e6
+    assert plan.timing["reference_step"] == {"patch": [32, 96, 96], "batch": 1, "network": "the planned network"}
+    assert plan.timing["counted_flops"][0] == {"patch": [40, 100, 100], "batch": 1, "flops": 400000000000}
+    # a target of 2 s: each step timed, shortened further
     calls.clear()
     two = make_plan(fingerprint, network, memory_budget_bytes="1GB", step_seconds=2, step_timer=_voxel_timer(calls))
     assert calls == [((40, 100, 100), 1), ((32, 76, 76), 1)]
     assert two.patch_size == [32, 76, 76]
     assert two.entries["patch_size"].reason.startswith("time: step 1.8 s <= 2.0 s target (--step_seconds); ")
     assert "time: step 1.8 s <= 2.0 s target" in two.table()
+    assert two.timing["measured_seconds"][0] == {"patch": [40, 100, 100], "batch": 1, "seconds": 4.0}
     # a generous target leaves the memory plan, and says so
-    calls.clear()
-    ample = make_plan(fingerprint, network, memory_budget_bytes="1GB", step_seconds=10, step_timer=_voxel_timer(calls))
+    ample = make_plan(fingerprint, network, memory_budget_bytes="1GB", step_seconds=10, step_timer=_voxel_timer([]))
     assert ample.patch_size == [40, 100, 100]
     assert ample.entries["patch_size"].reason.endswith("; time: step 4.0 s <= 10.0 s target (--step_seconds)")
     # the same inputs, the same plan
-    again = make_plan(fingerprint, network, memory_budget_bytes="1GB", step_timer=_voxel_timer([]))
+    again = make_plan(fingerprint, network, memory_budget_bytes="1GB", step_flops=_voxel_flops([]))
     assert json.dumps(again.to_dict(), sort_keys=True) == json.dumps(plan.to_dict(), sort_keys=True)
 
 
-def test_time_target_limits_the_batch(memory_model):
-    # 100 volumes of 65536 voxels: the data allows 5 patches per batch, the reference step's time only 4
+def test_compute_target_limits_the_batch(memory_model):
+    # 100 volumes of 65536 voxels: the data allows 5 patches per batch, the reference step's operations only 4
     calls = []
     plan = make_plan(_fingerprint((16, 64, 64), count=100), UNet3D(1, 1, **TINY), memory_budget_bytes="1GB",
-                     step_timer=_voxel_timer(calls))  # fmt: skip
+                     step_flops=_voxel_flops(calls))  # fmt: skip
     assert plan.patch_size == [16, 64, 64]
-    assert calls == [((16, 64, 64), 5), ((32, 96, 96), 1)]
+    assert calls == [((16, 64, 64), 1), ((32, 96, 96), 1), ((16, 64, 64), 5), ((16, 64, 64), 4)]
     assert plan.batch_size == 4
-    assert plan.entries["batch_size"].reason == "time: 262144 voxels per step, no more than the fixed default's 294912"
+    assert plan.entries["batch_size"].reason == (
+        "compute: 262144 voxels, 262.1 GFLOP per step, within the fixed defaults' 32x96x96 step (294912 voxels, "
+        "294.9 GFLOP +10%)"
+    )
     # a given batch is kept, and the patch is planned for it: twice the voxels per step, a smaller patch
     given = make_plan(_fingerprint((40, 100, 100)), UNet3D(1, 1, **TINY), memory_budget_bytes="1GB", batch_size=2,
-                      step_timer=_voxel_timer([]))  # fmt: skip
+                      step_flops=_voxel_flops([]))  # fmt: skip
     assert given.batch_size == 2 and math.prod(given.patch_size) * 2 <= 294912
 
 
+def _anisotropic_fingerprint():
+    """Two 24x128x128 volumes, z 8 times coarser than y/x (the planned pooling leaves z unpooled twice)."""
+    volumes = [VolumeFingerprint(f"v{i}.h5", [24, 128, 128], [2.0, 0.25, 0.25], "element_size_um") for i in range(2)]
+    intensity = {"min": 0.0, "max": 1.0, "percentile_00_5": 0.0, "percentile_99_5": 1.0, "mean": 0.5, "std": 0.2}
+    return DatasetFingerprint(volumes, intensity)
+
+
+def test_compute_target_holds_other_pooling_to_the_fixed_defaults_work(memory_model):
+    # the planned network does 1.5 times the work per voxel of the bundle's (pooling 2): its step may do 1.1 times the
+    # work of a 32x96x96 step of the bundle's network
+    network = UNet3D(1, 1, f_maps=[4, 8, 16, 32], num_groups=2)
+    calls = []
+    plan = make_plan(
+        _anisotropic_fingerprint(), network, memory_budget_bytes="1GB", step_flops=_voxel_flops(calls, 1.5)
+    )
+    assert plan.pool_kernel_size == [[1, 2, 2], [1, 2, 2], [2, 2, 2]]
+    # the whole volume: 393216 voxels at 1.5 times the work of the reference's 294912
+    assert calls[:2] == [((24, 128, 128), 1), ((32, 96, 96), 1)]
+    assert plan.timing["target_flops"] == 1e6 * 32 * 96 * 96
+    assert plan.timing["reference_step"] == {"patch": [32, 96, 96], "batch": 1, "network": "the bundle's"}
+    assert plan.patch_size == [20, 96, 112]
+    assert plan.entries["patch_size"].reason == (
+        "compute: 215040 voxels, 322.6 GFLOP per step, within the fixed defaults' 32x96x96 step with the bundle's "
+        "pooling (294912 voxels, 294.9 GFLOP +10%); memory allowed 24x128x128 (1000 MB budget)"
+    )
+    # with the bundle's pooling given, the planned network is the bundle's: the whole volume, 393216 voxels, is
+    # shortened to no more than 294912
+    fixed = make_plan(_anisotropic_fingerprint(), network, memory_budget_bytes="1GB", pool_kernel_size=2,
+                      step_flops=_voxel_flops([], 1.5))  # fmt: skip
+    assert fixed.timing["reference_step"]["network"] == "the planned network"
+    assert 32 * 96 * 96 * 0.8 < math.prod(fixed.patch_size) <= 32 * 96 * 96
+
+
+def test_compute_target_counts_the_real_networks():
+    # counted, not modelled: the planned network (z unpooled at two levels) does more work per voxel than the
+    # bundle's, so its whole-volume step (fewer voxels than 32x96x96) is over 1.1 times the target and shortened
+    network = UNet3D(1, 1, f_maps=[4, 8, 16, 32], num_groups=2)
+    flat = DatasetFingerprint(
+        [VolumeFingerprint(f"v{i}.h5", [16, 128, 128], [2.0, 0.25, 0.25], "element_size_um") for i in range(2)],
+        {"min": 0.0, "max": 1.0, "percentile_00_5": 0.0, "percentile_99_5": 1.0, "mean": 0.5, "std": 0.2},
+    )
+    plan = make_plan(flat, network, memory_budget_bytes="1GB")
+    counted = plan.timing["counted_flops"]
+    target = 1.1 * plan.timing["target_flops"]
+    assert counted[0]["patch"] == [16, 128, 128] and counted[0]["flops"] > target
+    assert counted[-1]["patch"] == plan.patch_size and counted[-1]["flops"] <= target
+    assert math.prod(plan.patch_size) < 16 * 128 * 128 < 32 * 96 * 96
+    again = make_plan(flat, network, memory_budget_bytes="1GB")
+    assert json.dumps(again.to_dict(), sort_keys=True) == json.dumps(plan.to_dict(), sort_keys=True)
+
+
 def test_on_cuda_only_memory_limits_the_patch(memory_model):
-    def no_timing(patch, batch):
-        raise AssertionError("a step was timed on CUDA")
+    def no_timing(network, patch, batch):
+        raise AssertionError("a step was measured on CUDA")
 
     fingerprint = _fingerprint((40, 100, 100))
-    plan = make_plan(fingerprint, UNet3D(1, 1, **TINY), device="cuda", memory_budget_bytes="1GB", step_timer=no_timing)
+    plan = make_plan(
+        fingerprint,
+        UNet3D(1, 1, **TINY),
+        device="cuda",
+        memory_budget_bytes="1GB",
+        step_timer=no_timing,
+        step_flops=no_timing,
+    )
     assert plan.patch_size == [40, 100, 100]
     assert plan.entries["patch_size"].reason == "the smallest training volume; a training step takes 400 MB of 1000"
     assert plan.timing == {"target_seconds": None, "target_source": "--step_seconds auto on cuda"}

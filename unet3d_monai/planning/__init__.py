@@ -5,7 +5,12 @@ from unet3d_monai.data.voxel_size import check_voxel_size, read_voxel_size
 from unet3d_monai.planning.fingerprint import DatasetFingerprint, VolumeFingerprint, compute_fingerprint
 from unet3d_monai.planning.memory import LiveTensorBytes, memory_budget, parse_memory, training_step_bytes
 from unet3d_monai.planning.plan import AUTO, PlanEntry, TrainingPlan, is_auto, make_plan, plan_pooling
-from unet3d_monai.planning.timing import StepTimeLimit, parse_step_seconds, training_step_seconds
+from unet3d_monai.planning.timing import (
+    StepTimeLimit,
+    parse_step_seconds,
+    training_step_flops,
+    training_step_seconds,
+)
 from unet3d_monai.planning.training import plan_training
 
 __all__ = [
@@ -27,5 +32,6 @@ __all__ = [
     "plan_training",
     "read_voxel_size",
     "training_step_bytes",
+    "training_step_flops",
     "training_step_seconds",
 ]

@@ -49,7 +49,8 @@ def add_plan_command(commands: argparse._SubParsersAction) -> None:
     plan.add_argument(
         "--step_seconds",
         default=AUTO,
-        help="seconds a CPU training step may take: auto (no slower than the fixed default patch), a number, none",
+        help="what a CPU training step may cost: auto (no more operations than a step at the fixed default patch), "
+        "a number of seconds, none",
     )
     plan.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     plan.add_argument("--patch_size", type=int, nargs="+", help="keep this patch (clipped to the volumes)")

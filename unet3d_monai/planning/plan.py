@@ -11,9 +11,9 @@ Each entry is either set by the user (kept as given) or planned (``"auto"``, the
   (:func:`~unet3d_monai.planning.memory.training_step_bytes`), never larger than the smallest training volume
   (hence the median one); while it does not fit, the axis longest relative to the median volume is shortened, so
   that the patch keeps the median volume's aspect in physical units. On a CPU, a training step must also stay within a
-  time target (``step_seconds``, :class:`~unet3d_monai.planning.timing.StepTimeLimit`; by default no slower than a
-  step at the fixed default patch, 32x96x96 in 3D, 128x128 batch 8 in 2D); the patch is shortened the same way
-  until it does.
+  target (``step_seconds``, :class:`~unet3d_monai.planning.timing.StepTimeLimit`; by default no more voxels than a
+  step at the fixed defaults, 32x96x96 in 3D, 128x128 batch 8 in 2D, and at most 10% more floating-point operations
+  than that step run with the bundle's own pooling); the patch is shortened the same way until it does.
 - ``batch_size``: 1 when the patch is limited by memory or time; when it is limited by the volumes, as many patches as
   fit the budget (and, on a CPU, the step-time target), at most 8 and at most 5% of the training voxels per batch.
 - ``normalization``: ``percentile`` (clipping to the 0.5-99.5 percentile range) when the intensity range is more
@@ -37,7 +37,12 @@ from unet3d_monai.data.voxel_size import check_voxel_size
 from unet3d_monai.networks.unet import pool_kernels_per_level
 from unet3d_monai.planning.fingerprint import DatasetFingerprint
 from unet3d_monai.planning.memory import memory_budget, training_step_bytes
-from unet3d_monai.planning.timing import StepTimeLimit, training_step_seconds
+from unet3d_monai.planning.timing import (
+    StepTimeLimit,
+    parse_step_seconds,
+    training_step_flops,
+    training_step_seconds,
+)
 
 __all__ = ["AUTO", "PlanEntry", "TrainingPlan", "is_auto", "make_plan", "plan_pooling"]
 
@@ -48,6 +53,7 @@ MAX_BATCH_SIZE = 8
 BATCH_DATASET_SHARE = 0.05
 OUTLIER_RANGE_RATIO = 3.0
 MAX_MEASUREMENTS = 6
+TIMED_REPEATS = 2
 
 
 def is_auto(value: object) -> bool:
@@ -116,7 +122,13 @@ class TrainingPlan:
         pools = self.pool_kernel_size
         if not isinstance(arguments, dict) or "pool_kernel_size" not in arguments or pools is None:
             return template
-        if arguments["pool_kernel_size"] == pools:
+        levels = len(getattr(template, "f_maps", [])) - 1
+        dims = int(getattr(template, "spatial_dims", 3))
+        if arguments["pool_kernel_size"] == pools or (
+            levels > 0
+            and pool_kernels_per_level(arguments["pool_kernel_size"], dims, levels)
+            == pool_kernels_per_level(pools, dims, levels)
+        ):
             return template
         return type(template)(**{**arguments, "pool_kernel_size": pools})
 
@@ -227,14 +239,18 @@ def make_plan(
     voxel_size: Sequence[float] | str | None = AUTO,
     pool_kernel_size: Any = AUTO,
     step_seconds: float | str | None = AUTO,
-    step_timer: Callable[[Sequence[int], int], float] | None = None,
+    step_timer: Callable[[nn.Module, Sequence[int], int], float] | None = None,
+    step_flops: Callable[[nn.Module, Sequence[int], int], float] | None = None,
 ) -> TrainingPlan:
     """Plan the entries left ``"auto"`` from ``fingerprint``, for ``network`` (its class and arguments are used
     to build the candidates) on ``device``, within ``memory_budget_bytes`` (bytes, or a size such as ``"2GB"``;
     None: :func:`~unet3d_monai.planning.memory.memory_budget`) and, on a CPU, within ``step_seconds`` per training
-    step (``"auto"``: no slower than a step at the fixed default patch; a number of seconds; ``"none"``; see
-    :class:`~unet3d_monai.planning.timing.StepTimeLimit`). ``step_timer(patch, batch)`` gives the seconds of one
-    training step; None measures them (:func:`~unet3d_monai.planning.timing.training_step_seconds`).
+    step: ``"auto"``, no more voxels than a step at the fixed default patch and batch, and at most 10% more
+    floating-point operations than that step run by ``network`` with its own pooling; a number of seconds;
+    ``"none"`` (see :class:`~unet3d_monai.planning.timing.StepTimeLimit`). ``step_flops(network, patch, batch)``
+    counts a step's operations (None: :func:`~unet3d_monai.planning.timing.training_step_flops`);
+    ``step_timer(network, patch, batch)`` gives its seconds (None: the fastest of two timed steps,
+    :func:`~unet3d_monai.planning.timing.training_step_seconds`).
 
     Raises:
         ValueError: a user-set entry that does not suit the data or the network (one sentence naming it).
@@ -298,14 +314,25 @@ def make_plan(
             logger.info("training step at patch %s, batch %d: %.1f MB", list(patch), batch, measured[key] / 1e6)
         return measured[key]
 
-    def time_step(patch: Sequence[int], batch: int) -> float:
+    def time_step(timed: nn.Module, patch: Sequence[int], batch: int) -> float:
         # a memory measurement at the same size has already run the step once
-        warmup = 0 if (tuple(patch), batch) in measured else 1
-        seconds = training_step_seconds(candidate_network, patch, batch, device, warmup_steps=warmup)
+        warmup = 0 if timed is candidate_network and (tuple(patch), batch) in measured else 1
+        seconds = training_step_seconds(timed, patch, batch, device, warmup_steps=warmup, repeats=TIMED_REPEATS)
         logger.info("training step at patch %s, batch %d: %.2f s", list(patch), batch, seconds)
         return seconds
 
-    time_limit = StepTimeLimit.create(step_seconds, device, spatial_dims, step_timer or time_step, lower)
+    # "auto": no more voxels than the fixed defaults' step, and about as many operations as that step run by the
+    # bundle's network with its own pooling; a number: seconds, timed
+    count = step_flops or training_step_flops
+    cost = count if parse_step_seconds(step_seconds) == AUTO else (step_timer or time_step)
+    time_limit = StepTimeLimit.create(
+        step_seconds,
+        device,
+        spatial_dims,
+        lambda patch, batch: cost(candidate_network, patch, batch),
+        lower=[int(m) for m in getattr(network, "min_input_size", [1] * spatial_dims)],
+        reference_cost=None if candidate_network is network else lambda patch, batch: count(network, patch, batch),
+    )
     time_limited = False
 
     # patch
@@ -359,10 +386,10 @@ def make_plan(
             if fits:
                 reason = f"{reason}; {time_reason}"
             else:
-                # the time of a step grows about as its voxels: shorten to the predicted size, then time it
+                # the cost of a step grows about as its voxels: shorten to the predicted size, then check it
                 memory_patch = list(patch)
-                per_voxel = time_limit.seconds(patch, batch_for_patch) / math.prod(patch)
-                while per_voxel * math.prod(patch) > time_limit.target:
+                per_voxel = time_limit.load(patch, batch_for_patch) / math.prod(patch)
+                while per_voxel * math.prod(patch) > 1.0:
                     shorter = _shrink(patch, median, spacing, lower, steps)
                     if shorter is None:
                         break
@@ -388,7 +415,7 @@ def make_plan(
     elif entries["patch_size"].source == "set":
         entries["batch_size"] = PlanEntry(1, "the patch is given: one patch per batch")
     elif time_limited:
-        entries["batch_size"] = PlanEntry(1, "the patch already takes the step-time target")
+        entries["batch_size"] = PlanEntry(1, "the patch already takes the step's compute or time target")
     elif not volume_limited or used > budget:
         entries["batch_size"] = PlanEntry(1, "the patch already takes the memory budget")
     else:
@@ -408,9 +435,9 @@ def make_plan(
         if time_limit is not None and batch > 1:
             fits, time_reason = time_limit.check(patch, batch)
             if not fits:
-                # as many patches as the step-time target allows, from the time per patch, then timed
-                per_patch = time_limit.seconds(patch, batch) / batch
-                batch = max(1, min(batch - 1, int(time_limit.target // per_patch)))
+                # as many patches as the step's target allows, from the cost per patch, then checked
+                per_patch = time_limit.load(patch, batch) / batch
+                batch = max(1, min(batch - 1, int(1.0 / per_patch)))
                 fits, time_reason = time_limit.check(patch, batch)
                 while not fits and batch > 1:
                     batch -= 1
