@@ -290,6 +290,41 @@ def _split_files(data_dir: Path, split: str) -> list[str]:
     return [str(p) for p in sorted((data_dir / split).glob("*.h5"))]
 
 
+def score_reference(bundle: str, case: Case, test_files: list[Path], run_dir: Path) -> dict[str, object]:
+    """Score pytorch-3dunet's predictions in ``run_dir/predictions``, segmented as the bundle segments its own: with
+    its post-processing settings, in the test volume's voxel size (pytorch-3dunet predicts on the volume's grid, the
+    training data's voxel size here, so ``min_distance`` counts the same voxels as the bundle's)."""
+    from unet3d_monai.data.voxel_size import read_voxel_size
+    from unet3d_monai.inference import Segmenter
+
+    result: dict[str, object] = {}
+    segmenter = None
+    if case.kind != "regression":
+        keys = ("segmentation_mode", "threshold", "min_distance", "min_size")
+        post = bundle_facts(ROOT / "bundles" / bundle / "inference.json", {}, keys)
+        segmenter = Segmenter(
+            post["segmentation_mode"],
+            threshold=post["threshold"],
+            min_distance=post["min_distance"],
+            min_size=post["min_size"],
+        )
+        result["post_processing"] = post
+    per_volume = []
+    for path in test_files:
+        _, truth = read_test_volume(path)
+        probabilities = read_prediction(run_dir / "predictions" / f"{path.stem}_predictions.h5", "predictions")
+        if segmenter is None:
+            # min-max normalised targets have no fixed unit: only the affine-fitted PSNR applies
+            per_volume.append(score(case, truth, probabilities[0].reshape(truth.shape), in_clean_units=False))
+        else:
+            voxel_size, _ = read_voxel_size(path)
+            sampling = None if voxel_size is None else list(voxel_size)[-(probabilities.ndim - 1) :]
+            labels = segmenter(probabilities, sampling=sampling)
+            per_volume.append(score(case, truth, labels.reshape(truth.shape)))
+    result.update(per_volume=per_volume, mean=mean_scores(per_volume))
+    return result
+
+
 def reference(
     bundle: str,
     case: Case,
@@ -334,29 +369,7 @@ def reference(
     if run_step("predict", "prediction") is None:
         return result
 
-    from unet3d_monai.inference import Segmenter
-
-    segmenter = None
-    if case.kind != "regression":
-        keys = ("segmentation_mode", "threshold", "min_distance", "min_size")
-        post = bundle_facts(ROOT / "bundles" / bundle / "inference.json", {}, keys)
-        segmenter = Segmenter(
-            post["segmentation_mode"],
-            threshold=post["threshold"],
-            min_distance=post["min_distance"],
-            min_size=post["min_size"],
-        )
-        result["post_processing"] = post
-    per_volume = []
-    for path in test_files:
-        _, truth = read_test_volume(path)
-        probabilities = read_prediction(run_dir / "predictions" / f"{path.stem}_predictions.h5", "predictions")
-        if segmenter is None:
-            # min-max normalised targets have no fixed unit: only the affine-fitted PSNR applies
-            per_volume.append(score(case, truth, probabilities[0].reshape(truth.shape), in_clean_units=False))
-        else:
-            per_volume.append(score(case, truth, segmenter(probabilities).reshape(truth.shape)))
-    result.update(per_volume=per_volume, mean=mean_scores(per_volume))
+    result.update(score_reference(bundle, case, test_files, run_dir))
     return result
 
 
