@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from unet3d_monai.networks import UNet3D
+from unet3d_monai.networks import ResidualUNet2D, ResidualUNet3D, ResidualUNetSE3D, UNet2D, UNet3D
 from unet3d_monai.planning import StepTimeLimit, parse_step_seconds, training_step_flops, training_step_seconds
 
 TINY = {"f_maps": [4, 8, 16], "num_groups": 2}
@@ -132,3 +132,19 @@ def test_training_step_seconds_times_one_step_after_the_warmup():
         network, (8, 16, 16), 1, "cpu", warmup_steps=0, clock=lambda: next(ticks), repeats=3
     )
     assert fastest == 1.5 and len(shapes) == 6
+
+
+@pytest.mark.parametrize(
+    "network, patch",
+    [
+        (ResidualUNet3D(1, 2, f_maps=[4, 8], num_groups=2), (8, 16, 16)),
+        (ResidualUNetSE3D(1, 2, f_maps=[4, 8], num_groups=2), (8, 16, 16)),
+        (UNet2D(1, 2, f_maps=[4, 8], num_groups=2), (32, 32)),
+        (ResidualUNet2D(1, 2, f_maps=[4, 8], num_groups=2), (32, 32)),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, nn.Module) else None,
+)
+def test_training_step_flops_of_every_network_match_a_real_step(network, patch):
+    with FlopCounterMode(display=False) as counter:
+        network(torch.randn(2, 1, *patch)).square().mean().backward()
+    assert training_step_flops(network, patch, 2) == counter.get_total_flops() > 0
