@@ -6,10 +6,9 @@ training step within a target:
 
 - ``auto`` (the default): no more voxels per step than a step at the fixed defaults, and no more than 10% more
   floating-point operations than that step run by the bundle's network with its own pooling. The operations are
-  counted by :mod:`torch.utils.flop_counter` on the meta
-  device: nothing is computed, so the plan does not depend on what else the machine is doing; and a network planned
-  with other pooling (none along a coarse z, say), which does more work per voxel, is held to the same work per
-  step as the fixed defaults.
+  counted by :mod:`torch.utils.flop_counter` on the meta device: nothing is computed, so the plan does not depend on
+  what else the machine is doing; and a network planned with other pooling (none along a coarse z, say), which does
+  more work per voxel, is held to the same work per step as the fixed defaults.
 - a number of seconds (``--step_seconds``): each candidate step is timed on the device.
 
 On CUDA, by default, only memory limits the patch.
@@ -138,8 +137,7 @@ class StepTimeLimit:
     defaults' step (:data:`REFERENCE_STEP`), and does at most :data:`WORK_TOLERANCE` times the floating-point
     operations of that step run by the reference network (the bundle's network with its own pooling). For the bundle's
     own network the voxels decide; a network planned with other pooling may do more work per voxel, and then the
-    operations decide. A number is a target in
-    seconds, and every step is checked by timing it.
+    operations decide. A number is a target in seconds, and every step is checked by timing it.
 
     Args:
         target: seconds, or ``"auto"``.
