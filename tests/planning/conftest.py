@@ -20,9 +20,9 @@ def write_volume(path, shape, box, attrs=None, background=10.0, foreground=50.0,
 
 @pytest.fixture
 def two_volumes(tmp_path):
-    """Two training volumes (20, 30, 40) and (24, 30, 36) with z voxels 4 times longer than y/x."""
+    """Two training volumes (20, 30, 40) and (24, 30, 36) with z voxels 8 times longer than y/x."""
     train = tmp_path / "data" / "train"
     box = (slice(2, 6), slice(3, 9), slice(4, 12))  # 4 x 6 x 8 voxels
-    write_volume(train / "a.h5", (20, 30, 40), box, {"element_size_um": [4.0, 1.0, 1.0]})
-    write_volume(train / "b.h5", (24, 30, 36), box, {"resolution": [4.0, 1.0, 1.0]})
+    write_volume(train / "a.h5", (20, 30, 40), box, {"element_size_um": [8.0, 1.0, 1.0]})
+    write_volume(train / "b.h5", (24, 30, 36), box, {"resolution": [8.0, 1.0, 1.0]})
     return tmp_path / "data"

@@ -24,7 +24,7 @@ def test_plan_command_prints_the_table_and_writes_the_plan(two_volumes, tmp_path
     written = json.loads(out.read_text())
     assert written["entries"]["patch_size"]["value"] == [20, 30, 36]
     assert written["entries"]["batch_size"] == {"value": 1, "reason": "given", "source": "set"}
-    assert written["fingerprint"]["voxel_size"] == [4.0, 1.0, 1.0]
+    assert written["fingerprint"]["voxel_size"] == [8.0, 1.0, 1.0]
 
 
 def test_plan_command_names_a_missing_bundle(two_volumes, capsys):

@@ -14,7 +14,7 @@ def test_fingerprint_of_a_set_with_known_statistics(two_volumes):
     assert [v.shape for v in fingerprint.volumes] == [[20, 30, 40], [24, 30, 36]]
     assert fingerprint.median_shape == [22.0, 30.0, 38.0]
     assert fingerprint.min_shape == [20, 30, 36]
-    assert fingerprint.voxel_size == [4.0, 1.0, 1.0]
+    assert fingerprint.voxel_size == [8.0, 1.0, 1.0]
     assert fingerprint.voxel_size_sources == ["element_size_um", "resolution"]
     # the box holds 4*6*8 = 192 voxels of 50, the rest is 10
     foreground = fingerprint.foreground_intensity

@@ -25,11 +25,24 @@ def fingerprint(two_volumes):
 
 
 def test_anisotropic_spacing_gives_anisotropic_pooling():
-    assert plan_pooling([4.0, 1.0, 1.0], [64, 256, 256], 3)[0] == [[1, 2, 2], [2, 2, 2], [2, 2, 2]]
-    assert plan_pooling([8.0, 1.0, 1.0], [64, 256, 256], 3)[0] == [[1, 2, 2], [1, 2, 2], [2, 2, 2]]
-    assert plan_pooling([2.0, 1.0, 1.0], [64, 256, 256], 3)[0] == [[2, 2, 2]] * 3
-    # an axis that would fall below 4 voxels is not pooled
-    assert plan_pooling([1.0, 1.0, 1.0], [9, 64, 64], 2)[0] == [[2, 2, 2], [1, 2, 2]]
+    # z 8 times coarser: unpooled until the y/x voxels are within 4 times of its
+    pools, reason = plan_pooling([8.0, 1.0, 1.0], [64, 256, 256], 3)
+    assert pools == [[1, 2, 2], [2, 2, 2], [2, 2, 2]]
+    assert reason == (
+        "voxel size ratio 8.0 > 4: levels without pooling per axis [1, 0, 0] while an axis' voxels are that much "
+        "longer than the finest"
+    )
+    assert plan_pooling([16.0, 1.0, 1.0], [64, 256, 256], 3)[0] == [[1, 2, 2], [1, 2, 2], [2, 2, 2]]
+    # up to 4 times coarser, every axis is pooled (measured no better than pooling 2 on z 8 times coarser stacks)
+    assert plan_pooling([4.0, 1.0, 1.0], [64, 256, 256], 3) == (
+        [[2, 2, 2]] * 3,
+        "voxel size ratio 4.0 <= 4: pool every axis by 2",
+    )
+    # an axis with 1 voxel left in the smallest volume is not pooled
+    pools, reason = plan_pooling([1.0, 1.0, 1.0], [3, 64, 64], 2)
+    assert pools == [[2, 2, 2], [1, 2, 2]]
+    assert reason == "levels without pooling per axis [1, 0, 0] where the smallest volume has 1 voxel left"
+    assert plan_pooling(None, [12, 64, 64], 3)[0] == [[2, 2, 2]] * 3
 
 
 def test_plan_pools_z_later_on_a_z_coarse_stack(fingerprint):
@@ -93,12 +106,13 @@ def test_table_has_one_row_per_entry_with_its_reason(fingerprint):
     assert lines[0].split() == ["entry", "value", "reason"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == {"voxel_size", "pool_kernel_size", "patch_size", "batch_size", "normalization", "val_roi_size"}
-    assert "4x1x1" in rows["voxel_size"] and "1x2x2 2x2x2" in rows["pool_kernel_size"]
+    assert "8x1x1" in rows["voxel_size"] and "1x2x2 2x2x2" in rows["pool_kernel_size"]
     assert rows["batch_size"].split()[1] == "2" and rows["batch_size"].endswith("(set)")
 
 
-def _fingerprint(shape, count=2):
-    """A fingerprint of ``count`` volumes of ``shape`` (no voxel size), without files."""
+def _fingerprint(shape, count=8):
+    """A fingerprint of ``count`` volumes of ``shape`` (no voxel size), without files; with 8 or more volumes the
+    plan does not crop a whole-volume patch for random crops."""
     volumes = [VolumeFingerprint(f"v{i}.h5", list(shape), None, "unknown") for i in range(count)]
     intensity = {"min": 0.0, "max": 1.0, "percentile_00_5": 0.0, "percentile_99_5": 1.0, "mean": 0.5, "std": 0.2}
     return DatasetFingerprint(volumes, intensity)
@@ -189,8 +203,8 @@ def test_compute_target_limits_the_batch(memory_model):
 
 
 def _anisotropic_fingerprint():
-    """Two 24x128x128 volumes, z 8 times coarser than y/x (the planned pooling leaves z unpooled twice)."""
-    volumes = [VolumeFingerprint(f"v{i}.h5", [24, 128, 128], [2.0, 0.25, 0.25], "element_size_um") for i in range(2)]
+    """Eight 24x128x128 volumes, z 16 times coarser than y/x (the planned pooling leaves z unpooled twice)."""
+    volumes = [VolumeFingerprint(f"v{i}.h5", [24, 128, 128], [4.0, 0.25, 0.25], "element_size_um") for i in range(8)]
     intensity = {"min": 0.0, "max": 1.0, "percentile_00_5": 0.0, "percentile_99_5": 1.0, "mean": 0.5, "std": 0.2}
     return DatasetFingerprint(volumes, intensity)
 
@@ -226,7 +240,7 @@ def test_compute_target_counts_the_real_networks():
     # bundle's, so its whole-volume step (fewer voxels than 32x96x96) is over 1.1 times the target and shortened
     network = UNet3D(1, 1, f_maps=[4, 8, 16, 32], num_groups=2)
     flat = DatasetFingerprint(
-        [VolumeFingerprint(f"v{i}.h5", [16, 128, 128], [2.0, 0.25, 0.25], "element_size_um") for i in range(2)],
+        [VolumeFingerprint(f"v{i}.h5", [16, 128, 128], [4.0, 0.25, 0.25], "element_size_um") for i in range(8)],
         {"min": 0.0, "max": 1.0, "percentile_00_5": 0.0, "percentile_99_5": 1.0, "mean": 0.5, "std": 0.2},
     )
     plan = make_plan(flat, network, memory_budget_bytes="1GB")
@@ -237,6 +251,31 @@ def test_compute_target_counts_the_real_networks():
     assert math.prod(plan.patch_size) < 16 * 128 * 128 < 32 * 96 * 96
     again = make_plan(flat, network, memory_budget_bytes="1GB")
     assert json.dumps(again.to_dict(), sort_keys=True) == json.dumps(plan.to_dict(), sort_keys=True)
+
+
+def test_few_volumes_leave_room_for_random_crops(memory_model):
+    # two 12x128x128 volumes: the whole volume would show the network the same two crops every time, so y and x,
+    # longer than the fixed default patch's 96, are cut to 3/4 of the volume; z, shorter than 32, stays whole
+    network = UNet3D(1, 1, **TINY)
+    few = make_plan(_fingerprint((12, 128, 128), count=2), network, memory_budget_bytes="1GB",
+                    step_flops=_voxel_flops([]))  # fmt: skip
+    assert few.patch_size == [12, 96, 96] and few.val_roi_size == [12, 96, 96]
+    assert few.entries["patch_size"].reason == (
+        "the smallest training volume 12x128x128, cropped to 75% along the axes longer than the fixed default patch "
+        "32x96x96: with 2 training volumes, random crops are what varies the patches; a training step takes 111 MB "
+        "of 1000; compute: 110592 voxels, 110.6 GFLOP per step, within the fixed defaults' 32x96x96 step (294912 "
+        "voxels, 294.9 GFLOP +10%)"
+    )
+    # eight volumes vary the patches themselves: the whole volume
+    many = make_plan(_fingerprint((12, 128, 128), count=8), network, memory_budget_bytes="1GB",
+                     step_flops=_voxel_flops([]))  # fmt: skip
+    assert many.patch_size == [12, 128, 128]
+    # never below the default patch: 100 voxels along y/x leave 96, a multiple of the pooling step (4 here)
+    assert make_plan(_fingerprint((12, 100, 160), count=2), network, memory_budget_bytes="1GB",
+                     step_flops=_voxel_flops([])).patch_size == [12, 96, 120]  # fmt: skip
+    # on CUDA too, where memory alone would take the whole volume
+    cuda = make_plan(_fingerprint((12, 128, 128), count=2), network, device="cuda", memory_budget_bytes="1GB")
+    assert cuda.patch_size == [12, 96, 96]
 
 
 def test_on_cuda_only_memory_limits_the_patch(memory_model):

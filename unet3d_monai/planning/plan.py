@@ -4,16 +4,19 @@ Each entry is either set by the user (kept as given) or planned (``"auto"``, the
 
 - ``voxel_size``: the median voxel size of the training volumes; recorded with the weights so that prediction
   resamples inputs of another voxel size to it.
-- ``pool_kernel_size``: per level, an axis is pooled by 2 only while its voxels are at most twice as long as the
-  finest axis' (nnU-Net's rule) and it still has 8 voxels in the smallest volume: a stack with z 4 times coarser
-  than y/x pools only y/x at the first level, then all axes once the feature maps are about isotropic.
+- ``pool_kernel_size``: per level, an axis is pooled by 2 unless its voxels are more than 4 times as long as the
+  finest axis' (nnU-Net uses 2; on stacks with z 8 times coarser than y/x, 2 scored worse than pooling every axis,
+  and 4 as well as it), or the smallest volume has 1 voxel left along it: a stack with z 8 times coarser than y/x
+  pools only y/x at the first level, then all axes.
 - ``patch_size``: as large as fits the memory budget, measured by running one training step
   (:func:`~unet3d_monai.planning.memory.training_step_bytes`), never larger than the smallest training volume
-  (hence the median one); while it does not fit, the axis longest relative to the median volume is shortened, so
-  that the patch keeps the median volume's aspect in physical units. On a CPU, a training step must also stay within a
-  target (``step_seconds``, :class:`~unet3d_monai.planning.timing.StepTimeLimit`; by default no more voxels than a
-  step at the fixed defaults, 32x96x96 in 3D, 128x128 batch 8 in 2D, and at most 10% more floating-point operations
-  than that step run with the bundle's own pooling); the patch is shortened the same way until it does.
+  (hence the median one); with fewer than 8 training volumes, not the whole volume either: the axes longer than the
+  fixed default patch are cut to 3/4 of the volume, so that random crops still vary what the network sees. While it
+  does not fit, the axis longest relative to the median volume is shortened, so that the patch keeps the median
+  volume's aspect in physical units. On a CPU, a training step must also stay within a target (``step_seconds``,
+  :class:`~unet3d_monai.planning.timing.StepTimeLimit`; by default no more voxels than a step at the fixed defaults,
+  32x96x96 in 3D, 128x128 batch 8 in 2D, and at most 10% more floating-point operations than that step run with the
+  bundle's own pooling); the patch is shortened the same way until it does.
 - ``batch_size``: 1 when the patch is limited by memory or time; when it is limited by the volumes, as many patches as
   fit the budget (and, on a CPU, the step-time target), at most 8 and at most 5% of the training voxels per batch.
 - ``normalization``: ``percentile`` (clipping to the 0.5-99.5 percentile range) when the intensity range is more
@@ -38,6 +41,7 @@ from unet3d_monai.networks.unet import pool_kernels_per_level
 from unet3d_monai.planning.fingerprint import DatasetFingerprint
 from unet3d_monai.planning.memory import memory_budget, training_step_bytes
 from unet3d_monai.planning.timing import (
+    REFERENCE_STEP,
     StepTimeLimit,
     parse_step_seconds,
     training_step_flops,
@@ -54,6 +58,9 @@ BATCH_DATASET_SHARE = 0.05
 OUTLIER_RANGE_RATIO = 3.0
 MAX_MEASUREMENTS = 6
 TIMED_REPEATS = 2
+FEW_VOLUMES = 8
+POOL_SPACING_RATIO = 4.0
+CROP_SHARE = 0.75
 
 
 def is_auto(value: object) -> bool:
@@ -171,31 +178,42 @@ def plan_pooling(
 ) -> tuple[list[list[int]], str]:
     """Pooling kernels per level from the voxel size and the smallest volume's ``sizes``; and the reason.
 
-    An axis is pooled by 2 at a level while its (pooled) voxels are at most twice as long as the finest axis'
-    and it keeps at least 4 voxels after pooling (in the smallest volume).
+    An axis is pooled by 2 at a level unless its (pooled) voxels are more than :data:`POOL_SPACING_RATIO` times as
+    long as the finest axis', or it has fewer than 2 voxels left (in the smallest volume).
 
     Example:
-        >>> plan_pooling([4.0, 1.0, 1.0], [64, 256, 256], 3)[0]
+        >>> plan_pooling([8.0, 1.0, 1.0], [64, 256, 256], 3)[0]
         [[1, 2, 2], [2, 2, 2], [2, 2, 2]]
     """
     spacing = [float(s) for s in (voxel_size or [1.0] * len(sizes))]
     sizes = [int(s) for s in sizes]
     pools = []
+    coarse = [0] * len(sizes)
+    short = [0] * len(sizes)
     for _ in range(num_pools):
         finest = min(spacing)
-        kernel = [2 if s <= 2 * finest * (1 + 1e-6) and n >= 8 else 1 for s, n in zip(spacing, sizes)]
+        kernel = []
+        for axis, (length, size) in enumerate(zip(spacing, sizes)):
+            too_coarse = length > POOL_SPACING_RATIO * finest * (1 + 1e-6)
+            too_short = size < 2
+            coarse[axis] += too_coarse
+            short[axis] += too_short and not too_coarse
+            kernel.append(1 if too_coarse or too_short else 2)
         pools.append(kernel)
         spacing = [s * k for s, k in zip(spacing, kernel)]
         sizes = [n // k for n, k in zip(sizes, kernel)]
     ratio = max(voxel_size) / min(voxel_size) if voxel_size else 1.0
-    if all(k == 2 for level in pools for k in level):
-        reason = f"voxels about isotropic (longest/shortest {ratio:.1f} <= 2): pool every axis by 2"
-    else:
-        unpooled = [sum(level[a] == 1 for level in pools) for a in range(len(sizes))]
-        reason = f"voxel size ratio {ratio:.1f}: levels without pooling per axis {unpooled}"
-        if voxel_size is None:
-            reason = f"small volumes: levels without pooling per axis {unpooled}"
-    return pools, reason
+    if not any(coarse) and not any(short):
+        return pools, f"voxel size ratio {ratio:.1f} <= {POOL_SPACING_RATIO:g}: pool every axis by 2"
+    reasons = []
+    if any(coarse):
+        reasons.append(
+            f"voxel size ratio {ratio:.1f} > {POOL_SPACING_RATIO:g}: levels without pooling per axis {coarse}"
+            " while an axis' voxels are that much longer than the finest"
+        )
+    if any(short):
+        reasons.append(f"levels without pooling per axis {short} where the smallest volume has 1 voxel left")
+    return pools, "; ".join(reasons)
 
 
 def _measure(network: nn.Module, patch: Sequence[int], batch: int, device: torch.device) -> int:
@@ -226,6 +244,21 @@ def _shrink(
     patch = list(patch)
     patch[axis] = max(int(lower[axis]), int(shortened))
     return patch
+
+
+def _room_for_crops(
+    patch: list[int], smallest: Sequence[int], lower: Sequence[int], steps: Sequence[int], spatial_dims: int
+) -> list[int]:
+    """``patch`` with every axis on which the smallest volume is longer than the fixed default patch cut to
+    :data:`CROP_SHARE` of that volume (a multiple of the pooling ``steps``, not below the default patch), so that a
+    random crop can still move along it."""
+    default = REFERENCE_STEP[spatial_dims][0]
+    cropped = list(patch)
+    for axis, (size, step, floor) in enumerate(zip(smallest, steps, default)):
+        if size > floor:
+            share = int(CROP_SHARE * size) // step * step
+            cropped[axis] = min(patch[axis], max(floor, share, int(lower[axis])))
+    return cropped
 
 
 def make_plan(
@@ -323,15 +356,17 @@ def make_plan(
 
     # "auto": no more voxels than the fixed defaults' step, and about as many operations as that step run by the
     # bundle's network with its own pooling; a number: seconds, timed
-    count = step_flops or training_step_flops
-    cost = count if parse_step_seconds(step_seconds) == AUTO else (step_timer or time_step)
+    count_flops = step_flops or training_step_flops
+    cost = count_flops if parse_step_seconds(step_seconds) == AUTO else (step_timer or time_step)
     time_limit = StepTimeLimit.create(
         step_seconds,
         device,
         spatial_dims,
         lambda patch, batch: cost(candidate_network, patch, batch),
         lower=[int(m) for m in getattr(network, "min_input_size", [1] * spatial_dims)],
-        reference_cost=None if candidate_network is network else lambda patch, batch: count(network, patch, batch),
+        reference_cost=None
+        if candidate_network is network
+        else lambda patch, batch: count_flops(network, patch, batch),
     )
     time_limited = False
 
@@ -372,8 +407,18 @@ def make_plan(
             patch = shorter
             used = measure(patch, batch_for_patch)
         volume_limited = patch == [max(s, m) for s, m in zip(smallest, lower)]
+        cropped = _room_for_crops(patch, smallest, lower, steps, spatial_dims) if count < FEW_VOLUMES else patch
         if used > budget:
             reason = f"the smallest the network accepts, {used / 1e6:.0f} MB: over the {budget / 1e6:.0f} MB budget"
+        elif volume_limited and cropped != patch:
+            patch = cropped
+            used = measure(patch, batch_for_patch)
+            reason = (
+                f"the smallest training volume {_format(smallest)}, cropped to {CROP_SHARE:.0%} along the axes longer"
+                f" than the fixed default patch {_format(REFERENCE_STEP[spatial_dims][0])}: with {count} training"
+                f" volumes, random crops are what varies the patches; a training step takes {used / 1e6:.0f} MB of"
+                f" {budget / 1e6:.0f}"
+            )
         elif volume_limited:
             reason = f"the smallest training volume; a training step takes {used / 1e6:.0f} MB of {budget / 1e6:.0f}"
         else:
