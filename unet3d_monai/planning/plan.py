@@ -413,11 +413,11 @@ def make_plan(
         elif volume_limited and cropped != patch:
             patch = cropped
             used = measure(patch, batch_for_patch)
+            names = "zyx"[-spatial_dims:]
+            cut = "/".join(names[a] for a in range(spatial_dims) if patch[a] < smallest[a])
             reason = (
-                f"the smallest training volume {_format(smallest)}, cropped to {CROP_SHARE:.0%} along the axes longer"
-                f" than the fixed default patch {_format(REFERENCE_STEP[spatial_dims][0])}: with {count} training"
-                f" volumes, random crops are what varies the patches; a training step takes {used / 1e6:.0f} MB of"
-                f" {budget / 1e6:.0f}"
+                f"the smallest training volume {_format(smallest)}, {cut} cut to {CROP_SHARE:.0%} for random crops"
+                f" ({count} training volumes); a training step takes {used / 1e6:.0f} MB of {budget / 1e6:.0f}"
             )
         elif volume_limited:
             reason = f"the smallest training volume; a training step takes {used / 1e6:.0f} MB of {budget / 1e6:.0f}"
