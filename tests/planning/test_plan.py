@@ -262,8 +262,8 @@ def test_few_volumes_leave_room_for_random_crops(memory_model):
     assert few.patch_size == [12, 96, 96] and few.val_roi_size == [12, 96, 96]
     assert few.entries["patch_size"].reason == (
         "the smallest training volume 12x128x128, y/x cut to 75% for random crops (2 training volumes); a training "
-        "step takes 111 MB of 1000; compute: 110592 voxels, 110.6 GFLOP per step, within the fixed defaults' 32x96x96 step (294912 "
-        "voxels, 294.9 GFLOP +10%)"
+        "step takes 111 MB of 1000; compute: 110592 voxels, 110.6 GFLOP per step, within the fixed defaults' "
+        "32x96x96 step (294912 voxels, 294.9 GFLOP +10%)"
     )
     # eight volumes vary the patches themselves: the whole volume
     many = make_plan(_fingerprint((12, 128, 128), count=8), network, memory_budget_bytes="1GB",
