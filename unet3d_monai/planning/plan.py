@@ -5,9 +5,9 @@ Each entry is either set by the user (kept as given) or planned (``"auto"``, the
 - ``voxel_size``: the median voxel size of the training volumes; recorded with the weights so that prediction
   resamples inputs of another voxel size to it.
 - ``pool_kernel_size``: per level, an axis is pooled by 2 unless its voxels are more than 4 times as long as the
-  finest axis' (nnU-Net uses 2; on stacks with z 8 times coarser than y/x, 2 scored worse than pooling every axis,
-  and 4 as well as it), or the smallest volume has 1 voxel left along it: a stack with z 8 times coarser than y/x
-  pools only y/x at the first level, then all axes.
+  finest axis' (nnU-Net uses 2; on stacks with z 8 times coarser than y/x, 2 scored a little below pooling every
+  axis, and 4 level with it), or the smallest volume has 1 voxel left along it: a stack with z 8 times coarser than
+  y/x pools only y/x at the first level, then all axes.
 - ``patch_size``: as large as fits the memory budget, measured by running one training step
   (:func:`~unet3d_monai.planning.memory.training_step_bytes`), never larger than the smallest training volume
   (hence the median one); with fewer than 8 training volumes, not the whole volume either: the axes longer than the
