@@ -575,7 +575,7 @@ as the bundle sets them, planned from the data where set to auto; prediction res
 size); with --plan, "fixed defaults" is
 the same bundle with its former fixed patch, batch, normalisation and pooling, and no rescaling; with --float32,
 "float32" is the same bundle trained and predicted with --cpu_bf16 false (the defaults use bfloat16 autocast where
-the CPU computes it natively, except denoising); seconds are the
+the CPU computes it natively, except denoising and lightsheet_boundary); seconds are the
 training command's wall clock (interpreter start and dataset checks included), likewise for pytorch-3dunet's
 training subprocess.
 baseline: no learning, Gaussian-smoothed raw (sigma 1 or 2 voxels) seeded one way or another, the best variant on
