@@ -407,13 +407,14 @@ def make_plan(
             patch = shorter
             used = measure(patch, batch_for_patch)
         volume_limited = patch == [max(s, m) for s, m in zip(smallest, lower)]
-        cropped = _room_for_crops(patch, smallest, lower, steps, spatial_dims) if count < FEW_VOLUMES else patch
+        few = volume_limited and count < FEW_VOLUMES
+        cropped = _room_for_crops(patch, smallest, lower, steps, spatial_dims) if few else patch
         if used > budget:
             reason = f"the smallest the network accepts, {used / 1e6:.0f} MB: over the {budget / 1e6:.0f} MB budget"
-        elif volume_limited and cropped != patch:
+        elif cropped != patch:
             patch = cropped
             used = measure(patch, batch_for_patch)
-            names = "zyx"[-spatial_dims:]
+            names = fingerprint.spatial_axes.lower()[-spatial_dims:]
             cut = "/".join(names[a] for a in range(spatial_dims) if patch[a] < smallest[a])
             reason = (
                 f"the smallest training volume {_format(smallest)}, {cut} cut to {CROP_SHARE:.0%} for random crops"
