@@ -22,6 +22,8 @@ from unet3d_monai.data.sample import write_sample_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = ["boundary", "lightsheet_boundary", "nuclei", "denoising", "multiclass", "dsb2018_2d"]
+# bundles whose learning rate decays polynomially to 0 over the run; the others lower it on a validation plateau
+DECAYING = {"boundary", "multiclass"}
 # small networks and patches keep every run to a few seconds on 2 CPU cores
 SMALL = {
     "boundary": {"network_def#f_maps": 8, "patch_size": [16, 32, 32]},
@@ -100,7 +102,8 @@ def test_training_bundle_runs_checkpoints_and_logs_to_tensorboard(task, datasets
     assert len(losses) == 2 and logged["train_loss"] == [(i + 1, float(np.float32(v))) for i, v in enumerate(losses)]
     assert [step for step, _ in logged["train_loss_epoch"]] == [1]
     assert logged["train_loss_epoch"][0][1] == pytest.approx(sum(losses) / 2, rel=1e-6)
-    assert logged["learning_rate"] == [(1, pytest.approx(0.001))]
+    # logged at the end of the run: the decaying bundles reach 0 there, the others keep 1e-3 (no plateau yet)
+    assert logged["learning_rate"] == [(1, 0.0 if task in DECAYING else pytest.approx(0.001))]
     assert [step for step, _ in logged["val_metric"]] == [1] and np.isfinite(logged["val_metric"][0][1])
     for tag in ("train_iteration_time", "train_data_time", "train_samples_per_second"):
         assert [step for step, _ in logged[tag]] == [1, 2] and all(v > 0 for _, v in logged[tag]), tag
@@ -145,16 +148,37 @@ def test_metric_direction_reaches_scheduler_and_checkpoints(datasets):
         # the optimizer needs the network, which the training plan builds from the training volumes
         parser.update({"network_def#f_maps": 8, "network_def#num_levels": 2, "dataset_dir": str(datasets[task])})
         assert parser.get_parsed_content("higher_is_better") is higher
-        assert parser.get_parsed_content("lr_scheduler").mode == ("max" if higher else "min")
+        assert parser.get_parsed_content("checkpointer").higher_is_better is higher
+        if task not in DECAYING:
+            assert parser.get_parsed_content("lr_scheduler").mode == ("max" if higher else "min")
+
+
+@pytest.mark.parametrize("task", sorted(DECAYING))
+def test_learning_rate_decays_to_zero_over_the_run(task, datasets):
+    parser = ConfigParser()
+    parser.read_config(str(_config(task)))
+    overrides = {"network_def#f_maps": 8, "network_def#num_levels": 2, "dataset_dir": str(datasets[task])}
+    parser.update({**overrides, "epochs": 5, "epoch_length": 8})
+    # polynomial decay over the whole run, 40 iterations: (1 - i / 40) ** 0.9, then 0
+    factor = parser.get_parsed_content("lr_scheduler").lr_lambdas[0]
+    expected = [1.0, 0.771890, 0.535887, 0.036153, 0.0, 0.0]
+    assert [factor(i) for i in (0, 10, 20, 39, 40, 41)] == pytest.approx(expected, abs=1e-6)
 
 
 def test_resume_continues_counters_and_optimizer(datasets, tmp_path):
     overrides = _overrides("boundary", datasets["boundary"], tmp_path)
     _train("boundary", overrides)
     first = torch.load(tmp_path / "models" / "last.pt", weights_only=True)
-    _train("boundary", {**overrides, "epochs": 2, "resume": "true"})
+    rates = []  # the learning rate each resumed iteration uses
+    resumed = {**overrides, "epochs": 2, "resume": "true"}
+    run_training("boundary", resumed, attach=lambda trainer: trainer.add_event_handler(
+        Events.ITERATION_STARTED, lambda e: rates.append(e.optimizer.param_groups[0]["lr"])))  # fmt: skip
     second = torch.load(tmp_path / "models" / "last.pt", weights_only=True)
     assert first["trainer"]["iteration"] == 2 and second["trainer"]["iteration"] == 4
+    # the first run decayed to 0 at its end; 2 more epochs stretch the decay to 4 iterations: 1e-3 (1 - i / 4) ** 0.9
+    assert first["optimizer"]["param_groups"][0]["lr"] == 0.0
+    assert rates == pytest.approx([5.358867e-4, 2.871746e-4], rel=1e-6)
+    assert second["optimizer"]["param_groups"][0]["lr"] == 0.0
     # Adam's step counter continues from the restored optimizer state instead of restarting at 0
     steps = {float(s["step"]) for s in second["optimizer"]["state"].values()}
     assert steps == {4.0}

@@ -232,6 +232,22 @@ class TrainingStateLoader(CheckpointLoader):
                 "interrupted run exactly."
             )
         super().__call__(engine)
+        _rate_for_this_run(self.load_dict.get("lr_scheduler"))
+
+
+def _rate_for_this_run(scheduler: Any) -> None:
+    """Set the optimizer's learning rates from a restored ``LambdaLR`` as the run is configured now.
+
+    A ``LambdaLR``'s rate is ``base_lr * lr_lambda(iteration)``; the restored optimizer holds the rate that the
+    interrupted run computed. With unchanged options both agree (the same expression gives the same float). When the
+    run was resumed with more ``--epochs``, the bundles' decay ``(1 - iteration / total) ** 0.9`` has a new total, and
+    the next iteration must use it rather than the finished run's final rate of 0.
+    """
+    if not isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+        return
+    groups, bases = scheduler.optimizer.param_groups, scheduler.base_lrs
+    for group, base, factor in zip(groups, bases, scheduler.lr_lambdas, strict=True):
+        group["lr"] = base * factor(scheduler.last_epoch)
 
 
 _OPTIONAL_RUN_STATE = ("random_states", "scaler")
