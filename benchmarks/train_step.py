@@ -1,27 +1,28 @@
-"""Seconds per training iteration of the boundary recipe, this project against pytorch-3dunet, in one run.
+"""Seconds per training iteration of a boundary recipe, this project against pytorch-3dunet, in one run.
 
-The recipe: UNet3D with f_maps 32, layer order 'gcr', 8 groups, BCE + Dice loss, Adam, batch 1, one DataLoader
-worker, float32 (``--cpu_bf16`` runs this project's side with the bundle's bfloat16 autocast; pytorch-3dunet stays
-float32). Both sides read the same synthetic HDF5 volumes (``unet3d_monai.data.sample``, task ``boundary``).
+The recipe (``--bundle``): ``boundary`` (the default) trains UNet3D, ``lightsheet_boundary`` ResidualUNet3D, both
+with f_maps 32, layer order 'gcr', 8 groups, BCE + Dice loss, Adam, batch 1, one DataLoader worker, float32
+(``--cpu_bf16`` runs this project's side with the bundle's bfloat16 autocast; pytorch-3dunet stays float32). Both
+sides read the same synthetic HDF5 volumes (``unet3d_monai.data.sample`` with the bundle's task).
 
 Rows, each the median over ``--repeats`` of the mean seconds per iteration over ``--iterations`` iterations after
 ``--warmup`` warm-up iterations:
 
-- **trainer**: this project's MONAI ``SupervisedTrainer`` built from ``bundles/boundary/train.json`` with the
+- **trainer**: this project's MONAI ``SupervisedTrainer`` built from ``bundles/<bundle>/train.json`` with the
   bundle's DataLoader and augmentations (what ``python -m monai.bundle run training`` does, without its logging,
   validation and checkpoint handlers), against pytorch-3dunet's own ``UNetTrainer`` from
   ``pytorch3dunet.unet3d.trainer.create_trainer`` and ``fit()``, configured in code like the seed's
-  ``3DUnet_confocal_boundary`` example (StandardHDF5Dataset, FilterSliceBuilder with stride a quarter of the
-  patch, random scaling, its standard augmentations with elastic deformation), with validation and image
-  logging pushed past the end of the run and its log lines silenced. An iteration ends when the optimizer's step
-  returns (a ``torch.optim.Optimizer`` step hook on both sides).
+  ``3DUnet_confocal_boundary`` or ``3DUnet_lightsheet_boundary`` example (StandardHDF5Dataset,
+  FilterSliceBuilder with stride a quarter of the patch, random scaling, its standard augmentations with elastic
+  deformation), with validation and image logging pushed past the end of the run and its log lines silenced. An
+  iteration ends when the optimizer's step returns (a ``torch.optim.Optimizer`` step hook on both sides).
 - **waiting for data**: how long each trainer iteration waited for its batch (ignite's ``GET_BATCH`` events on
   this project's side; the time ``next()`` took on pytorch-3dunet's training DataLoader on the other).
 - **plain loop, same DataLoader**: a hand-written loop (forward, loss, backward, step) over this project's network,
   loss, optimizer and DataLoader: what the MONAI engine costs over it.
 - **network step, batches in memory**: forward, the bundle's BCE + Dice loss, backward and Adam step on the same
-  batches already in memory, this project's ``unet3d_monai.networks.UNet3D`` against
-  ``pytorch3dunet.unet3d.model.UNet3D`` (the compute floor of each).
+  batches already in memory, this project's network (``unet3d_monai.networks.UNet3D`` or ``ResidualUNet3D``)
+  against pytorch-3dunet's of the same name (the compute floor of each).
 
 The measurements alternate between the two sides (and swap which side goes first from one repeat to the next),
 so that load from other processes on a shared machine reaches both. The run also prints the float32 and bfloat16
@@ -35,7 +36,8 @@ measured. Figures only, never pass or fail.
 
 Usage::
 
-    python benchmarks/train_step.py [--iterations 20] [--repeats 3] [--warmup 3] [--patch 32 96 96]
+    python benchmarks/train_step.py [--bundle boundary|lightsheet_boundary] [--iterations 20] [--repeats 3]
+                                    [--warmup 3] [--patch 32 96 96]
                                     [--num_workers 1] [--threads 2] [--cpu_bf16] [--json OUT]
 """
 
@@ -64,7 +66,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from unet3d_monai.data.sample import write_sample_dataset
 
-BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "boundary" / "train.json"
+BUNDLES_DIR = Path(__file__).resolve().parents[1] / "bundles"
+RECIPES = ("boundary", "lightsheet_boundary")
+"""The bundles whose recipe this benchmark runs on both sides (``_reference.recipe`` gives pytorch-3dunet's)."""
 MATMUL_SIZE = 4096
 MATMUL_TRIES = 3
 SEED = 0
@@ -155,15 +159,15 @@ def network_step_timing(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# this project: the boundary bundle
+# this project: the bundle
 
 
 def build_bundle(
-    dataset_dir: Path, patch: list[int], num_workers: int, epoch_length: int, work: Path, cpu_bf16: bool
+    bundle: str, dataset_dir: Path, patch: list[int], num_workers: int, epoch_length: int, work: Path, cpu_bf16: bool
 ) -> ConfigParser:
-    """The boundary bundle's training config on ``dataset_dir``, on the CPU, one epoch of ``epoch_length``."""
+    """The bundle's training config on ``dataset_dir``, on the CPU, one epoch of ``epoch_length``."""
     parser = ConfigParser()
-    parser.read_config(str(BUNDLE))
+    parser.read_config(str(BUNDLES_DIR / bundle / "train.json"))
     parser.update(
         {
             "dataset_dir": str(dataset_dir),
@@ -233,6 +237,7 @@ def preload_batches(parser: ConfigParser, count: int) -> list[Batch]:
 
 
 def reference_config(
+    bundle: str,
     dataset_dir: Path,
     patch: list[int],
     num_workers: int,
@@ -241,12 +246,12 @@ def reference_config(
     weight_decay: float,
     work: Path,
 ) -> dict[str, Any]:
-    """pytorch-3dunet's training config for the boundary recipe: the confocal boundary example's model, loss,
-    metric, schedule, slice builder and augmentations (``_reference.recipe("boundary")``, as the quality benchmark
-    trains it), with this benchmark's data, patch, budget and random scaling."""
+    """pytorch-3dunet's training config for ``bundle``'s recipe: its example's model, loss, metric, schedule, slice
+    builder and augmentations (``_reference.recipe(bundle)``, as the quality benchmark trains it), with this
+    benchmark's data, patch, budget and random scaling."""
     from pytorch3dunet.unet3d.config import TorchDevice
 
-    facts = _reference.recipe("boundary")
+    facts = _reference.recipe(bundle)
     stride = [max(1, p // 4) for p in patch]
     slice_builder = {
         **facts["slice_builder"],
@@ -322,11 +327,12 @@ def reference_trainer_timing(config: dict[str, Any], warmup: int, iterations: in
     return clock.seconds_per_iteration(warmup, iterations), statistics.fmean(waits)
 
 
-def reference_network() -> torch.nn.Module:
-    from pytorch3dunet.unet3d.model import UNet3D
+def reference_network(bundle: str) -> torch.nn.Module:
+    """pytorch-3dunet's network of ``bundle``'s example (``get_model`` on its ``model`` section)."""
+    from pytorch3dunet.unet3d.model import get_model
 
     torch.manual_seed(SEED)
-    return UNet3D(in_channels=1, out_channels=1, final_sigmoid=True, f_maps=32, layer_order="gcr", num_groups=8)
+    return get_model(dict(_reference.recipe(bundle)["model"]))
 
 
 def reference_logits(network: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -339,12 +345,12 @@ def reference_logits(network: torch.nn.Module) -> Callable[[torch.Tensor], torch
 
 
 def measure(args: argparse.Namespace, work: Path, with_reference: bool) -> dict[str, Any]:
-    data = write_sample_dataset("boundary", work / "data")
+    data = write_sample_dataset(args.bundle, work / "data")
     total = args.warmup + args.iterations
 
     def bundle(num_workers: int) -> ConfigParser:
         set_determinism(seed=SEED)
-        return build_bundle(data, args.patch, num_workers, total, work, args.cpu_bf16)
+        return build_bundle(args.bundle, data, args.patch, num_workers, total, work, args.cpu_bf16)
 
     batches = preload_batches(bundle(0), total)
     parser = bundle(0)
@@ -354,14 +360,15 @@ def measure(args: argparse.Namespace, work: Path, with_reference: bool) -> dict[
     learning_rate = float(parser.get_parsed_content("learning_rate"))
     weight_decay = float(parser.get_parsed_content("weight_decay"))
     patch = list(parser.get_parsed_content("train_patch_size"))
+    network_name = type(ours_forward_network).__name__
 
     peaks = {"float32": matmul_peak_gflops(torch.float32), "bfloat16": matmul_peak_gflops(torch.bfloat16)}
     flops = {"ours": step_flops(ours_forward_network, loss_fn, batches[0])}
     config = None
     if with_reference:
         silence_reference_logs()
-        config = reference_config(data, patch, args.num_workers, total, learning_rate, weight_decay, work)
-        flops["reference"] = step_flops(reference_logits(reference_network()), loss_fn, batches[0])
+        config = reference_config(args.bundle, data, patch, args.num_workers, total, learning_rate, weight_decay, work)
+        flops["reference"] = step_flops(reference_logits(reference_network(args.bundle)), loss_fn, batches[0])
     del ours_forward_network, parser
 
     def ours_trainer() -> tuple[float, float]:
@@ -378,7 +385,7 @@ def measure(args: argparse.Namespace, work: Path, with_reference: bool) -> dict[
         return reference_trainer_timing(config, args.warmup, args.iterations)
 
     def reference_network_step() -> float:
-        network = reference_network()
+        network = reference_network(args.bundle)
         network.train()
         optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate, weight_decay=weight_decay)
         return network_step_timing(reference_logits(network), loss_fn, optimizer, batches, args.warmup)
@@ -408,7 +415,7 @@ def measure(args: argparse.Namespace, work: Path, with_reference: bool) -> dict[
     # the peak again after the steps, in case the machine was busier at the start
     for dtype, name in ((torch.float32, "float32"), (torch.bfloat16, "bfloat16")):
         peaks[name] = max(peaks[name], matmul_peak_gflops(dtype))
-    return {"patch": patch, "peaks": peaks, "flops": flops, "samples": samples}
+    return {"patch": patch, "network": network_name, "peaks": peaks, "flops": flops, "samples": samples}
 
 
 ROWS = {
@@ -450,7 +457,8 @@ def print_table(rows: list[dict[str, Any]], result: dict[str, Any], args: argpar
     peaks, flops = result["peaks"], result["flops"]
     print()
     print(
-        f"boundary recipe: UNet3D f_maps 32 'gcr' 8 groups, BCE + Dice, Adam, patch {result['patch']}, batch 1, "
+        f"{args.bundle} recipe: {result['network']} f_maps 32 'gcr' 8 groups, BCE + Dice, Adam, "
+        f"patch {result['patch']}, batch 1, "
         f"DataLoader workers {args.num_workers}, {args.threads} threads"
     )
     reference = ", reference float32" if "reference" in flops else ""
@@ -513,6 +521,7 @@ def reference_available() -> str | None:
 
 def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("--bundle", choices=RECIPES, default="boundary", help="the recipe (bundle) to time")
     cli.add_argument("--iterations", type=int, default=20, help="timed iterations per measurement")
     cli.add_argument("--warmup", type=int, default=3, help="untimed iterations before them (at least 1)")
     cli.add_argument("--repeats", type=int, default=3, help="alternating repeats; the median is reported")
@@ -543,6 +552,8 @@ def main() -> None:
     if args.json is not None:
         record = {
             "settings": {
+                "bundle": args.bundle,
+                "network": result["network"],
                 "patch": result["patch"],
                 "iterations": args.iterations,
                 "warmup": args.warmup,
