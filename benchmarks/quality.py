@@ -38,6 +38,7 @@ import ast
 import importlib.util
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -400,11 +401,21 @@ def guarded(what: str, stage: Callable[[], dict[str, object]]) -> dict[str, obje
         return {"error": f"{what} failed: {type(error).__name__}: {error}"}
 
 
+def training_precision(log: Path) -> str:
+    """What the training log says the run computed in: ``bfloat16`` or ``float32``, from the CPU run's
+    ``bfloat16 autocast: on/off`` line; ``not logged`` without one (a CUDA run logs no such line)."""
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    match = re.search(r"bfloat16 autocast: (on|off)", text)
+    if match:
+        return "bfloat16" if match.group(1) == "on" else "float32"
+    return "not logged"
+
+
 def ours(bundle: str, case: Case, data_dir: Path, run_dir: Path, options: Options, iterations: int) -> dict:
     """Train and predict with the bundle's commands, then score; the runs are kept under ``run``."""
     progress(f"{bundle}: training the bundle ({iterations} iterations)")
     trained = train_bundle(bundle, data_dir, run_dir, options.train_args)
-    result: dict[str, object] = {"train": vars(trained)}
+    result: dict[str, object] = {"train": vars(trained), "precision": training_precision(Path(trained.log))}
     if not trained.ok:
         return {**result, "error": f"training failed: {trained.failure()}"}
     progress(f"{bundle}: trained in {trained.seconds:.1f} s; predicting the test volumes")
@@ -531,17 +542,17 @@ def table(results: list[dict[str, object]]) -> str:
     """One markdown table: a row per figure, times and iterations on each bundle's first row."""
     header = (
         "| bundle | metric (direction) | ours | baseline | pytorch-3dunet | our train s | reference train s "
-        "| iterations |"
+        "| iterations | our training computed in (its log) |"
     )
     names = [name for name in VARIANTS if any(name in result.get("variants", {}) for result in results)]
     if names:
         header = header.replace("| ours |", "| ours | " + " | ".join(names) + " |")
     extra = "---:|" * len(names)
-    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|" + extra]
+    lines = [header, "|---|---|---:|" + extra + "---:|---:|---:|---:|---:|---|"]
     for result in results:
         bundle = result["bundle"] + (f" ({result['case']})" if result.get("case", "default") != "default" else "")
         if "error" in result:
-            lines.append(f"| {bundle} | {result['error']} | | | | | | |" + " |" * len(names))
+            lines.append(f"| {bundle} | {result['error']} | | | | | | | |" + " |" * len(names))
             continue
         case = CASES[result["bundle"]]
         training = result["training"]
@@ -549,6 +560,9 @@ def table(results: list[dict[str, object]]) -> str:
         ours_iterations = training["iterations"]
         ref_iterations = reference_part.get("spec", {}).get("iterations", ours_iterations)
         iterations = f"{ours_iterations}" + ("" if ref_iterations == ours_iterations else f" / {ref_iterations}")
+        precisions = [f"ours {result['ours'].get('precision', 'not run')}"] + [
+            f"{name} {result.get('variants', {}).get(name, {}).get('precision', 'not run')}" for name in names
+        ]
         for row, metric in enumerate(case.metrics):
             direction = _scores.METRICS[metric].replace(" is better", "")
             reference_cell = _cell(reference_part, metric, row)
@@ -564,6 +578,7 @@ def table(results: list[dict[str, object]]) -> str:
                 _seconds(result["ours"].get("train")) if row == 0 else "",
                 _seconds(reference_part.get("train")) if row == 0 else "",
                 iterations if row == 0 else "",
+                ", ".join(precisions) if row == 0 else "",
             ]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
