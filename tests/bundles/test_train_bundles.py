@@ -23,7 +23,7 @@ from unet3d_monai.data.sample import write_sample_dataset
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = ["boundary", "lightsheet_boundary", "nuclei", "denoising", "multiclass", "dsb2018_2d"]
 # bundles whose learning rate decays polynomially to 0 over the run; the others lower it on a validation plateau
-DECAYING = {"boundary", "multiclass"}
+DECAYING = {"boundary", "multiclass", "nuclei", "dsb2018_2d"}
 # small networks and patches keep every run to a few seconds on 2 CPU cores
 SMALL = {
     "boundary": {"network_def#f_maps": 8, "patch_size": [16, 32, 32]},
