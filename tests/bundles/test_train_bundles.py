@@ -167,6 +167,47 @@ def test_learning_rate_decays_to_zero_over_the_run(task, datasets):
     assert [factor(i) for i in (0, 10, 20, 39, 40, 41)] == pytest.approx(expected, abs=1e-6)
 
 
+# the boundary band each boundary bundle trains on, as the number of voxels marked around one voxel of another
+# cell inside a 3x3x3 block: itself and its 6 face neighbours (connectivity 1), plus the 12 edge neighbours
+# (connectivity 2, pytorch-3dunet's StandardLabelToBoundary)
+BOUNDARY_BAND = {"boundary": 7, "lightsheet_boundary": 19}
+
+
+def _boundary_targets(task):
+    """The LabelToBoundaryd transforms of ``task``'s training and validation chains, built from its train.json."""
+    parser = ConfigParser()
+    parser.read_config(str(_config(task)))
+    built = []
+    for chain in ("train", "validate"):
+        for index, item in enumerate(parser.get(f"{chain}#preprocessing#transforms")):
+            if isinstance(item, dict) and item.get("_target_", "").endswith("LabelToBoundaryd"):
+                built.append(parser.get_parsed_content(f"{chain}#preprocessing#transforms#{index}"))
+    return built
+
+
+@pytest.mark.parametrize("task", sorted(BOUNDARY_BAND))
+def test_boundary_targets_have_the_recipes_band(task):
+    label = np.ones((1, 3, 3, 3), dtype=np.int64)
+    label[0, 1, 1, 1] = 2
+    targets = _boundary_targets(task)
+    assert len(targets) == 2, "one boundary target in training and one in validation"
+    for target in targets:
+        boundary, labels = target({"label": label})["label"]
+        assert int(np.asarray(boundary).sum()) == BOUNDARY_BAND[task]
+        np.testing.assert_array_equal(np.asarray(labels), label[0])
+
+
+def test_lightsheet_boundary_targets_equal_pytorch3dunets():
+    reason = "pytorch-3dunet is not installed (pip install --no-deps pytorch3dunet)"
+    transforms = pytest.importorskip("pytorch3dunet.augment.transforms", reason=reason)
+    rng = np.random.default_rng(3)
+    # blocky cells of 4x4x4 voxels with random labels, so that cells meet along faces, edges and corners
+    label = np.kron(rng.integers(1, 6, size=(4, 5, 5)), np.ones((4, 4, 4), dtype=np.int64))
+    expected = transforms.StandardLabelToBoundary(append_label=True)(label)
+    for target in _boundary_targets("lightsheet_boundary"):
+        np.testing.assert_array_equal(np.asarray(target({"label": label[None]})["label"]), expected)
+
+
 def test_resume_continues_counters_and_optimizer(datasets, tmp_path):
     overrides = _overrides("boundary", datasets["boundary"], tmp_path)
     _train("boundary", overrides)
