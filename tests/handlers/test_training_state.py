@@ -60,6 +60,15 @@ def test_validation_writes_are_not_repeated(tmp_path):
     assert written == [5, 10]  # both by the checkpointer after validating; the saver had nothing new to write
 
 
+@pytest.fixture
+def usual_ctrl_c():
+    """SIGINT handled as in an interactive Python (a suite started in the background inherits it ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("usual_ctrl_c")
 def test_sigint_finishes_the_iteration_writes_and_exits_with_a_resume_hint(tmp_path, capsys):
     def step(engine, batch):
         if engine.state.iteration == 4:
@@ -80,6 +89,7 @@ def test_sigint_finishes_the_iteration_writes_and_exits_with_a_resume_hint(tmp_p
     )
 
 
+@pytest.mark.usefixtures("usual_ctrl_c")
 def test_a_second_signal_stops_at_once(tmp_path):
     def step(engine, batch):
         if engine.state.iteration == 2:
@@ -91,6 +101,22 @@ def test_a_second_signal_stops_at_once(tmp_path):
         trainer.run(range(5), max_epochs=2)
     assert written == [] and not saver.interrupted
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_ignored_sigint_stays_ignored(tmp_path):
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as nohup or a script's background job starts it
+    try:
+
+        def step(engine, batch):
+            if engine.state.iteration == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        trainer, saver, written = _setup(tmp_path, step=step, every_minutes=0)
+        trainer.run(range(5), max_epochs=1)
+        assert trainer.state.iteration == 5 and not saver.interrupted
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_a_run_that_completes_exits_normally(tmp_path):

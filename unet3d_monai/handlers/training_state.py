@@ -159,7 +159,9 @@ class TrainingStateSaver:
         if threading.current_thread() is not threading.main_thread() or self._previous_handlers:
             return
         for signum in STOP_SIGNALS:
-            self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+            # a signal the process was started to ignore (nohup, a background job of a script) stays ignored
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
 
     def _restore_signal_handlers(self) -> None:
         for signum, handler in self._previous_handlers.items():
