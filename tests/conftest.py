@@ -2,6 +2,7 @@
 
 import logging
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,15 @@ def seed_config_files() -> list[Path]:
     with a reason when the folder is absent)."""
     root = Path(os.environ.get("UNET3D_MONAI_SEED_CONFIGS", SEED_CONFIGS))
     return sorted(root.glob("*/*.y*ml"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _usual_ctrl_c():
+    """SIGINT raises KeyboardInterrupt, as in an interactive Python, also when the suite was started with SIGINT
+    ignored (a background job of a script): the tests of stopping on Ctrl-C send it to their own process."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(autouse=True)

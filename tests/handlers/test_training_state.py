@@ -60,15 +60,6 @@ def test_validation_writes_are_not_repeated(tmp_path):
     assert written == [5, 10]  # both by the checkpointer after validating; the saver had nothing new to write
 
 
-@pytest.fixture
-def usual_ctrl_c():
-    """SIGINT handled as in an interactive Python (a suite started in the background inherits it ignored)."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
-@pytest.mark.usefixtures("usual_ctrl_c")
 def test_sigint_finishes_the_iteration_writes_and_exits_with_a_resume_hint(tmp_path, capsys):
     def step(engine, batch):
         if engine.state.iteration == 4:
@@ -89,7 +80,6 @@ def test_sigint_finishes_the_iteration_writes_and_exits_with_a_resume_hint(tmp_p
     )
 
 
-@pytest.mark.usefixtures("usual_ctrl_c")
 def test_a_second_signal_stops_at_once(tmp_path):
     def step(engine, batch):
         if engine.state.iteration == 2:
