@@ -1,5 +1,6 @@
 """Generated data cases of the quality benchmark: the bundle's sample data as generated, or turned into a thin
-slab, an anisotropic stack, or test volumes at twice the training object scale."""
+slab, an anisotropic stack, test volumes at twice the training object scale, or (membrane bundles) membranes
+without patches of weak or missing stain."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import h5py
 import numpy as np
 from scipy import ndimage
 
-CASES = ("default", "thin_slab", "anisotropic", "scale2x")
+from unet3d_monai.data.sample import TASKS
+
+CASES = ("default", "thin_slab", "anisotropic", "scale2x", "continuous_membranes")
 THIN = 45
 Z_FACTOR = 4
 SCALE = 2
@@ -51,6 +54,16 @@ def prepare_case(case: str, bundle: str, data_dir: Path, seed: int, log: Path) -
     if case == "default":
         return "sample data as generated"
     files = sorted(data_dir.glob("*/*.h5"))
+    if case == "continuous_membranes":
+        if not TASKS[bundle].membrane_gaps:
+            membrane_bundles = [name for name, task in TASKS.items() if task.membrane_gaps]
+            raise ValueError(f"case continuous_membranes is for the membrane bundles {membrane_bundles}, not {bundle}")
+        # the same cells, rendered without the membrane gaps
+        command = [sys.executable, "-m", "unet3d_monai.data.sample", bundle, str(data_dir), "--seed", str(seed),
+                   "--overwrite", "--no_membrane_gaps"]  # fmt: skip
+        with open(log, "a") as handle:
+            subprocess.run(command, check=True, stdout=handle, stderr=subprocess.STDOUT)
+        return "membranes without patches of weak or missing stain (the same cells)"
     if case == "thin_slab":
         raw, _, _ = _read(files[0])
         shape = list(raw.shape[-3:])

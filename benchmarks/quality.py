@@ -26,7 +26,8 @@ Prints one markdown table (stdout) and progress lines (stderr); never passes or 
     python benchmarks/quality.py [--bundle NAME ...] [--work_dir DIR] [--seed 1000] [--no_reference]
         [--train_args "--epochs 1 --epoch_length 2 --val_interval 1"] [--reference_iterations N]
         [--predict_args "..."] [--json OUT.json]
-        [--case default thin_slab anisotropic scale2x] [--plan]   # generated cases; planned vs fixed defaults
+        [--case default thin_slab anisotropic scale2x continuous_membranes]   # generated cases
+        [--plan]                                                  # planned vs fixed defaults
         [--float32]                                               # the defaults next to float32 training
     python benchmarks/quality.py --self_check     # the scorers against hand-computed values
 """
@@ -617,7 +618,7 @@ def main() -> None:
     cli.add_argument("--reference_iterations", type=int, help="pytorch-3dunet's iterations (default: the bundle's)")
     cli.add_argument("--case", nargs="+", choices=_cases.CASES, default=["default"],
                      help="generated data: as generated, a thin slab (45 voxels along y), z voxels 4x longer, "
-                     "test volumes at 2x the object scale")  # fmt: skip
+                     "test volumes at 2x the object scale, membranes without gaps (boundary bundles)")  # fmt: skip
     cli.add_argument("--plan", action="store_true",
                      help="also train each bundle with its former fixed defaults (no plan, no rescaling)")  # fmt: skip
     cli.add_argument("--float32", action="store_true", help="also train and predict each bundle in float32")

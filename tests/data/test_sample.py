@@ -6,6 +6,7 @@ import h5py
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from unet3d_monai.data.sample import (
     TASKS,
@@ -93,6 +94,47 @@ def test_boundary_labels_tessellate_and_membranes_are_bright():
     interior = ~(LabelToBoundary(connectivity=3)(label)[0] > 0)
     # a membrane stain: bright membranes, dark cell interiors
     assert raw[boundary].mean() > 1.5 * raw[interior].mean()
+
+
+@pytest.mark.parametrize("task", ["boundary", "lightsheet_boundary"])
+def test_membrane_gaps_can_be_left_out(task):
+    with_gaps, labels = generate_volume(task, (24, 64, 64), seed=0)
+    continuous, same_labels = generate_volume(task, (24, 64, 64), seed=0, membrane_gaps=False)
+    np.testing.assert_array_equal(labels, same_labels)  # the same cells, only the stain differs
+    band = LabelToBoundary()(labels)[0] > 0
+    interior = ~(LabelToBoundary(connectivity=3)(labels)[0] > 0)
+
+    def dark_membrane_share(raw):
+        smooth = ndimage.gaussian_filter(raw.astype(np.float64), 1.0)
+        return float((smooth[band] <= np.median(smooth[interior])).mean())
+
+    # membrane voxels no brighter than the median cell interior: 6 % and 10 % with gaps, under 2 % without
+    assert dark_membrane_share(with_gaps) > 0.05
+    assert dark_membrane_share(continuous) < 0.025
+
+
+def test_membrane_gaps_recorded_and_refused_where_there_are_none(tmp_path):
+    root = write_sample_dataset("boundary", tmp_path / "b", shape=TINY, n_val=0, n_test=0, membrane_gaps=False)
+    with h5py.File(root / "train/boundary_train_00.h5", "r") as f:
+        assert f.attrs["membrane_gaps"] == np.False_
+        raw = f["raw"][()]
+    np.testing.assert_array_equal(raw, generate_volume("boundary", TINY, membrane_gaps=False)[0])
+    message = r"applies to the membrane tasks \['boundary', 'lightsheet_boundary'\]; sample task 'nuclei' has no"
+    with pytest.raises(ValueError, match=message):
+        write_sample_dataset("nuclei", tmp_path / "n", membrane_gaps=False)
+    with pytest.raises(ValueError, match="sample task 'denoising' has no membrane gaps"):
+        generate_volume("denoising", TINY, membrane_gaps=False)
+    assert not (tmp_path / "n").exists()
+    main(["lightsheet_boundary", str(tmp_path / "cli"), "--shape", *map(str, TINY), "--no_membrane_gaps"])
+    with h5py.File(tmp_path / "cli/test/lightsheet_boundary_test_00.h5", "r") as f:
+        assert f.attrs["membrane_gaps"] == np.False_
+        raw = f["raw"][()]
+    np.testing.assert_array_equal(
+        raw, generate_volume("lightsheet_boundary", TINY, split="test", membrane_gaps=False)[0]
+    )
+    with_gaps = write_sample_dataset("boundary", tmp_path / "g", shape=TINY, n_val=0, n_test=0)
+    with h5py.File(with_gaps / "train/boundary_train_00.h5", "r") as f:
+        assert f.attrs["membrane_gaps"] == np.True_
 
 
 def test_nuclei_bright_on_dark_background():

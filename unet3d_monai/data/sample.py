@@ -5,8 +5,8 @@
 ``raw`` (float32) and ``label``. Tasks:
 
 - ``boundary``: confocal images of a cell membrane stain (a tissue of cells filling the volume,
-  thin bright membranes blurred by an anisotropic PSF, patches of weak or missing membrane stain,
-  uneven illumination, shot and read noise);
+  thin bright membranes blurred by an anisotropic PSF, patches of weak or missing membrane stain
+  (``--no_membrane_gaps`` leaves them out), uneven illumination, shot and read noise);
   ``label``: cell instance ids (uint16), to be turned into boundaries by ``LabelToBoundaryd``.
 - ``lightsheet_boundary``: the same tissue seen by a light-sheet microscope: larger cells, a wider
   PSF, stripes along x, a lower signal-to-noise ratio; ``label``: cell instance ids (uint16).
@@ -90,9 +90,11 @@ _CONFOCAL_CELLS = _Microscope(
 )
 
 
-def _boundary(rng: np.random.Generator, shape: tuple[int, ...]) -> Volume:
+def _boundary(rng: np.random.Generator, shape: tuple[int, ...], gap_fraction: float = 0.1) -> Volume:
     spacing = (2.0, 1.0, 1.0)
-    labels, membranes, cytoplasm = _phantoms.cell_membranes(rng, shape, spacing, cell_size=28.0, gap_fraction=0.1)
+    labels, membranes, cytoplasm = _phantoms.cell_membranes(
+        rng, shape, spacing, cell_size=28.0, gap_fraction=gap_fraction
+    )
     puncta = np.zeros(shape)
     count = max(1, int(np.prod(shape) / 6000))
     puncta.reshape(-1)[rng.integers(0, puncta.size, size=count)] = rng.uniform(1.0, 4.0, size=count)
@@ -101,10 +103,10 @@ def _boundary(rng: np.random.Generator, shape: tuple[int, ...]) -> Volume:
     return raw, labels.astype(np.uint16)
 
 
-def _lightsheet_boundary(rng: np.random.Generator, shape: tuple[int, ...]) -> Volume:
+def _lightsheet_boundary(rng: np.random.Generator, shape: tuple[int, ...], gap_fraction: float = 0.1) -> Volume:
     spacing = (1.5, 1.0, 1.0)
     labels, membranes, cytoplasm = _phantoms.cell_membranes(
-        rng, shape, spacing, cell_size=32.0, membrane_width=0.6, gap_fraction=0.1
+        rng, shape, spacing, cell_size=32.0, membrane_width=0.6, gap_fraction=gap_fraction
     )
     light = _phantoms.illumination(rng, shape, scale=40.0, contrast=0.35, depth_decay=0.3)
     # light-sheet stripes: shadows cast along the illumination axis (x) by absorbing structures
@@ -159,19 +161,29 @@ class _Task:
     splits: tuple[int, int, int]
     spacing_um: tuple[float, ...]
     summary: str
+    membrane_gaps: bool = False
 
 
 TASKS: dict[str, _Task] = {
-    "boundary": _Task(1, _boundary, (48, 128, 128), (2, 1, 1), (0.5, 0.25, 0.25), "confocal cell membranes"),
+    "boundary": _Task(
+        1, _boundary, (48, 128, 128), (2, 1, 1), (0.5, 0.25, 0.25), "confocal cell membranes", membrane_gaps=True
+    ),
     "lightsheet_boundary": _Task(
-        2, _lightsheet_boundary, (48, 128, 128), (2, 1, 1), (0.6, 0.4, 0.4), "light-sheet cell membranes"
+        2,
+        _lightsheet_boundary,
+        (48, 128, 128),
+        (2, 1, 1),
+        (0.6, 0.4, 0.4),
+        "light-sheet cell membranes",
+        membrane_gaps=True,
     ),
     "nuclei": _Task(3, _nuclei, (48, 128, 128), (2, 1, 1), (0.5, 0.25, 0.25), "light-sheet nuclei"),
     "denoising": _Task(4, _denoising, (32, 128, 128), (2, 1, 1), (0.3, 0.2, 0.2), "noisy/clean membrane pairs"),
     "multiclass": _Task(5, _multiclass, (48, 128, 128), (2, 1, 1), (0.5, 0.25, 0.25), "cells (1) and nuclei (2)"),
     "dsb2018_2d": _Task(6, _dsb2018_2d, (1, 256, 256), (8, 2, 2), (1.0, 0.3, 0.3), "2D fluorescent nuclei"),
 }
-"""The sample tasks: render function, default shape, default (train, val, test) file counts."""
+"""The sample tasks: render function, default shape, default (train, val, test) file counts; ``membrane_gaps``
+marks the tasks whose membrane stain has patches of weak or missing stain (their render takes ``gap_fraction``)."""
 
 _SPLITS = ("train", "val", "test")
 _MIN_SIZE = 8
@@ -201,8 +213,22 @@ def _check_shape(task: str, shape: Sequence[int] | None) -> tuple[int, ...]:
     return shape
 
 
+def _check_membrane_gaps(task: str, membrane_gaps: bool) -> None:
+    if not membrane_gaps and not _check_task(task).membrane_gaps:
+        with_gaps = sorted(name for name, spec in TASKS.items() if spec.membrane_gaps)
+        raise ValueError(
+            f"membrane_gaps=False (--no_membrane_gaps) applies to the membrane tasks {with_gaps}; "
+            f"sample task {task!r} has no membrane gaps to leave out."
+        )
+
+
 def generate_volume(
-    task: str, shape: Sequence[int] | None = None, seed: int = 0, split: str = "train", index: int = 0
+    task: str,
+    shape: Sequence[int] | None = None,
+    seed: int = 0,
+    split: str = "train",
+    index: int = 0,
+    membrane_gaps: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render one synthetic volume of ``task``.
 
@@ -212,6 +238,8 @@ def generate_volume(
         seed: dataset seed.
         split: ``"train"``, ``"val"`` or ``"test"``; each split draws different volumes.
         index: file index within the split.
+        membrane_gaps: False renders the membrane tasks (``boundary``, ``lightsheet_boundary``) without their
+            patches of weak or missing membrane stain; the labels stay the same. Other tasks accept only True.
 
     Returns:
         ``(raw, label)``: float32 raw ``(Z, Y, X)`` and the label of the same shape (dtype by task).
@@ -226,7 +254,10 @@ def generate_volume(
     shape = _check_shape(task, shape)
     if split not in _SPLITS:
         raise ValueError(f"Sample split must be one of {_SPLITS}, got {split!r}.")
+    _check_membrane_gaps(task, membrane_gaps)
     rng = np.random.Generator(np.random.PCG64([int(seed), spec.code, _SPLITS.index(split), int(index)]))
+    if not membrane_gaps:
+        return spec.render(rng, shape, gap_fraction=0.0)
     return spec.render(rng, shape)
 
 
@@ -256,6 +287,7 @@ def write_sample_dataset(
     n_train: int | None = None,
     n_val: int | None = None,
     n_test: int | None = None,
+    membrane_gaps: bool = True,
 ) -> Path:
     """Write the synthetic dataset of ``task`` to ``root``: ``train/``, ``val/`` and ``test/`` with ``*.h5``.
 
@@ -272,6 +304,8 @@ def write_sample_dataset(
         shape: volume shape, None for the task's default.
         n_train: number of training files, None for the task's default; likewise ``n_val``, ``n_test``
             (0 leaves the split out).
+        membrane_gaps: False leaves out the patches of weak or missing membrane stain (``boundary``,
+            ``lightsheet_boundary`` only); the files then record ``membrane_gaps = False``.
 
     Returns:
         ``root`` as a :class:`~pathlib.Path`.
@@ -287,6 +321,7 @@ def write_sample_dataset(
     """
     spec = _check_task(task)
     shape = _check_shape(task, shape)
+    _check_membrane_gaps(task, membrane_gaps)
     counts = [spec.splits[i] if n is None else int(n) for i, n in enumerate((n_train, n_val, n_test))]
     if min(counts) < 0 or sum(counts) == 0:
         raise ValueError(f"Sample file counts (train, val, test) must be >= 0 and not all 0, got {tuple(counts)}.")
@@ -309,8 +344,10 @@ def write_sample_dataset(
                 continue
             (staging / split).mkdir()
             for index in range(count):
-                raw, label = generate_volume(task, shape, seed=seed, split=split, index=index)
+                raw, label = generate_volume(task, shape, seed, split, index, membrane_gaps)
                 attrs = {"task": task, "seed": int(seed), "split": split, "spacing_um": spec.spacing_um}
+                if spec.membrane_gaps:
+                    attrs["membrane_gaps"] = bool(membrane_gaps)
                 _write_h5(staging / split / f"{task}_{split}_{index:02d}.h5", raw, label, attrs)
         if not root.exists():
             staging.rename(root)
@@ -385,7 +422,8 @@ def save_preview(raw: np.ndarray, label: np.ndarray, path: str | os.PathLike, zo
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: ``python -m unet3d_monai.data.sample <task> <dir> [--seed N] [--overwrite]``."""
+    """Command line: ``python -m unet3d_monai.data.sample <task> <dir> [--seed N] [--overwrite] [--shape Z Y X]
+    [--no_membrane_gaps] [--preview PNG]``."""
     parser = argparse.ArgumentParser(
         prog="python -m unet3d_monai.data.sample",
         description="Write a deterministic synthetic dataset (train/, val/, test/ with *.h5 holding raw and label).",
@@ -395,11 +433,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace train/, val/, test/ of a non-empty folder")
     parser.add_argument("--shape", type=int, nargs="+", help="volume shape Z Y X (Y X for dsb2018_2d)")
+    parser.add_argument(
+        "--no_membrane_gaps",
+        action="store_true",
+        help="boundary, lightsheet_boundary: continuous membranes, without patches of weak or missing stain",
+    )
     parser.add_argument("--preview", type=Path, help="also save a PNG of the middle slice of the first training file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        root = write_sample_dataset(args.task, args.dir, seed=args.seed, overwrite=args.overwrite, shape=args.shape)
+        root = write_sample_dataset(
+            args.task,
+            args.dir,
+            seed=args.seed,
+            overwrite=args.overwrite,
+            shape=args.shape,
+            membrane_gaps=not args.no_membrane_gaps,
+        )
     except (FileExistsError, ValueError) as error:
         parser.exit(2, f"error: {error}\n")
     files = [path for split in _SPLITS for path in sorted((root / split).glob("*.h5"))]
