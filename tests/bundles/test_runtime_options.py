@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
 from monai.bundle import ConfigParser
 
 from unet3d_monai.bundle.options import check_cli_overrides, config_option_names
@@ -101,5 +102,31 @@ def test_every_bundle_lists_the_runtime_options(task):
         assert set(OFF) <= config_option_names([path]), (task, kind)
         argv = ["run", "--config_file", str(path), *[token for name in OFF for token in (f"--{name}", "false")]]
         check_cli_overrides(argv=argv)
-    ddp = ConfigParser.load_config_file(str(ROOT / "bundles" / task / "multi_gpu_train.json"))
-    assert any(line.startswith("$unet3d_monai.runtime.configure_run(@device, None,") for line in ddp["initialize"])
+
+
+@pytest.fixture
+def one_process_group(tmp_path):
+    """A gloo process group of one process, as ``torchrun --nproc_per_node=1`` would start."""
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_distributed_training_guards_bfloat16(task, tmp_path, datasets, one_process_group):
+    """Under multi_gpu_train.json the wrapped network gets the run settings too: with bfloat16 autocast its 3D
+    convolutions on two-voxel-deep inputs compute in float32 (oneDNN's bfloat16 weight gradients there are wrong,
+    which ended distributed runs in NaN losses); the weights stay channels-first under DistributedDataParallel."""
+    parser = ConfigParser()
+    bundle = ROOT / "bundles" / task
+    parser.read_config([str(bundle / "train.json"), str(bundle / "multi_gpu_train.json")])
+    small = {k: v for k, v in SMALL.items() if task != "dsb2018_2d" or k != "network_def#num_groups"}
+    parser.update({"device": "cpu", "dataset_dir": datasets(task), "cpu_bf16": "true", **small})
+    settings = parser.get_parsed_content(_runtime_line(parser, "initialize"))
+    network = parser.get_parsed_content("network")
+    assert isinstance(network, torch.nn.parallel.DistributedDataParallel)
+    three_d = task != "dsb2018_2d"
+    assert settings.bfloat16 and not settings.channels_last
+    assert parser.get_parsed_content("train#inferer").enabled
+    assert is_bfloat16_guarded(network.module) is three_d
+    assert not is_channels_last_3d(network.module)
