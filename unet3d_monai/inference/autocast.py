@@ -20,7 +20,10 @@ class AutocastInferer(Inferer):
 
     MONAI's trainers switch on automatic mixed precision for CUDA only; on CPUs with native bfloat16 arithmetic
     (AVX512-BF16 or AMX) bfloat16 autocast roughly halves the time of a 3D U-Net training step. The logits come back
-    in the autocast dtype; the package's losses compute in float32 from them.
+    in the autocast dtype; the package's losses compute in float32 from them. A 3D network trained this way on the
+    CPU should first pass through :func:`~unet3d_monai.runtime.guard_bfloat16_convolutions` (the bundles' run
+    settings do it, single-process and distributed): oneDNN's bfloat16 weight gradients of 3D convolutions on
+    two-voxel-deep inputs are wrong.
 
     Args:
         device_type: ``"cpu"`` or ``"cuda"``; the autocast device.
