@@ -175,6 +175,22 @@ def test_a_worker_killed_mid_block_is_retried_and_the_result_is_equal(client, ra
     np.testing.assert_allclose(out, predict(net, raw, ROI, overlap=OVERLAP, device="cpu"), atol=1e-5)
 
 
+
+def test_the_only_worker_killed_mid_block_loses_no_shared_value(raw, tmp_path):
+    """The network every block uses lives on the one worker, which dies; the restarted worker gets it again."""
+    source, net, window_predictor = _source_and_network(raw, tmp_path, seed=5)
+    marker = tmp_path / "killed"
+    out = np.full((1, *raw.shape), np.nan, np.float32)
+
+    def write(region, block):
+        out[(slice(None), *region)] = block
+
+    with local_cluster(1) as cluster, distributed.Client(cluster) as one_worker:
+        _engine(one_worker, KillWorkerOnce(window_predictor, marker), tmp_path / "work").run(source, write)
+    assert marker.exists()
+    np.testing.assert_allclose(out, predict(net, raw, ROI, overlap=OVERLAP, device="cpu"), atol=1e-5)
+
+
 def test_local_workers_start_with_one_malloc_arena(client):
     client.wait_for_workers(2)  # one may be restarting after the test above killed it
     environments = client.run(lambda: {name: os.environ.get(name) for name in WORKER_ENVIRONMENT})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -61,12 +62,20 @@ def _import_distributed() -> Any:
     return distributed
 
 
+def _shared_value(value: Any) -> Any:
+    """The task that holds a value every block task uses (see :meth:`DaskTasks.share`)."""
+    return value
+
+
 class DaskTasks:
     """Runs the tasks of block-wise prediction on a Dask ``Client`` (see
     :class:`~unet3d_monai.inference.block_prediction.TaskRunner`).
 
-    Values shared by every task (the network) are scattered once to every worker; tasks are submitted as
-    impure (each runs once per submission) and Dask retries a task whose worker died.
+    Values shared by every task (the network, an in-memory volume) are tasks themselves, whose result Dask copies to
+    the workers that need it and computes again if every worker holding it dies (scattered data would be lost with
+    its worker, and every task still to run with it). Tasks are submitted as impure (each runs once per submission)
+    and Dask retries a task whose worker died. A task's result is released once the run has taken it, so that a
+    worker dying later does not make Dask run finished blocks again.
 
     Args:
         client: a connected ``distributed.Client``.
@@ -86,19 +95,24 @@ class DaskTasks:
         else:
             self.torch_threads = torch_threads
         self._completed = distributed.as_completed()
-        self._futures: list[Any] = []
+        self._futures: set[Any] = set()
 
     def share(self, value: Any) -> Any:
-        return self.client.scatter(value, broadcast=True, hash=False)
+        with warnings.catch_warnings():
+            # the value travels in the task graph on purpose (that is what makes it recoverable)
+            warnings.filterwarnings("ignore", message="(Sending large graph|Large object)", category=UserWarning)
+            return self.client.submit(_shared_value, value, pure=False)
 
     def submit(self, function: Callable, *args: Any) -> Any:
         future = self.client.submit(function, *args, pure=False)
-        self._futures.append(future)
+        self._futures.add(future)
         self._completed.add(future)
         return future
 
     def completed(self) -> Iterator[Any]:
-        yield from self._completed
+        for future in self._completed:
+            yield future
+            self._futures.discard(future)
 
     def cancel(self) -> None:
         self.client.cancel([f for f in self._futures if not f.done()])
