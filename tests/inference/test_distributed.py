@@ -175,7 +175,6 @@ def test_a_worker_killed_mid_block_is_retried_and_the_result_is_equal(client, ra
     np.testing.assert_allclose(out, predict(net, raw, ROI, overlap=OVERLAP, device="cpu"), atol=1e-5)
 
 
-
 def test_the_only_worker_killed_mid_block_loses_no_shared_value(raw, tmp_path):
     """The network every block uses lives on the one worker, which dies; the restarted worker gets it again."""
     source, net, window_predictor = _source_and_network(raw, tmp_path, seed=5)
