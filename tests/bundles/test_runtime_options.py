@@ -41,9 +41,10 @@ def datasets(tmp_path_factory):
     return dataset
 
 
-def _parser(task, kind, overrides, tmp_path, datasets):
+def _parser(task, kind, overrides, tmp_path, datasets, merged_with=()):
+    """The bundle's ``{kind}.json`` (then the files of ``merged_with`` over it), small and on the CPU."""
     parser = ConfigParser()
-    parser.read_config(str(ROOT / "bundles" / task / f"{kind}.json"))
+    parser.read_config([str(ROOT / "bundles" / task / name) for name in (f"{kind}.json", *merged_with)])
     small = {k: v for k, v in SMALL.items() if task != "dsb2018_2d" or k != "network_def#num_groups"}
     parser.update({"device": "cpu", "dataset_dir": datasets(task), **small, **overrides})
     if kind == "inference":
@@ -117,11 +118,7 @@ def test_distributed_training_guards_bfloat16(task, tmp_path, datasets, one_proc
     """Under multi_gpu_train.json the wrapped network gets the run settings too: with bfloat16 autocast its 3D
     convolutions on two-voxel-deep inputs compute in float32 (oneDNN's bfloat16 weight gradients there are wrong,
     which ended distributed runs in NaN losses); the weights stay channels-first under DistributedDataParallel."""
-    parser = ConfigParser()
-    bundle = ROOT / "bundles" / task
-    parser.read_config([str(bundle / "train.json"), str(bundle / "multi_gpu_train.json")])
-    small = {k: v for k, v in SMALL.items() if task != "dsb2018_2d" or k != "network_def#num_groups"}
-    parser.update({"device": "cpu", "dataset_dir": datasets(task), "cpu_bf16": "true", **small})
+    parser = _parser(task, "train", {"cpu_bf16": "true"}, tmp_path, datasets, merged_with=["multi_gpu_train.json"])
     settings = parser.get_parsed_content(_runtime_line(parser, "initialize"))
     network = parser.get_parsed_content("network")
     assert isinstance(network, torch.nn.parallel.DistributedDataParallel)

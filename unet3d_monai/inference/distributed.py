@@ -100,7 +100,7 @@ class DaskTasks:
     def share(self, value: Any) -> Any:
         with warnings.catch_warnings():
             # the value travels in the task graph on purpose (that is what makes it recoverable)
-            warnings.filterwarnings("ignore", message="(Sending large graph|Large object)", category=UserWarning)
+            warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
             return self.client.submit(_shared_value, value, pure=False)
 
     def submit(self, function: Callable, *args: Any) -> Any:
