@@ -27,9 +27,13 @@ import torch
 from unet3d_monai.data.locations import check_writable_folder
 from unet3d_monai.data.normalize import NormalizeMode
 from unet3d_monai.data.patches import check_patch_size
+from unet3d_monai.data.voxel_size import check_voxel_size
 from unet3d_monai.inference.segmentation import SegmentationMode
 from unet3d_monai.inference.volumes import find_volume_files
 from unet3d_monai.inference.writers import OutputDtype
+from unet3d_monai.networks.unet import pool_kernels_per_level
+from unet3d_monai.planning.memory import parse_memory
+from unet3d_monai.planning.timing import parse_step_seconds
 
 from .options import as_bool
 
@@ -202,11 +206,20 @@ def check_training_options(
     out_channels: object = 1,
     seed: object = 0,
     pretrained_ckpt: object = None,
+    normalization: object = "auto",
+    voxel_size: object = "auto",
+    pool_kernel_size: object = "auto",
+    memory_budget: object = None,
+    step_seconds: object = "auto",
+    network: torch.nn.Module | None = None,
 ) -> None:
     """Check the options of a training bundle; the first bad one raises its one-sentence explanation.
 
-    ``patch_size`` and ``batch_size`` may be ``"auto"``: the training plan chooses them
-    (:func:`unet3d_monai.planning.plan_training`).
+    ``patch_size``, ``batch_size``, ``normalization``, ``voxel_size`` and ``pool_kernel_size`` may be ``"auto"``:
+    the training plan chooses them (:func:`unet3d_monai.planning.plan_training`). Every check here reads the options
+    alone, never the dataset, so that a bad value stops the run before the sample dataset is generated or the
+    training volumes are read. ``network`` (the bundle's ``network_def``) gives the number of pooling levels that a
+    per-level ``pool_kernel_size`` must list.
 
     Raises:
         ValueError: a value is out of range or of the wrong kind, or the device is not available.
@@ -234,6 +247,35 @@ def check_training_options(
         as_bool(cpu_bf16, "cpu_bf16")
     check_device(device)
     _check_existing_file(pretrained_ckpt, "pretrained_ckpt")
+    if not _planned(normalization):
+        check_choice(normalization, "normalization", ["auto", *(mode.value for mode in NormalizeMode)])
+    if not _planned(voxel_size):
+        given = list(voxel_size) if isinstance(voxel_size, Sequence) and not isinstance(voxel_size, str) else []
+        check_voxel_size(voxel_size, len(given) if len(given) in (2, 3) else 3)
+    if not _planned(pool_kernel_size):
+        _check_pool_kernel_size(pool_kernel_size, network)
+    if memory_budget is not None:
+        parse_memory(memory_budget)
+    parse_step_seconds(step_seconds)
+
+
+def _check_pool_kernel_size(value: object, network: torch.nn.Module | None) -> None:
+    """``--pool_kernel_size``: one size for every level and axis, one per axis, or one such entry per level."""
+    spatial_dims = int(getattr(network, "spatial_dims", 0))
+    levels = len(getattr(network, "f_maps", [])) - 1
+    per_level = isinstance(value, Sequence) and not isinstance(value, str)
+    per_level = per_level and any(isinstance(entry, Sequence) and not isinstance(entry, str) for entry in value)
+    if spatial_dims and levels >= 1:
+        pool_kernels_per_level(value, spatial_dims, levels)
+        return
+    entries = value if per_level else [value]
+    for entry in entries:
+        sizes = list(entry) if isinstance(entry, Sequence) and not isinstance(entry, str) else [entry]
+        if not sizes or not all(_is_number(v) and v == int(v) and v >= 1 for v in sizes):
+            raise ValueError(
+                f"--pool_kernel_size must be 'auto', a positive whole number, one per spatial axis, or one such entry "
+                f"per pooling level, got {value!r}."
+            )
 
 
 def check_training_outputs(
