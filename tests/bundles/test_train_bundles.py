@@ -325,6 +325,35 @@ def test_bad_input_on_the_command_line_is_one_sentence(tmp_path):
     assert "Traceback" in full.stderr
 
 
+@pytest.mark.parametrize("workers", [0, 1])
+def test_bad_input_met_during_training_is_one_sentence(datasets, tmp_path, workers):
+    """A damaged file met by the validation at the start of training (read in this process, or in a DataLoader
+    worker) ends the run with its sentence alone: ignite's and MONAI's error logs with tracebacks are left out."""
+    damaged = tmp_path / "damaged.h5"
+    damaged.write_bytes(b"not an HDF5 file" * 8)
+    args = [f"--{k}={json.dumps(v)}" for k, v in SMALL["boundary"].items()]
+    cmd = [
+        *_cli("run", "training", "--config_file", str(_config("boundary"))),
+        "--dataset_dir", str(datasets["boundary"]),
+        "--ckpt_dir", str(tmp_path / "models"),
+        "--output_dir", str(tmp_path / "output"),
+        "--epochs", "1",
+        "--epoch_length", "1",
+        f"--validate#dataset#data=[{{'image': '{damaged}', 'label': '{damaged}'}}]",
+        f"--validate#dataloader#num_workers={workers}",
+        *args,
+    ]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert "SupervisedTrainer - INFO - Engine run resuming" in result.stdout  # the run had started
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        f"\nerror: File '{damaged}' is not an HDF5 file (or its header is damaged).\n"
+        "(set UNET3D_MONAI_TRACEBACK=1 for the full traceback)\n"
+    )
+    assert "Traceback" not in result.stdout + result.stderr
+    assert " - ERROR - " not in result.stdout
+
+
 @pytest.mark.parametrize("task", TASKS)
 def test_verify_net_in_out_and_torchscript_export(task, tmp_path):
     """MONAI's bundle tools work on every bundle: the metadata's data format matches the network, and the
