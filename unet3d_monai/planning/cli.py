@@ -12,6 +12,7 @@ import torch
 from monai.bundle import ConfigParser
 
 from unet3d_monai.data.atomic import atomic_write
+from unet3d_monai.data.sample import TASKS as SAMPLE_TASKS
 from unet3d_monai.networks import UNet3D
 from unet3d_monai.planning.fingerprint import compute_fingerprint
 from unet3d_monai.planning.plan import AUTO, make_plan
@@ -72,7 +73,23 @@ def _network(bundle: str | None, dataset_dir: Path) -> tuple[torch.nn.Module, st
 
 
 def run_plan(args: argparse.Namespace) -> None:
-    """Fingerprint ``args.dataset_dir``, plan and print the table."""
+    """Fingerprint ``args.dataset_dir``, plan and print the table.
+
+    Raises:
+        FileNotFoundError: ``--dataset_dir`` does not exist (one sentence saying what it should hold).
+    """
+    if not Path(args.dataset_dir).exists():
+        bundle = Path(args.bundle) if args.bundle else None
+        task = "boundary" if bundle is None else bundle.parent.name if bundle.suffix == ".json" else bundle.name
+        sample = (
+            f" (python -m unet3d_monai.data.sample {task} {args.dataset_dir} writes a synthetic one there)"
+            if task in SAMPLE_TASKS
+            else ""
+        )
+        raise FileNotFoundError(
+            f"--dataset_dir {args.dataset_dir} does not exist; give a folder holding train/ with the training volumes "
+            f"(*.h5), or the volumes themselves{sample}."
+        )
     network, source = _network(args.bundle, args.dataset_dir)
     fingerprint = compute_fingerprint(args.dataset_dir, args.raw_key, args.label_key or None, args.voxel_size)
     plan = make_plan(
