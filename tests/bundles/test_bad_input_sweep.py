@@ -183,6 +183,12 @@ CASES = [
         "train missing pretrained", "train", {"pretrained_ckpt": "{ws}/nothing.pt"}, ("--pretrained_ckpt", "nothing.pt")
     ),
     Case("train pretrained of another size", "train", {"pretrained_ckpt": "{ws}/model.pt"}, ("model.pt", "f_maps")),
+    Case(
+        "train damaged pretrained",
+        "train",
+        {"pretrained_ckpt": "{ws}/trained/model.pt"},
+        ("trained/model.pt", "is not a readable checkpoint", "expected network weights"),
+    ),
     Case("train missing dataset", "train", {"dataset_dir": "{ws}/nowhere"}, ("nowhere",)),
     Case("train missing label key", "train", {"label_key": "labels"}, ("'labels'", "boundary_train_00.h5")),
     Case(
@@ -198,6 +204,12 @@ CASES = [
     Case("infer-cli device", "infer-cli", {"device": "cuda:99"}, ("--device", "cuda:99")),
     # the inference bundle from Python
     Case("infer missing checkpoint", "infer", {"ckpt_path": "{ws}/missing.pt"}, ("--ckpt_path", "missing.pt")),
+    Case(
+        "infer-cli damaged checkpoint",
+        "infer-cli",
+        {"ckpt_path": "{ws}/trained/model.pt"},
+        ("trained/model.pt", "is not a readable checkpoint", "expected network weights"),
+    ),
     Case("infer missing input", "infer", {"input": "{ws}/missing.h5"}, ("missing.h5",)),
     Case("infer roi size", "infer", {"roi_size": "big"}, ("--roi_size", "big")),
     Case("infer zero-length roi", "infer", {"roi_size": []}, ("--roi_size",)),

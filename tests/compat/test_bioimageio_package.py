@@ -97,8 +97,12 @@ def test_weights_that_are_not_a_state_dict(tmp_path, network):
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("rdf.yaml", _rdf(_state_dict_weights()))
         archive.writestr("weights.pt", b"not a torch file")
-    with pytest.raises(NotABioimageioModelError, match="not readable with torch.load"):
+    with pytest.raises(NotABioimageioModelError) as info:
         read_bioimageio_package(package)
+    assert str(info.value) == (
+        f"{package}: the weights file 'weights.pt' is not a readable checkpoint: the file is damaged or truncated, "
+        "or was not written by torch.save; expected a state_dict saved with torch.save."
+    )
 
 
 def test_wrong_architecture_names_the_option(tmp_path, network):

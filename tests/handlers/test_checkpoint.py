@@ -148,6 +148,22 @@ def test_trainer_saved_and_restored_through_validator(tmp_path):
     torch.testing.assert_close(restored_net.weight, net.weight)
 
 
+def test_a_damaged_training_state_is_one_sentence(tmp_path):
+    from unet3d_monai.compat import NotACheckpointError
+    from unet3d_monai.handlers import TrainingStateLoader
+
+    last = tmp_path / "last.pt"
+    last.write_bytes(b"half of a training state")
+    resumed = Engine(lambda e, b: None)
+    TrainingStateLoader(str(last), {"network": torch.nn.Linear(2, 1)}).attach(resumed)
+    with pytest.raises(NotACheckpointError) as info:
+        resumed.run([0], max_epochs=1)
+    assert str(info.value) == (
+        f"{last} is not a readable checkpoint: the file is damaged or truncated, or was not written by torch.save; "
+        "expected the training state that training writes beside the weights (last.pt)."
+    )
+
+
 @pytest.mark.parametrize("epochs, interval, validated", [(3, 2, [3]), (4, 2, []), (1, 5, [1])])
 def test_final_validation_scores_the_last_epochs(epochs, interval, validated):
     """Only a last epoch that the interval skipped is validated at the end."""

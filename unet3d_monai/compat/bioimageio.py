@@ -18,6 +18,8 @@ from pathlib import Path, PurePosixPath
 import torch
 import yaml
 
+from unet3d_monai.compat.checkpoint_file import load_checkpoint_file
+
 __all__ = [
     "RDF_NAMES",
     "RECORD_KEY",
@@ -150,12 +152,12 @@ def read_bioimageio_package(path: str | os.PathLike) -> BioimageioPackage:
             "loaded into a network."
         )
     data = _read_member(path, entry["source"])
-    try:
-        state_dict = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as error:  # any failure to deserialise means the weights are not a readable state_dict
-        raise NotABioimageioModelError(
-            f"{path}: the weights {entry['source']!r} are not readable with torch.load(weights_only=True) ({error})."
-        ) from error
+    state_dict = load_checkpoint_file(
+        io.BytesIO(data),
+        "a state_dict saved with torch.save",
+        name=f"{path}: the weights file {entry['source']!r}",
+        error_type=NotABioimageioModelError,
+    )
     if not isinstance(state_dict, Mapping) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise NotABioimageioModelError(f"{path}: the weights {entry['source']!r} are not a state_dict.")
     architecture = entry.get("architecture") if isinstance(entry.get("architecture"), Mapping) else {}

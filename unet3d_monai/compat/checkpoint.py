@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from unet3d_monai.compat.bioimageio import is_bioimageio_package, read_bioimageio_package
+from unet3d_monai.compat.checkpoint_file import NotACheckpointError, load_checkpoint_file
 from unet3d_monai.compat.mismatch import CheckpointMismatchError, describe_mismatch
 
 __all__ = [
@@ -39,8 +40,11 @@ TRAINING_STATE_KEY = "network"
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
 
-class NotACheckpointError(ValueError):
-    """A file that ``torch.load(weights_only=True)`` cannot read, or that holds no network weights."""
+#: what :func:`read_checkpoint` expects, as its errors say
+WEIGHT_FILES = (
+    "network weights saved with torch.save (a state_dict, this package's model.pt or last.pt, or a pytorch-3dunet "
+    "checkpoint) or a bioimage.io model package"
+)
 
 
 def read_checkpoint(path: str | os.PathLike) -> object:
@@ -48,18 +52,15 @@ def read_checkpoint(path: str | os.PathLike) -> object:
 
     Raises:
         FileNotFoundError: when ``path`` is not an existing file.
-        NotACheckpointError: when the file is not a PyTorch file readable with ``weights_only=True``.
+        NotACheckpointError: when the file is not a PyTorch file readable with ``weights_only=True`` (damaged, or
+            holding Python objects other than tensors and plain values), e.g. ``/data/model.pt is not a readable
+            checkpoint: the file is damaged or truncated, or was not written by torch.save; expected network weights
+            saved with torch.save (...) or a bioimage.io model package.``
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint file {path} does not exist.")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # any failure to deserialise means the file is not a readable checkpoint
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise NotACheckpointError(
-            f"{path} is not a PyTorch checkpoint readable with torch.load(weights_only=True): {reason}"
-        ) from error
+    return load_checkpoint_file(path, WEIGHT_FILES)
 
 
 def _is_state_dict(value: object) -> bool:

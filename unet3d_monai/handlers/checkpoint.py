@@ -15,6 +15,7 @@ import torch
 from ignite.engine import Engine, Events
 from monai.handlers import CheckpointLoader
 
+from unet3d_monai.compat.checkpoint_file import load_checkpoint_file
 from unet3d_monai.data.atomic import atomic_write
 from unet3d_monai.inference.model_record import write_model_record
 
@@ -23,6 +24,8 @@ from .random_states import RandomStates
 __all__ = ["BestAndLastCheckpointer", "TrainingStateLoader", "atomic_torch_save"]
 
 logger = logging.getLogger(__name__)
+#: what :class:`TrainingStateLoader` expects to read, as its error says
+TRAINING_STATE = "the training state that training writes beside the weights (last.pt)"
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
@@ -221,7 +224,7 @@ class TrainingStateLoader(CheckpointLoader):
         super().attach(engine)
 
     def __call__(self, engine: Engine) -> None:
-        saved = torch.load(self.load_path, map_location="cpu", weights_only=True, mmap=True)
+        saved = load_checkpoint_file(self.load_path, TRAINING_STATE, mmap=True)  # a damaged file stops here
         missing = [name for name in _OPTIONAL_RUN_STATE if name in self.load_dict and name not in saved]
         del saved
         for name in missing:
