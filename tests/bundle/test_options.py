@@ -1,6 +1,10 @@
+from pathlib import Path
+
 import pytest
+from monai.bundle import ConfigParser
 
 from unet3d_monai.bundle import as_bool, check_cli_overrides, resume_checkpoint
+from unet3d_monai.bundle.options import user_options
 
 
 @pytest.mark.parametrize("value, expected", [(True, True), ("false", False), ("True", True), (0, False), ("yes", True)])
@@ -74,3 +78,59 @@ def test_block_wise_planning_and_cpu_options_are_accepted_by_name():
     check_cli_overrides(
         argv=[*training, "--pool_kernel_size", "[1,2,2]", "--memory_budget", "8", "--voxel_size", "auto"]
     )
+
+
+BUNDLES = sorted((Path(__file__).resolve().parents[2] / "bundles").glob("*/inference.json"))
+INTERNAL = {"checkpointer", "finalize", "imports", "initialize", "plan", "run", "state_saver", "training", "network"}
+
+
+def _unknown(argv):
+    with pytest.raises(ValueError) as info:
+        check_cli_overrides(argv=argv)
+    return str(info.value)
+
+
+def test_user_options_are_the_settings_of_a_config():
+    config = {
+        "imports": ["$import os"],
+        "bundle_root": "$os.getcwd()",
+        "ckpt_dir": "$@bundle_root + '/models'",
+        "ckpt_path": "$@ckpt_dir + '/model.pt'",
+        "epochs": 3,
+        "patch_size": [16, 32, 32],
+        "val_roi_size": None,
+        "alias": "@epochs",
+        "network_def": {"_target_": "torch.nn.Identity"},
+        "network": "$@network_def.to('cpu')",
+        "inputs": "$sorted(@network.parameters())",
+        "handlers": ["@network", {"_target_": "StatsHandler"}],
+        "export": ["$print(@ckpt_path)"],
+        "loop_a": "@loop_b",
+        "loop_b": "@loop_a",
+        "_meta_": {},
+        "initialize": ["$print(@epochs)"],
+        "run": "@export",
+    }
+    assert user_options(config) == {
+        "bundle_root", "ckpt_dir", "ckpt_path", "epochs", "patch_size", "val_roi_size", "alias"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("config", ["train.json", "inference.json"])
+@pytest.mark.parametrize("bundle", [path.parent.name for path in BUNDLES])
+def test_an_unknown_option_lists_the_bundles_options_not_its_internal_ids(bundle, config):
+    path = Path(__file__).resolve().parents[2] / "bundles" / bundle / config
+    message = _unknown(["run", "--config_file", str(path), "--nonsense_option", "2"])
+    options = user_options(ConfigParser.load_config_files([str(path)]))
+    assert message == f"unknown option --nonsense_option for this bundle. Known options: {', '.join(sorted(options))}."
+    assert not INTERNAL & options and {"device", "output_dir", "in_channels"} <= options
+    if config == "train.json":
+        assert {"epochs", "ckpt_dir", "dataset_dir", "learning_rate", "pretrained_ckpt"} <= options
+    else:
+        assert {"ckpt_path", "input", "roi_size", "overlap"} <= options
+
+
+def test_a_misspelt_nested_option_is_suggested_whole():
+    training = ["run", "training", "--config_file", str(BUNDLES[0].parent / "train.json")]
+    assert "Did you mean --network_def#f_maps?" in _unknown([*training, "--network_dfe#f_maps", "4"])
+    check_cli_overrides(argv=[*training, "--network_def#f_maps", "4", "--train#dataloader#num_workers", "0"])

@@ -312,6 +312,9 @@ def test_misspelt_option_on_the_command_line(datasets, tmp_path):
     assert result.returncode != 0
     assert "error: unknown option --epoch for this bundle. Did you mean --epochs?" in result.stderr
     assert "Traceback" not in result.stderr  # one sentence, not MONAI's nested tracebacks
+    known = set(result.stderr.split("Known options: ")[1].split(".\n")[0].split(", "))
+    assert {"epochs", "learning_rate", "ckpt_dir"} <= known
+    assert not {"checkpointer", "finalize", "imports", "plan", "state_saver", "train", "network"} & known
 
 
 def test_bad_input_on_the_command_line_is_one_sentence(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import difflib
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -16,14 +17,20 @@ __all__ = [
     "check_cli_overrides",
     "config_files",
     "config_option_names",
+    "user_options",
     "resume_checkpoint",
     "MONAI_RUN_ARGUMENTS",
+    "PROGRAM_IDS",
 ]
 
 #: arguments consumed by ``monai.bundle run`` itself; everything else on the command line is a config override.
 MONAI_RUN_ARGUMENTS = frozenset(
     {"run_id", "init_id", "final_id", "meta_file", "config_file", "logging_file", "tracking", "args_file"}
 )
+
+#: the ids that MONAI's bundle runner and the bundles use for the steps of a run rather than for its settings
+PROGRAM_IDS = frozenset({"imports", "initialize", "run", "training", "finalize"})
+_REFERENCE = re.compile(r"@(\w+)")
 
 _TRUE = {"true", "1", "yes", "on", "y", "t"}
 _FALSE = {"false", "0", "no", "off", "n", "f", "none", "null", ""}
@@ -51,12 +58,14 @@ def as_bool(value: object, name: str = "option") -> bool:
     raise ValueError(f"--{name} must be true or false, got {value!r}.")
 
 
-def _override_names(argv: Sequence[str]) -> list[str]:
+def _override_names(argv: Sequence[str]) -> list[tuple[str, str]]:
+    """The ``(top-level id, rest)`` of every ``--name value`` on ``argv``, e.g. ``("network_def", "#f_maps")``."""
     names = []
     for token in argv:
         if token.startswith("--") and len(token) > 2:
-            name = token[2:].split("=", 1)[0]
-            names.append(name.replace("-", "_").split("#", 1)[0])
+            name = token[2:].split("=", 1)[0].replace("-", "_")
+            top, sep, rest = name.partition("#")
+            names.append((top, sep + rest))
     return names
 
 
@@ -82,11 +91,65 @@ def config_files(argv: Sequence[str]) -> list[str]:
     return []
 
 
-def config_option_names(files: Sequence[str | os.PathLike]) -> set[str]:
-    """The top-level ids of the config ``files`` merged as MONAI merges them: the names a command line may set."""
+def _load(files: Sequence[str | os.PathLike]) -> dict:
     from monai.bundle import ConfigParser
 
-    return set(ConfigParser.load_config_files([str(f) for f in files]))
+    return ConfigParser.load_config_files([str(f) for f in files])
+
+
+def config_option_names(files: Sequence[str | os.PathLike]) -> set[str]:
+    """The top-level ids of the config ``files`` merged as MONAI merges them: the names a command line may set."""
+    return set(_load(files))
+
+
+def _references(value: object) -> list[str] | None:
+    """The top-level ids that ``value`` refers to (``@id``), or None when it builds or runs something: a component or
+    other dict, ``$`` statements in a list (a step of the run), a ``%`` macro."""
+    if isinstance(value, dict):
+        return None
+    if isinstance(value, list | tuple):
+        found = []
+        for item in value:
+            if isinstance(item, str) and item.startswith("$"):
+                return None
+            refs = _references(item)
+            if refs is None:
+                return None
+            found += refs
+        return found
+    if isinstance(value, str) and value.startswith("%"):
+        return None
+    if isinstance(value, str) and value.startswith(("$", "@")):
+        return _REFERENCE.findall(value)
+    return []
+
+
+def _settings(config: dict) -> set[str]:
+    """The top-level ids of ``config`` that are settings: a plain value, or an expression that refers to settings
+    only (``"ckpt_dir": "$@bundle_root + '/models'"``), not a component, a step of the run or what they make."""
+    found: dict[str, bool] = {}
+
+    def is_setting(name: str) -> bool:
+        if name not in found:
+            found[name] = False  # a cycle of references is no setting
+            refs = None if name in PROGRAM_IDS or name.startswith("_") else _references(config[name])
+            found[name] = refs is not None and all(ref in config and is_setting(ref) for ref in refs)
+        return found[name]
+
+    return {name for name in config if is_setting(name)}
+
+
+def user_options(config: dict) -> set[str]:
+    """The options users set on the command line for ``config``: its top-level settings.
+
+    Settings are the ids whose value is a plain value, a list of them, or an expression or reference built from
+    other settings only (``"device": "$torch.device('cpu')"``, ``"ckpt_path": "$@ckpt_dir + '/model.pt'"``).
+    Components (dicts), the steps of the run (``imports``, ``initialize``, ``run``, ``training``, ``finalize``,
+    lists of ``$`` statements) and what is computed from them (``"network": "$... @network_def ..."``) are not.
+    Nested ids such as ``network_def#f_maps`` are accepted on the command line all the same
+    (:func:`check_cli_overrides`); they are just not listed.
+    """
+    return _settings(config)
 
 
 def check_cli_overrides(allowed: Iterable[str] | None = None, argv: Sequence[str] | None = None) -> None:
@@ -95,9 +158,10 @@ def check_cli_overrides(allowed: Iterable[str] | None = None, argv: Sequence[str
     MONAI's bundle runner silently adds unknown ``--name value`` pairs to the config, so a misspelt
     ``--epoch 5`` would train with the default number of epochs. The bundles call this first in ``initialize``;
     the names it accepts are the top-level ids of the config files given with ``--config_file`` (nested ids such
-    as ``network_def#f_maps`` are accepted by their first part). On the bundle command line it also installs
-    :func:`~unet3d_monai.bundle.errors.install_error_hook`, so that bad input ends the run with its one-sentence
-    explanation rather than MONAI's nested tracebacks.
+    as ``network_def#f_maps`` are accepted by their first part). The error lists the bundle's options
+    (:func:`user_options`, not its internal ids) and suggests the closest, e.g. ``--epochs`` for ``--epoch``. On
+    the bundle command line it also installs :func:`~unet3d_monai.bundle.errors.install_error_hook`, so that bad
+    input ends the run with its one-sentence explanation rather than MONAI's nested tracebacks.
 
     Args:
         allowed: option names the bundle understands; None reads them from the config files on the command line.
@@ -109,13 +173,24 @@ def check_cli_overrides(allowed: Iterable[str] | None = None, argv: Sequence[str
             return
         install_error_hook()
         argv = sys.argv[1:]
-    allowed = set(allowed) if allowed is not None else config_option_names(config_files(argv))
-    for name in _override_names(argv):
+    if allowed is not None:
+        allowed = options = set(allowed)
+    else:
+        config = _load(config_files(argv))
+        allowed, options = set(config), user_options(config)
+    for name, nested in _override_names(argv):
         if name in MONAI_RUN_ARGUMENTS or name in allowed:
             continue
-        close = difflib.get_close_matches(name, sorted(allowed), n=1)
-        hint = f" Did you mean --{close[0]}?" if close else ""
-        raise ValueError(f"unknown option --{name} for this bundle.{hint} Known options: {', '.join(sorted(allowed))}.")
+        close = _closest(name, options) or _closest(name, allowed)
+        hint = f" Did you mean --{close}{nested}?" if close else ""
+        known = ", ".join(sorted(options or allowed))
+        raise ValueError(f"unknown option --{name} for this bundle.{hint} Known options: {known}.")
+
+
+def _closest(name: str, options: Iterable[str]) -> str | None:
+    """The option spelt most like ``name``, if one is close."""
+    close = difflib.get_close_matches(name, sorted(options), n=1)
+    return close[0] if close else None
 
 
 def resume_checkpoint(resume: object, ckpt_dir: str | os.PathLike, filename: str = "last.pt") -> str | None:
