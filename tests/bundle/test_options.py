@@ -4,7 +4,7 @@ import pytest
 from monai.bundle import ConfigParser
 
 from unet3d_monai.bundle import as_bool, check_cli_overrides, resume_checkpoint
-from unet3d_monai.bundle.options import user_options
+from unet3d_monai.bundle.options import used_options, user_options
 
 
 @pytest.mark.parametrize("value, expected", [(True, True), ("false", False), ("True", True), (0, False), ("yes", True)])
@@ -114,6 +114,7 @@ def test_user_options_are_the_settings_of_a_config():
     assert user_options(config) == {
         "bundle_root", "ckpt_dir", "ckpt_path", "epochs", "patch_size", "val_roi_size", "alias"
     }  # fmt: skip
+    assert used_options(config) == {"ckpt_path", "epochs"}  # ckpt_dir, bundle_root and alias only make other options
 
 
 @pytest.mark.parametrize("config", ["train.json", "inference.json"])
@@ -130,7 +131,15 @@ def test_an_unknown_option_lists_the_bundles_options_not_its_internal_ids(bundle
         assert {"ckpt_path", "input", "roi_size", "overlap"} <= options
 
 
-def test_a_misspelt_nested_option_is_suggested_whole():
-    training = ["run", "training", "--config_file", str(BUNDLES[0].parent / "train.json")]
+@pytest.mark.parametrize("bundle", [path.parent.name for path in BUNDLES])
+def test_a_prefix_suggests_the_option_the_run_uses(bundle):
+    folder = Path(__file__).resolve().parents[2] / "bundles" / bundle
+    inference = ["run", "--config_file", str(folder / "inference.json")]
+    training = ["run", "training", "--config_file", str(folder / "train.json")]
+    assert "Did you mean --ckpt_path?" in _unknown([*inference, "--ckpt", "model.pt"])  # not ckpt_dir
+    assert "Did you mean --ckpt_dir?" in _unknown([*training, "--ckpt", "models"])
+    assert "Did you mean --ckpt_dir?" in _unknown([*inference, "--ckpt_dr", "models"])  # the closer spelling
+    epoch = _unknown([*training, "--epoch", "2"])
+    assert epoch.startswith("unknown option --epoch for this bundle. Did you mean --epochs? Known options: ")
     assert "Did you mean --network_def#f_maps?" in _unknown([*training, "--network_dfe#f_maps", "4"])
     check_cli_overrides(argv=[*training, "--network_def#f_maps", "4", "--train#dataloader#num_workers", "0"])

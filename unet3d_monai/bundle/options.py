@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import json
 import os
 import re
 import sys
@@ -17,6 +18,7 @@ __all__ = [
     "check_cli_overrides",
     "config_files",
     "config_option_names",
+    "used_options",
     "user_options",
     "resume_checkpoint",
     "MONAI_RUN_ARGUMENTS",
@@ -152,6 +154,18 @@ def user_options(config: dict) -> set[str]:
     return _settings(config)
 
 
+def used_options(config: dict, options: set[str] | None = None) -> set[str]:
+    """The ``options`` (by default :func:`user_options`) that the run of ``config`` uses itself: those referred to by a
+    component, a step of the run or a computed value. The others only give another option its default (the inference
+    bundles' ``ckpt_dir`` only makes ``ckpt_path``), so that ``--ckpt`` means ``--ckpt_path`` there."""
+    options = user_options(config) if options is None else options
+    used = set()
+    for name, value in config.items():
+        if name not in options:
+            used |= set(_REFERENCE.findall(json.dumps(value))) & options
+    return used
+
+
 def check_cli_overrides(allowed: Iterable[str] | None = None, argv: Sequence[str] | None = None) -> None:
     """Fail with one sentence when the command line names an option the bundle does not have.
 
@@ -159,7 +173,7 @@ def check_cli_overrides(allowed: Iterable[str] | None = None, argv: Sequence[str
     ``--epoch 5`` would train with the default number of epochs. The bundles call this first in ``initialize``;
     the names it accepts are the top-level ids of the config files given with ``--config_file`` (nested ids such
     as ``network_def#f_maps`` are accepted by their first part). The error lists the bundle's options
-    (:func:`user_options`, not its internal ids) and suggests the closest, e.g. ``--epochs`` for ``--epoch``. On
+    (:func:`user_options`, not its internal ids) and suggests the one meant, e.g. ``--epochs`` for ``--epoch``. On
     the bundle command line it also installs :func:`~unet3d_monai.bundle.errors.install_error_hook`, so that bad
     input ends the run with its one-sentence explanation rather than MONAI's nested tracebacks.
 
@@ -174,23 +188,34 @@ def check_cli_overrides(allowed: Iterable[str] | None = None, argv: Sequence[str
         install_error_hook()
         argv = sys.argv[1:]
     if allowed is not None:
-        allowed = options = set(allowed)
+        allowed = set(allowed)
+        options, used = allowed, allowed
     else:
         config = _load(config_files(argv))
         allowed, options = set(config), user_options(config)
+        used = used_options(config, options)
     for name, nested in _override_names(argv):
         if name in MONAI_RUN_ARGUMENTS or name in allowed:
             continue
-        close = _closest(name, options) or _closest(name, allowed)
+        close = _closest(name, options, used) or _closest(name, allowed, used)
         hint = f" Did you mean --{close}{nested}?" if close else ""
         known = ", ".join(sorted(options or allowed))
         raise ValueError(f"unknown option --{name} for this bundle.{hint} Known options: {known}.")
 
 
-def _closest(name: str, options: Iterable[str]) -> str | None:
-    """The option spelt most like ``name``, if one is close."""
-    close = difflib.get_close_matches(name, sorted(options), n=1)
-    return close[0] if close else None
+def _closest(name: str, options: Iterable[str], preferred: set[str]) -> str | None:
+    """The option ``name`` most likely stands for: one it begins (``--ckpt``: those in ``preferred`` first, then the
+    closest spelling), else the one spelt most alike (``--learning_rat``)."""
+    options = sorted(options)
+
+    def spelling(option: str) -> float:
+        return difflib.SequenceMatcher(None, name, option).ratio()
+
+    prefixed = [option for option in options if option.startswith(name)]
+    if prefixed:
+        return min(prefixed, key=lambda option: (option not in preferred, -spelling(option), option))
+    close = difflib.get_close_matches(name, options, n=3)
+    return min(close, key=lambda option: (-spelling(option), option not in preferred, option)) if close else None
 
 
 def resume_checkpoint(resume: object, ckpt_dir: str | os.PathLike, filename: str = "last.pt") -> str | None:
