@@ -1,4 +1,5 @@
-"""The README's "Coming from pytorch-3dunet" tables name every key the conversion accepts."""
+"""The migration tables (docs/migration.md, linked from the README's "Coming from pytorch-3dunet") name every key
+the conversion accepts."""
 
 from pathlib import Path
 
@@ -6,13 +7,13 @@ from unet3d_monai.compat import convert
 from unet3d_monai.compat.seed_training import LOSS_KEYS, SEED_METRIC_KEYS
 from unet3d_monai.compat.seed_transforms import ARRAY_KEYS, SEED_TRANSFORM_OPTIONS
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+MIGRATION = ROOT / "docs" / "migration.md"
 
 
 def _section() -> str:
-    text = README.read_text()
-    start = text.index("## Coming from pytorch-3dunet")
-    return text[start : text.index("\n## ", start + 1)]
+    return MIGRATION.read_text()
 
 
 def _keys() -> list[str]:
@@ -34,4 +35,11 @@ def _keys() -> list[str]:
 def test_readme_table_names_every_key():
     section = _section()
     missing = [key for key in _keys() if f"`{key}`" not in section]
-    assert not missing, f"README's 'Coming from pytorch-3dunet' tables do not name {missing}"
+    assert not missing, f"the tables of docs/migration.md do not name {missing}"
+
+
+def test_readme_links_the_tables():
+    text = README.read_text()
+    start = text.index("## Coming from pytorch-3dunet")
+    section = text[start : text.index("\n## ", start + 1)]
+    assert "docs/migration.md" in section
