@@ -91,7 +91,8 @@ def test_a_given_dataset_dir_trains_and_the_bundle_folder_stays_pristine(tmp_pat
 def test_a_bad_planning_option_stops_the_run_before_any_data_is_generated(tmp_path, option, value, names):
     folder = pristine_bundle(tmp_path, "boundary")
     with pytest.raises(Exception) as info:
-        run_bundle("training", config_file=str(folder / "train.json"), **{**SHORT, **SMALL_3D, option: value})
+        args = {**SHORT, **SMALL_3D, option: value, "bundle_root": str(folder)}  # run from Python: name the copy
+        run_bundle("training", config_file=str(folder / "train.json"), **args)
     message = explain(info.value)
     assert message is not None and "\n" not in message
     for name in names:

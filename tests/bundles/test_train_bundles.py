@@ -143,12 +143,14 @@ def test_a_patch_larger_than_the_volumes_is_fitted_and_recorded_for_prediction(d
     assert parser.get_parsed_content("roi_size") == [80, 170, 170]
 
 
-def test_metric_direction_reaches_scheduler_and_checkpoints(datasets):
+def test_metric_direction_reaches_scheduler_and_checkpoints(datasets, tmp_path):
     for task, higher in [("boundary", False), ("nuclei", True), ("denoising", True), ("multiclass", True)]:
         parser = ConfigParser()
         parser.read_config(str(_config(task)))
-        # the optimizer needs the network, which the training plan builds from the training volumes
+        # the optimizer needs the network, which the training plan builds from the training volumes; the
+        # checkpointer's validator logs to TensorBoard, whose writer makes its event file in --output_dir
         parser.update({"network_def#f_maps": 8, "network_def#num_levels": 2, "dataset_dir": str(datasets[task])})
+        parser.update({"ckpt_dir": str(tmp_path / task / "models"), "output_dir": str(tmp_path / task / "output")})
         assert parser.get_parsed_content("higher_is_better") is higher
         assert parser.get_parsed_content("checkpointer").higher_is_better is higher
         if task not in DECAYING:
@@ -156,10 +158,11 @@ def test_metric_direction_reaches_scheduler_and_checkpoints(datasets):
 
 
 @pytest.mark.parametrize("task", sorted(DECAYING))
-def test_learning_rate_decays_to_zero_over_the_run(task, datasets):
+def test_learning_rate_decays_to_zero_over_the_run(task, datasets, tmp_path):
     parser = ConfigParser()
     parser.read_config(str(_config(task)))
     overrides = {"network_def#f_maps": 8, "network_def#num_levels": 2, "dataset_dir": str(datasets[task])}
+    overrides |= {"ckpt_dir": str(tmp_path / "models"), "output_dir": str(tmp_path / "output")}
     parser.update({**overrides, "epochs": 5, "epoch_length": 8})
     # polynomial decay over the whole run, 40 iterations: (1 - i / 40) ** 0.9, then 0
     factor = parser.get_parsed_content("lr_scheduler").lr_lambdas[0]
@@ -306,8 +309,14 @@ def _cli(*args, **popen):
     return [sys.executable, "-m", "monai.bundle", *args]
 
 
+def _work_dirs(tmp_path):
+    """Checkpoint and output folders of a command-line run under ``tmp_path``, never the bundle's own."""
+    return ["--ckpt_dir", str(tmp_path / "models"), "--output_dir", str(tmp_path / "output")]
+
+
 def test_misspelt_option_on_the_command_line(datasets, tmp_path):
     cmd = _cli("run", "training", "--config_file", str(_config("boundary")), "--dataset_dir", str(datasets["boundary"]))
+    cmd += _work_dirs(tmp_path)
     result = subprocess.run([*cmd, "--epoch", "2"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode != 0
     assert "error: unknown option --epoch for this bundle. Did you mean --epochs?" in result.stderr
@@ -319,6 +328,7 @@ def test_misspelt_option_on_the_command_line(datasets, tmp_path):
 
 def test_bad_input_on_the_command_line_is_one_sentence(tmp_path):
     cmd = _cli("run", "training", "--config_file", str(_config("boundary")), "--dataset_dir", str(tmp_path / "none"))
+    cmd += _work_dirs(tmp_path)
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "error: " in result.stderr and str(tmp_path / "none") in result.stderr
@@ -338,8 +348,7 @@ def test_bad_input_met_during_training_is_one_sentence(datasets, tmp_path, worke
     cmd = [
         *_cli("run", "training", "--config_file", str(_config("boundary"))),
         "--dataset_dir", str(datasets["boundary"]),
-        "--ckpt_dir", str(tmp_path / "models"),
-        "--output_dir", str(tmp_path / "output"),
+        *_work_dirs(tmp_path),
         "--epochs", "1",
         "--epoch_length", "1",
         f"--validate#dataset#data=[{{'image': '{damaged}', 'label': '{damaged}'}}]",
