@@ -1,7 +1,12 @@
 """Small helpers that the bundles in ``bundles/`` call from their JSON: command-line option checks, up-front
 checks of every option and output folder, typed option parsing, resuming, and preparing the dataset folder."""
 
-from .checks import check_inference_options, check_training_options, check_training_outputs
+from .checks import (
+    check_inference_options,
+    check_pool_kernel_size,
+    check_training_options,
+    check_training_outputs,
+)
 from .dataset import check_finite_volumes, prepare_dataset_dir
 from .errors import explain, install_error_hook, user_error
 from .location import bundle_root
@@ -13,6 +18,7 @@ __all__ = [
     "check_cli_overrides",
     "check_finite_volumes",
     "check_inference_options",
+    "check_pool_kernel_size",
     "check_training_options",
     "check_training_outputs",
     "explain",

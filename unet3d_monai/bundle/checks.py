@@ -45,6 +45,7 @@ __all__ = [
     "check_integer",
     "check_number",
     "check_overlap",
+    "check_pool_kernel_size",
     "check_training_options",
     "check_training_outputs",
     "check_window_size",
@@ -211,15 +212,13 @@ def check_training_options(
     pool_kernel_size: object = "auto",
     memory_budget: object = None,
     step_seconds: object = "auto",
-    network: torch.nn.Module | None = None,
 ) -> None:
     """Check the options of a training bundle; the first bad one raises its one-sentence explanation.
 
     ``patch_size``, ``batch_size``, ``normalization``, ``voxel_size`` and ``pool_kernel_size`` may be ``"auto"``:
     the training plan chooses them (:func:`unet3d_monai.planning.plan_training`). Every check here reads the options
     alone, never the dataset, so that a bad value stops the run before the sample dataset is generated or the
-    training volumes are read. ``network`` (the bundle's ``network_def``) gives the number of pooling levels that a
-    per-level ``pool_kernel_size`` must list.
+    training volumes are read; :func:`check_pool_kernel_size` with the bundle's network checks the pooling levels.
 
     Raises:
         ValueError: a value is out of range or of the wrong kind, or the device is not available.
@@ -252,15 +251,24 @@ def check_training_options(
     if not _planned(voxel_size):
         given = list(voxel_size) if isinstance(voxel_size, Sequence) and not isinstance(voxel_size, str) else []
         check_voxel_size(voxel_size, len(given) if len(given) in (2, 3) else 3)
-    if not _planned(pool_kernel_size):
-        _check_pool_kernel_size(pool_kernel_size, network)
+    check_pool_kernel_size(pool_kernel_size)
     if memory_budget is not None:
         parse_memory(memory_budget)
     parse_step_seconds(step_seconds)
 
 
-def _check_pool_kernel_size(value: object, network: torch.nn.Module | None) -> None:
-    """``--pool_kernel_size``: one size for every level and axis, one per axis, or one such entry per level."""
+def check_pool_kernel_size(value: object, network: torch.nn.Module | None = None) -> None:
+    """``--pool_kernel_size``: ``"auto"``, one size for every level and axis, one per axis, or one such entry per
+    pooling level of ``network`` (the bundle's ``network_def``; without it, only the form is checked).
+
+    The bundles call it in ``initialize`` after :func:`check_training_options`, whose checks of the network's own
+    arguments (``--in_channels``, ...) come first, and before the dataset is prepared.
+
+    Raises:
+        ValueError: one sentence naming ``--pool_kernel_size``.
+    """
+    if _planned(value):
+        return
     spatial_dims = int(getattr(network, "spatial_dims", 0))
     levels = len(getattr(network, "f_maps", [])) - 1
     per_level = isinstance(value, Sequence) and not isinstance(value, str)
