@@ -262,7 +262,8 @@ def check_pool_kernel_size(value: object, network: torch.nn.Module | None = None
     pooling level of ``network`` (the bundle's ``network_def``; without it, only the form is checked).
 
     The bundles call it in ``initialize`` after :func:`check_training_options`, whose checks of the network's own
-    arguments (``--in_channels``, ...) come first, and before the dataset is prepared.
+    arguments (``--in_channels``, ...) come first, after ``set_determinism`` (building ``network_def`` draws its
+    initial weights, which the seed decides), and before the dataset is prepared.
 
     Raises:
         ValueError: one sentence naming ``--pool_kernel_size``.
