@@ -283,3 +283,22 @@ def test_our_commands_are_the_ones_on_path():
         assert path is not None, f"{name} is not on PATH"
         result = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=300)
         assert result.returncode == 0 and description in result.stdout, (path, result.stdout, result.stderr)
+
+
+def test_an_error_from_a_dataloader_worker_is_one_sentence(capsys, monkeypatch):
+    """train3dunet and predict3dunet explain bad input as the bundles do, also when a DataLoader worker raised it."""
+    import unet3d_monai.data.files as files_module
+    from unet3d_monai.compat import cli
+
+    monkeypatch.delenv("UNET3D_MONAI_TRACEBACK", raising=False)
+    worker_traceback = (
+        "Caught ValueError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+        f'  File "{files_module.__file__}", line 10, in check\n'
+        "ValueError: HDF5 file 'a.h5' has no dataset 'raw'.\n"
+    )
+
+    def fails(argv):
+        raise RuntimeError(worker_traceback)
+
+    assert cli._explained(fails, []) == 1
+    assert capsys.readouterr().err.splitlines()[0] == "error: HDF5 file 'a.h5' has no dataset 'raw'."

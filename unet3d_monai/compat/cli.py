@@ -24,7 +24,7 @@ from typing import Any
 
 from monai.bundle import ConfigParser
 
-from unet3d_monai.bundle.errors import TRACEBACK_VARIABLE, user_error
+from unet3d_monai.bundle.errors import TRACEBACK_VARIABLE, explain, quiet_user_error_logs
 from unet3d_monai.compat.convert import convert_pytorch3dunet_config, read_pytorch3dunet_config, write_bundle
 from unet3d_monai.planning.cli import add_plan_command, run_plan
 
@@ -94,13 +94,14 @@ def _log_notes(notes: Sequence) -> None:
 
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s - %(name)s - %(levelname)s - %(message)s")
+    quiet_user_error_logs()  # bad input that stops a training engine is printed once, as its sentence
 
 
 def _explained(function, argv: Sequence[str] | None) -> int:
     try:
         function(argv)
     except Exception as error:  # bad input is explained in one sentence; anything else keeps its traceback
-        explained = None if os.environ.get(TRACEBACK_VARIABLE) else user_error(error)
+        explained = None if os.environ.get(TRACEBACK_VARIABLE) else explain(error)
         if explained is None:
             raise
         print(f"error: {explained}", file=sys.stderr)
