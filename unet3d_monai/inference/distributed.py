@@ -23,7 +23,7 @@ _LOCAL = re.compile(r"^local:(\d+)$")
 #: says: each window's buffers are then faulted in again page by page (measured here: 1.6 million page faults and
 #: as much system time as user time, twice the wall time of the same windows in the main thread). One arena serves
 #: every thread from the main heap, where freed memory is kept for the next window. It must be in the environment
-#: when the process starts; workers of a cluster started otherwise need it too (see the README).
+#: when the process starts; workers of a cluster started otherwise need it too (docs/blockwise.md).
 WORKER_ENVIRONMENT = {"MALLOC_ARENA_MAX": "1"}
 
 
