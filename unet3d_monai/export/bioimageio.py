@@ -27,7 +27,6 @@ import torch
 import torch.nn as nn
 import yaml
 
-from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.compat import load_network_weights
 from unet3d_monai.data.atomic import replace_path
 from unet3d_monai.data.normalize import Normalize
@@ -38,6 +37,7 @@ from unet3d_monai.export.cover import cover_image, save_cover
 from unet3d_monai.export.description import PackageFiles, bioimageio_spec, model_description, model_name
 from unet3d_monai.export.documentation import package_documentation
 from unet3d_monai.export.model import ExportedModel, resolve_model
+from unet3d_monai.options import as_bool
 
 __all__ = ["export_bioimageio"]
 

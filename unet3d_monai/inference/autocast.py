@@ -8,7 +8,7 @@ import torch
 from monai.inferers import Inferer
 from torch import nn
 
-from unet3d_monai.bundle.options import as_bool
+from unet3d_monai.options import as_bool
 
 __all__ = ["AutocastInferer", "cpu_bfloat16_enabled", "native_cpu_bfloat16"]
 

@@ -12,9 +12,9 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform
 from monai.utils import PostFix
 
-from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.data.voxel_size import read_voxel_size
 from unet3d_monai.inference.rescale import rescale_factors, to_input_grid, to_model_grid
+from unet3d_monai.options import as_bool
 
 __all__ = ["INPUT_GRID", "ToInputGridd", "ToModelGridd", "input_rescale_factors"]
 

@@ -18,7 +18,6 @@ from monai.transforms import Compose
 from monai.utils import ensure_tuple_rep, look_up_option, optional_import
 from torch import nn
 
-from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.data.files import get_h5_dataset, open_h5
 from unet3d_monai.data.normalize import Normalized
 from unet3d_monai.inference.block_files import parse_part, predict_file_blockwise, select_part
@@ -54,6 +53,7 @@ from unet3d_monai.inference.window_predictor import (
 from unet3d_monai.inference.write_predictions import WritePredictionsd, WritePreviewd, prediction_path, preview_path
 from unet3d_monai.inference.writers import OutputDtype, check_output_path
 from unet3d_monai.inference.zarr_store import ZarrVolume, is_zarr
+from unet3d_monai.options import as_bool
 
 tqdm, _ = optional_import("tqdm", name="tqdm")
 

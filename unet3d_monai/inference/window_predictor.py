@@ -9,8 +9,8 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.inference.autocast import cpu_bfloat16_enabled
+from unet3d_monai.options import as_bool
 
 __all__ = [
     "WindowPredictor",

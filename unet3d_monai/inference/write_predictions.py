@@ -12,7 +12,6 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform
 from monai.utils import PostFix, look_up_option
 
-from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.volumes import ArrayVolume, is_nifti, volume_stem
 from unet3d_monai.inference.writers import (
@@ -22,6 +21,7 @@ from unet3d_monai.inference.writers import (
     convert_predictions,
     write_nifti,
 )
+from unet3d_monai.options import as_bool
 
 __all__ = ["WritePredictionsd", "WritePreviewd", "prediction_path", "preview_path"]
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.inference.autocast import cpu_bfloat16_enabled
 from unet3d_monai.inference.window_predictor import network_spatial_dims
+from unet3d_monai.options import as_bool
 from unet3d_monai.runtime.allocator import configure_glibc_allocator, glibc
 from unet3d_monai.runtime.bfloat16_guard import guard_bfloat16_convolutions
 from unet3d_monai.runtime.memory_format import to_channels_last_3d

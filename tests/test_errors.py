@@ -3,7 +3,7 @@ from monai.bundle import ConfigParser
 
 from unet3d_monai.bundle import as_bool, explain, user_error
 from unet3d_monai.bundle.checks import check_device
-from unet3d_monai.bundle.errors import (
+from unet3d_monai.errors import (
     _LOG_FILTER,
     TRACEBACK_VARIABLE,
     instantiation_error,
