@@ -67,7 +67,7 @@ def _reraised_from_worker(raise_in_worker):
 
 
 def test_a_package_error_raised_in_a_dataloader_worker_is_explained(tmp_path):
-    from unet3d_monai.data.files import open_h5
+    from unet3d_monai.io.files import open_h5
 
     missing = tmp_path / "missing.h5"
 

@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 import torch
 
-from unet3d_monai.data.files import get_h5_dataset, open_h5, read_h5
+from unet3d_monai.io.files import get_h5_dataset, open_h5, read_h5
 
 __all__ = [
     "NonFiniteWarning",
@@ -389,7 +389,7 @@ def compute_volume_stats(
         max_block_bytes: memory budget of one block read from the file.
 
     Raises:
-        FileNotFoundError, HDF5FileError, HDF5KeyError: see :func:`~unet3d_monai.data.files.open_h5`.
+        FileNotFoundError, HDF5FileError, HDF5KeyError: see :func:`~unet3d_monai.io.files.open_h5`.
         ValueError: the dataset has no finite value or is not numeric.
 
     Warns:
@@ -442,7 +442,7 @@ def count_nonfinite(path: str | PathLike, key: str, max_block_bytes: int = DEFAU
             ...
 
     Raises:
-        FileNotFoundError, HDF5FileError, HDF5KeyError: see :func:`~unet3d_monai.data.files.open_h5`.
+        FileNotFoundError, HDF5FileError, HDF5KeyError: see :func:`~unet3d_monai.io.files.open_h5`.
     """
     with open_h5(path) as f:
         ds = get_h5_dataset(f, key)

@@ -19,12 +19,12 @@ from unet3d_monai.inference.rescale import model_grid_shape
 from unet3d_monai.inference.splitter import FittedWindowSplitter
 from unet3d_monai.inference.volumes import ArrayVolume
 from unet3d_monai.inference.window_predictor import network_digest
-from unet3d_monai.inference.writers import HDF5PredictionWriter
 from unet3d_monai.inference.zarr_store import ZarrPredictionWriter, is_zarr
+from unet3d_monai.io.writers import HDF5PredictionWriter
 
 if TYPE_CHECKING:
     from unet3d_monai.inference.predictor import VolumePredictor
-    from unet3d_monai.inference.segmentation import Segmenter
+    from unet3d_monai.segmentation.segmenter import Segmenter
 
 __all__ = ["ZarrBlockWriter", "input_grid_block_shape", "predict_file_blockwise", "work_dir_of"]
 

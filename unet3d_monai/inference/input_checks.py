@@ -9,8 +9,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from unet3d_monai.data.files import read_h5
 from unet3d_monai.data.stats import iter_blocks
+from unet3d_monai.io.files import read_h5
 
 __all__ = ["check_dimensions", "check_finite", "count_nonfinite", "fill_nonfinite"]
 

@@ -11,7 +11,7 @@ import nibabel as nib
 import numpy as np
 from monai.utils import StrEnum, look_up_option
 
-from unet3d_monai.data.atomic import replace_path
+from unet3d_monai.io.atomic import replace_path
 
 __all__ = [
     "HDF5PredictionWriter",
