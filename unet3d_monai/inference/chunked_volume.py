@@ -14,10 +14,9 @@ import numpy as np
 from unet3d_monai.data.normalize import Normalize
 from unet3d_monai.data.stats import VolumeStats
 from unet3d_monai.inference.input_checks import count_nonfinite, fill_nonfinite
+from unet3d_monai.io.region import Region
 
 __all__ = ["ChunkedVolume", "channel_first_shape"]
-
-Region = tuple[slice, ...]
 
 
 def channel_first_shape(shape: Sequence[int], name: str, channels_first_3d: bool) -> tuple[int, ...]:

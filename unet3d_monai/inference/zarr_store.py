@@ -21,6 +21,7 @@ import numpy as np
 from unet3d_monai.data.stats import DEFAULT_PERCENTILES, VolumeStats, _small_integer_stats, _two_pass_stats, iter_blocks
 from unet3d_monai.inference.chunked_volume import ChunkedVolume
 from unet3d_monai.io.files import ZARR_SUFFIX, is_zarr
+from unet3d_monai.io.region import Region
 from unet3d_monai.io.writers import OutputDtype, StagedOutput, convert_predictions
 from unet3d_monai.io.zarr_store import import_zarr, open_zarr_array
 
@@ -33,7 +34,6 @@ __all__ = [
     "zarr_volume_stats",
 ]
 
-Region = tuple[slice, ...]
 _STATS_BLOCK_BYTES = 64 * 2**20
 _STATS_CACHE: dict[tuple, VolumeStats] = {}
 _STATS_LOCK = threading.Lock()
