@@ -21,8 +21,8 @@ from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
 from unet3d_monai.inference import connected_components, foreground_watershed
-from unet3d_monai.inference.segmentation import relative_sampling
 from unet3d_monai.metrics import average_precision
+from unet3d_monai.segmentation.segmenter import relative_sampling
 
 VOXEL_SIZE = (2.0, 0.25, 0.25)
 

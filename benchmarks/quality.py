@@ -296,8 +296,8 @@ def score_reference(bundle: str, case: Case, test_files: list[Path], run_dir: Pa
     """Score pytorch-3dunet's predictions in ``run_dir/predictions``, segmented as the bundle segments its own: with
     its post-processing settings, in the test volume's voxel size (pytorch-3dunet predicts on the volume's grid, the
     training data's voxel size here, so ``min_distance`` counts the same voxels as the bundle's)."""
-    from unet3d_monai.data.voxel_size import read_voxel_size
     from unet3d_monai.inference import Segmenter
+    from unet3d_monai.io.voxel_size import read_voxel_size
 
     result: dict[str, object] = {}
     segmenter = None

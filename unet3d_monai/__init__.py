@@ -1,11 +1,13 @@
 """3D and 2D U-Nets for volumetric segmentation and regression on HDF5 volumes, built on MONAI.
 
-The package holds components only: ``data`` (HDF5 reader, lazy patch datasets, transforms, sample data),
-``networks`` (the U-Net family), ``losses``, ``metrics``, ``inference`` (sliding-window prediction and writers),
-``compat`` (pytorch-3dunet checkpoints and configs, bioimage.io packages), ``export`` (bioimage.io model
-packages), ``handlers`` (engine handlers for training), ``runtime`` (CPU settings applied at the start of a run),
-``planning`` (dataset fingerprint and training plan) and ``bundle`` (helpers the bundles call). The MONAI
-bundles in ``bundles/`` wire them into training and prediction.
+The package holds components only, in layers that import downwards (docs/design.md): ``options`` and ``errors``
+(yes/no options, one-sentence errors), ``io`` (volumes on disk: files, readers, writers, zarr stores, voxel sizes)
+and ``networks`` (the U-Net family), ``runtime`` (CPU settings applied at the start of a run), ``data`` (lazy patch
+datasets, statistics, transforms, sample data) and ``segmentation`` (probabilities to labels), ``losses``,
+``metrics`` and ``inference`` (sliding-window and block-wise prediction), ``handlers`` (engine handlers for
+training), ``planning`` (dataset fingerprint and training plan), ``export`` (bioimage.io model packages) and
+``compat`` (pytorch-3dunet checkpoints and configs, bioimage.io packages, the commands), and at the top ``bundle``
+(helpers the bundles call). The MONAI bundles in ``bundles/`` wire them into training and prediction.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ _SUBPACKAGES = (
     "export",
     "handlers",
     "inference",
+    "io",
     "losses",
     "metrics",
     "networks",
     "planning",
     "runtime",
+    "segmentation",
 )
 
 

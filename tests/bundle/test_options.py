@@ -3,18 +3,8 @@ from pathlib import Path
 import pytest
 from monai.bundle import ConfigParser
 
-from unet3d_monai.bundle import as_bool, check_cli_overrides, resume_checkpoint
+from unet3d_monai.bundle import check_cli_overrides, resume_checkpoint
 from unet3d_monai.bundle.options import used_options, user_options
-
-
-@pytest.mark.parametrize("value, expected", [(True, True), ("false", False), ("True", True), (0, False), ("yes", True)])
-def test_as_bool(value, expected):
-    assert as_bool(value) is expected
-
-
-def test_as_bool_rejects_other_words():
-    with pytest.raises(ValueError, match="--resume must be true or false, got 'maybe'"):
-        as_bool("maybe", "resume")
 
 
 def test_unknown_override_suggests_the_close_name():

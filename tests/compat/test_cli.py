@@ -287,7 +287,7 @@ def test_our_commands_are_the_ones_on_path():
 
 def test_an_error_from_a_dataloader_worker_is_one_sentence(capsys, monkeypatch):
     """train3dunet and predict3dunet explain bad input as the bundles do, also when a DataLoader worker raised it."""
-    import unet3d_monai.data.files as files_module
+    import unet3d_monai.io.files as files_module
     from unet3d_monai.compat import cli
 
     monkeypatch.delenv("UNET3D_MONAI_TRACEBACK", raising=False)

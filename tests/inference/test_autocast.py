@@ -53,9 +53,10 @@ class _Recorder(torch.nn.Module):
     ],
 )
 def test_window_predictor_runs_cpu_windows_in_bfloat16_as_cpu_bf16_says(options, bfloat16, monkeypatch):
-    from unet3d_monai.inference import WindowPredictor, autocast
+    from unet3d_monai.inference import WindowPredictor
+    from unet3d_monai.runtime import cpu_bfloat16
 
-    monkeypatch.setattr(autocast, "native_cpu_bfloat16", lambda: bfloat16 == "native")
+    monkeypatch.setattr(cpu_bfloat16, "native_cpu_bfloat16", lambda: bfloat16 == "native")
     recorder = _Recorder()
     predictor = WindowPredictor(recorder, **options)
     out = predictor(torch.rand(2, 1, 4, 6, 6))

@@ -9,7 +9,7 @@ import pytest
 from tests.inference._networks import TinyNet
 from tests.inference._tasks import interrupt_after
 from unet3d_monai.inference import VolumePredictor, predict, predict_file
-from unet3d_monai.inference.writers import check_output_path
+from unet3d_monai.io.writers import check_output_path
 
 
 def _write_h5(path, data, key="raw"):

@@ -24,16 +24,16 @@ from pathlib import Path
 
 import torch
 
-from unet3d_monai.data.locations import check_writable_folder
 from unet3d_monai.data.normalize import NormalizeMode
 from unet3d_monai.data.patches import check_patch_size
-from unet3d_monai.data.voxel_size import check_voxel_size
-from unet3d_monai.inference.segmentation import SegmentationMode
 from unet3d_monai.inference.volumes import find_volume_files
-from unet3d_monai.inference.writers import OutputDtype
+from unet3d_monai.io.locations import check_writable_folder
+from unet3d_monai.io.voxel_size import check_voxel_size
+from unet3d_monai.io.writers import OutputDtype
 from unet3d_monai.networks.unet import pool_kernels_per_level
 from unet3d_monai.planning.memory import parse_memory
 from unet3d_monai.planning.timing import parse_step_seconds
+from unet3d_monai.segmentation.segmenter import SegmentationMode
 
 from .options import as_bool
 

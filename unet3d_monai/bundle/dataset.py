@@ -8,9 +8,9 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
-from unet3d_monai.data.files import check_dataset_dir
 from unet3d_monai.data.sample import ensure_sample_dataset
 from unet3d_monai.data.stats import NonFiniteWarning, compute_volume_stats, count_nonfinite
+from unet3d_monai.io.files import check_dataset_dir
 
 __all__ = ["check_finite_volumes", "prepare_dataset_dir"]
 

@@ -11,7 +11,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .errors import install_error_hook
+from unet3d_monai.errors import install_error_hook
+from unet3d_monai.options import as_bool
 
 __all__ = [
     "as_bool",
@@ -33,31 +34,6 @@ MONAI_RUN_ARGUMENTS = frozenset(
 #: the ids that MONAI's bundle runner and the bundles use for the steps of a run rather than for its settings
 PROGRAM_IDS = frozenset({"imports", "initialize", "run", "training", "finalize"})
 _REFERENCE = re.compile(r"@(\w+)")
-
-_TRUE = {"true", "1", "yes", "on", "y", "t"}
-_FALSE = {"false", "0", "no", "off", "n", "f", "none", "null", ""}
-
-
-def as_bool(value: object, name: str = "option") -> bool:
-    """Read a yes/no option given in a config or on the command line.
-
-    ``python -m monai.bundle`` hands ``--resume true`` to the config as the *string* ``"true"``, which Python would
-    treat as true even when it says ``"false"``; this accepts booleans, 0/1 and the usual words.
-
-    Example::
-
-        >>> as_bool("false"), as_bool(True), as_bool("Yes")
-        (False, True, True)
-    """
-    if isinstance(value, bool):
-        return value
-    if value is None:
-        return False
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError(f"--{name} must be true or false, got {value!r}.")
 
 
 def _override_names(argv: Sequence[str]) -> list[tuple[str, str]]:
@@ -174,7 +150,7 @@ def check_cli_overrides(allowed: Iterable[str] | None = None, argv: Sequence[str
     the names it accepts are the top-level ids of the config files given with ``--config_file`` (nested ids such
     as ``network_def#f_maps`` are accepted by their first part). The error lists the bundle's options
     (:func:`user_options`, not its internal ids) and suggests the one meant, e.g. ``--epochs`` for ``--epoch``. On
-    the bundle command line it also installs :func:`~unet3d_monai.bundle.errors.install_error_hook`, so that bad
+    the bundle command line it also installs :func:`~unet3d_monai.errors.install_error_hook`, so that bad
     input ends the run with its one-sentence explanation rather than MONAI's nested tracebacks.
 
     Args:

@@ -24,8 +24,8 @@ from typing import Any
 
 from monai.bundle import ConfigParser
 
-from unet3d_monai.bundle.errors import TRACEBACK_VARIABLE, explain, quiet_user_error_logs
 from unet3d_monai.compat.convert import convert_pytorch3dunet_config, read_pytorch3dunet_config, write_bundle
+from unet3d_monai.errors import TRACEBACK_VARIABLE, explain, quiet_user_error_logs
 from unet3d_monai.planning.cli import add_plan_command, run_plan
 
 __all__ = ["apply_overrides", "main", "predict3dunet", "run_bundle_config", "train3dunet"]

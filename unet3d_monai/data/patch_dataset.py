@@ -17,7 +17,6 @@ from monai.data.utils import set_rnd
 from monai.transforms import Randomizable
 from monai.utils import MAX_SEED, StrEnum, look_up_option
 
-from unet3d_monai.data.files import find_h5_files, get_h5_dataset, open_h5, read_h5
 from unet3d_monai.data.patches import (
     FILTER_BYTES_PER_VOXEL,
     check_patch_size,
@@ -27,8 +26,9 @@ from unet3d_monai.data.patches import (
     num_voxels,
     select_patches,
 )
-from unet3d_monai.data.reader import volume_layout
 from unet3d_monai.data.stats import DEFAULT_BLOCK_BYTES, DEFAULT_PERCENTILES, compute_volume_stats
+from unet3d_monai.io.files import find_h5_files, get_h5_dataset, open_h5, read_h5
+from unet3d_monai.io.reader import volume_layout
 
 __all__ = ["HDF5PatchDataset", "PadMode", "RandomHDF5PatchDataset", "SmallVolumeWarning"]
 

@@ -6,9 +6,9 @@ import logging
 from collections.abc import Sequence
 from os import PathLike
 
-from unet3d_monai.data.files import find_h5_files, get_h5_dataset, open_h5
 from unet3d_monai.data.patches import check_patch_size
-from unet3d_monai.data.reader import volume_layout
+from unet3d_monai.io.files import find_h5_files, get_h5_dataset, open_h5
+from unet3d_monai.io.reader import volume_layout
 
 __all__ = ["fit_patch_size"]
 

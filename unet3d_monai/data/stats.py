@@ -26,18 +26,20 @@ from dataclasses import asdict, dataclass
 from os import PathLike
 from pathlib import Path
 from threading import Lock
+from typing import Any
 
 import h5py
 import numpy as np
 import torch
 
-from unet3d_monai.data.files import get_h5_dataset, open_h5, read_h5
+from unet3d_monai.io.files import get_h5_dataset, open_h5, read_h5
 
 __all__ = [
     "NonFiniteWarning",
     "VolumeStats",
     "clear_stats_cache",
     "compute_volume_stats",
+    "count_dataset_nonfinite",
     "count_nonfinite",
     "iter_blocks",
 ]
@@ -389,7 +391,7 @@ def compute_volume_stats(
         max_block_bytes: memory budget of one block read from the file.
 
     Raises:
-        FileNotFoundError, HDF5FileError, HDF5KeyError: see :func:`~unet3d_monai.data.files.open_h5`.
+        FileNotFoundError, HDF5FileError, HDF5KeyError: see :func:`~unet3d_monai.io.files.open_h5`.
         ValueError: the dataset has no finite value or is not numeric.
 
     Warns:
@@ -442,13 +444,24 @@ def count_nonfinite(path: str | PathLike, key: str, max_block_bytes: int = DEFAU
             ...
 
     Raises:
-        FileNotFoundError, HDF5FileError, HDF5KeyError: see :func:`~unet3d_monai.data.files.open_h5`.
+        FileNotFoundError, HDF5FileError, HDF5KeyError: see :func:`~unet3d_monai.io.files.open_h5`.
     """
     with open_h5(path) as f:
-        ds = get_h5_dataset(f, key)
-        if ds.dtype.kind not in "fc":
-            return 0
-        blocks = iter_blocks(ds.shape, ds.chunks, ds.dtype.itemsize, max_block_bytes)
-        return sum(
-            int(block.size - np.count_nonzero(np.isfinite(block))) for block in (read_h5(ds, sl) for sl in blocks)
-        )
+        return count_dataset_nonfinite(get_h5_dataset(f, key), max_block_bytes)
+
+
+def count_dataset_nonfinite(dataset: Any, max_block_bytes: int = DEFAULT_BLOCK_BYTES) -> int:
+    """Number of NaN and +-Inf values in an open HDF5 dataset or zarr array, read block by block (integer and
+    boolean data have none and are not read).
+
+    Example::
+
+        with h5py.File("cells.h5", "r") as f:
+            count_dataset_nonfinite(f["raw"])
+    """
+    if dataset.dtype.kind not in "fc":
+        return 0
+    blocks = iter_blocks(dataset.shape, dataset.chunks, dataset.dtype.itemsize, max_block_bytes)
+    return sum(
+        int(block.size - np.count_nonzero(np.isfinite(block))) for block in (read_h5(dataset, sl) for sl in blocks)
+    )

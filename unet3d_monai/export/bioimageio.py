@@ -27,9 +27,7 @@ import torch
 import torch.nn as nn
 import yaml
 
-from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.compat import load_network_weights
-from unet3d_monai.data.atomic import replace_path
 from unet3d_monai.data.normalize import Normalize
 from unet3d_monai.data.sample import TASKS, generate_volume
 from unet3d_monai.data.stats import DEFAULT_PERCENTILES
@@ -38,6 +36,8 @@ from unet3d_monai.export.cover import cover_image, save_cover
 from unet3d_monai.export.description import PackageFiles, bioimageio_spec, model_description, model_name
 from unet3d_monai.export.documentation import package_documentation
 from unet3d_monai.export.model import ExportedModel, resolve_model
+from unet3d_monai.io.atomic import replace_path
+from unet3d_monai.options import as_bool
 
 __all__ = ["export_bioimageio"]
 

@@ -16,8 +16,8 @@ from ignite.engine import Engine, Events
 from monai.handlers import CheckpointLoader
 
 from unet3d_monai.compat.checkpoint_file import load_checkpoint_file
-from unet3d_monai.data.atomic import atomic_write
 from unet3d_monai.inference.model_record import write_model_record
+from unet3d_monai.io.atomic import atomic_write
 
 from .random_states import RandomStates
 
@@ -32,7 +32,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     """Save ``obj`` with :func:`torch.save` so that ``path`` is never left half-written.
 
     The object is written to a temporary file in the same folder, flushed to disk, and renamed over ``path``
-    (an atomic operation on POSIX file systems; see :func:`~unet3d_monai.data.atomic.atomic_write`). A process
+    (an atomic operation on POSIX file systems; see :func:`~unet3d_monai.io.atomic.atomic_write`). A process
     killed at any moment leaves either the previous file or the new one, never a truncated one.
 
     Example::

@@ -36,7 +36,16 @@ from unet3d_monai.inference.model_record import (
 from unet3d_monai.inference.predictor import VolumePredictor, predict_file
 from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.resampled_volume import ResampledVolume
-from unet3d_monai.inference.segmentation import (
+from unet3d_monai.inference.segmentd import Segmentd
+from unet3d_monai.inference.sliding_window import predict
+from unet3d_monai.inference.splitter import FittedWindowSplitter, VolumeBlock
+from unet3d_monai.inference.volumes import ArrayVolume, HDF5Volume, find_volume_files, load_nifti
+from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, fit_window, network_min_window
+from unet3d_monai.inference.window_options import check_window_options
+from unet3d_monai.inference.window_predictor import WindowPredictor
+from unet3d_monai.inference.write_predictions import WritePredictionsd, WritePreviewd
+from unet3d_monai.io.writers import HDF5PredictionWriter, OutputDtype, write_nifti
+from unet3d_monai.segmentation.segmenter import (
     SegmentationMode,
     Segmenter,
     boundary_components,
@@ -46,15 +55,6 @@ from unet3d_monai.inference.segmentation import (
     foreground_watershed,
     merge_weak_borders,
 )
-from unet3d_monai.inference.segmentd import Segmentd
-from unet3d_monai.inference.sliding_window import predict
-from unet3d_monai.inference.splitter import FittedWindowSplitter, VolumeBlock
-from unet3d_monai.inference.volumes import ArrayVolume, HDF5Volume, find_volume_files, load_nifti
-from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, fit_window, network_min_window
-from unet3d_monai.inference.window_options import check_window_options
-from unet3d_monai.inference.window_predictor import WindowPredictor
-from unet3d_monai.inference.write_predictions import WritePredictionsd, WritePreviewd
-from unet3d_monai.inference.writers import HDF5PredictionWriter, OutputDtype, write_nifti
 
 __all__ = [
     "ArrayVolume",

@@ -8,7 +8,7 @@ import torch
 from monai.inferers import Inferer
 from torch import nn
 
-from unet3d_monai.bundle.options import as_bool
+from unet3d_monai.runtime.cpu_bfloat16 import cpu_bfloat16_enabled, native_cpu_bfloat16
 
 __all__ = ["AutocastInferer", "cpu_bfloat16_enabled", "native_cpu_bfloat16"]
 
@@ -49,31 +49,3 @@ class AutocastInferer(Inferer):
     def __call__(self, inputs: torch.Tensor, network: nn.Module, *args: Any, **kwargs: Any) -> Any:
         with torch.autocast(self.device_type, dtype=self.dtype, enabled=self.enabled):
             return network(inputs, *args, **kwargs)
-
-
-def native_cpu_bfloat16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), as oneDNN reports it.
-
-    Without native support bfloat16 is emulated and autocast slows training down instead of speeding it up.
-    """
-    if not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def cpu_bfloat16_enabled(option: bool | str, device: torch.device | str) -> bool:
-    """Resolve a ``cpu_bf16`` bundle option: ``"auto"`` is on when training runs on a CPU with native bfloat16;
-    ``true``/``false`` force it (on the CPU only: CUDA uses MONAI's own AMP).
-
-    Example:
-        >>> cpu_bfloat16_enabled(False, "cpu"), cpu_bfloat16_enabled("auto", "cuda")
-        (False, False)
-    """
-    if torch.device(device).type != "cpu":
-        return False
-    if isinstance(option, str) and option.strip().lower() == "auto":
-        return native_cpu_bfloat16()
-    return as_bool(option, "cpu_bf16")

@@ -7,7 +7,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import h5py
 import numpy as np
@@ -19,16 +19,51 @@ from unet3d_monai.inference.rescale import model_grid_shape
 from unet3d_monai.inference.splitter import FittedWindowSplitter
 from unet3d_monai.inference.volumes import ArrayVolume
 from unet3d_monai.inference.window_predictor import network_digest
-from unet3d_monai.inference.writers import HDF5PredictionWriter
 from unet3d_monai.inference.zarr_store import ZarrPredictionWriter, is_zarr
+from unet3d_monai.io.writers import HDF5PredictionWriter, OutputDtype
+from unet3d_monai.segmentation.segmenter import Segmenter
 
-if TYPE_CHECKING:
-    from unet3d_monai.inference.predictor import VolumePredictor
-    from unet3d_monai.inference.segmentation import Segmenter
-
-__all__ = ["ZarrBlockWriter", "input_grid_block_shape", "predict_file_blockwise", "work_dir_of"]
+__all__ = [
+    "BlockwiseSettings",
+    "ZarrBlockWriter",
+    "input_grid_block_shape",
+    "predict_file_blockwise",
+    "work_dir_of",
+]
 
 logger = logging.getLogger(__name__)
+
+
+class BlockwiseSettings(Protocol):
+    """What block-wise prediction reads of the predictor that runs it
+    (:class:`~unet3d_monai.inference.VolumePredictor`), so that this module need not import the predictor."""
+
+    window_predictor: Any
+    network: Any
+    inferer: Any
+    device: Any
+    roi_size: Sequence[int]
+    overlap: Sequence[float]
+    min_window: Sequence[int]
+    raw_key: str
+    normalization: Any
+    replace_nonfinite: float | None
+    channels_first_3d: bool
+    tta: bool
+    out_channels: int
+    block_shape: Sequence[int] | None
+    block_memory_bytes: int
+    overwrite: bool
+    output_dtype: OutputDtype
+    resume: bool
+    progress: bool
+    save_segmentation: bool
+    segmenter: Segmenter
+    rescale: bool
+    voxel_size: Sequence[float] | None
+    preview: bool
+
+    def _write_preview(self, path: Path, volume: Any, predictions: ArrayVolume) -> None: ...
 
 
 class ZarrBlockWriter:
@@ -127,7 +162,7 @@ def _predict_on_model_grid(
 
 
 def predict_file_blockwise(
-    owner: VolumePredictor,
+    owner: BlockwiseSettings,
     path: Path,
     volume: Any,
     output: Path,

@@ -44,6 +44,7 @@ from unet3d_monai.inference.allocation import reuse_freed_memory
 from unet3d_monai.inference.merger import GaussianWeightedMerger
 from unet3d_monai.inference.partials import PartialStore
 from unet3d_monai.inference.splitter import FittedWindowSplitter, RegionSource, VolumeBlock
+from unet3d_monai.io.region import Region
 
 tqdm, _ = optional_import("tqdm", name="tqdm")
 
@@ -51,7 +52,6 @@ __all__ = ["BlockPlan", "BlockwisePrediction", "VolumeFile", "default_block_shap
 
 logger = logging.getLogger(__name__)
 
-Region = tuple[slice, ...]
 Key = tuple[int, ...]
 
 

@@ -12,12 +12,14 @@ from typing import Any, Self
 import numpy as np
 
 from unet3d_monai.data.normalize import Normalize
-from unet3d_monai.data.stats import VolumeStats
-from unet3d_monai.inference.input_checks import count_nonfinite, fill_nonfinite
+from unet3d_monai.data.stats import VolumeStats, count_dataset_nonfinite
+from unet3d_monai.inference.input_checks import fill_nonfinite
+from unet3d_monai.io.region import Region
 
 __all__ = ["ChunkedVolume", "channel_first_shape"]
 
-Region = tuple[slice, ...]
+#: the most bytes read at once when the stored array is counted for NaN/Inf (no statistics at hand)
+_NONFINITE_BLOCK_BYTES = 8 * 2**20
 
 
 def channel_first_shape(shape: Sequence[int], name: str, channels_first_3d: bool) -> tuple[int, ...]:
@@ -111,7 +113,11 @@ class ChunkedVolume(ABC):
 
     def count_nonfinite(self) -> int:
         """Number of NaN/Inf voxels stored in the array (from the statistics, or one pass over the data)."""
-        return self.stats.nonfinite if self.stats is not None else count_nonfinite(self._stored)
+        return (
+            self.stats.nonfinite
+            if self.stats is not None
+            else count_dataset_nonfinite(self._stored, _NONFINITE_BLOCK_BYTES)
+        )
 
     def read_all(self) -> np.ndarray:
         """The whole normalised volume ``(C, Z, Y, X)``."""

@@ -6,30 +6,9 @@ from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from unet3d_monai.data.files import read_h5
-from unet3d_monai.data.stats import iter_blocks
-
-__all__ = ["check_dimensions", "check_finite", "count_nonfinite", "fill_nonfinite"]
-
-
-def count_nonfinite(dataset: h5py.Dataset, max_block_bytes: int = 8 * 2**20) -> int:
-    """Number of NaN and infinite values in an HDF5 dataset, read block by block (integer data has none).
-
-    Example::
-
-        with h5py.File("cells.h5", "r") as f:
-            count_nonfinite(f["raw"])
-    """
-    if dataset.dtype.kind not in "fc":
-        return 0
-    total = 0
-    for region in iter_blocks(dataset.shape, dataset.chunks, dataset.dtype.itemsize, max_block_bytes):
-        block = read_h5(dataset, region)
-        total += int(block.size - np.count_nonzero(np.isfinite(block)))
-    return total
+__all__ = ["check_dimensions", "check_finite", "fill_nonfinite"]
 
 
 def check_finite(count: int, path: str | PathLike, key: str | None, replacement: float | None) -> None:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from os import PathLike
 
-from unet3d_monai.data.voxel_size import read_voxel_size
+from unet3d_monai.io.voxel_size import read_voxel_size
 
 __all__ = ["ANISOTROPY_NOTICE", "input_sampling", "model_length_unit"]
 
@@ -19,7 +19,7 @@ ANISOTROPY_NOTICE = 1.5
 
 def input_sampling(path: str | PathLike, raw_key: str, spatial_ndim: int) -> tuple[float, ...] | None:
     """The voxel size of the input ``path`` (dataset ``raw_key``; see
-    :func:`~unet3d_monai.data.voxel_size.read_voxel_size`) as the ``sampling`` of the segmentation of its predictions,
+    :func:`~unet3d_monai.io.voxel_size.read_voxel_size`) as the ``sampling`` of the segmentation of its predictions,
     which are on the input's grid and have ``spatial_ndim`` spatial axes (in the order of the input's array:
     ``(Z, Y, X)`` for HDF5/zarr, ``(X, Y, Z)`` for NIfTI).
 

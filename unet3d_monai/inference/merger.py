@@ -10,10 +10,9 @@ from monai.inferers import Merger
 from monai.utils import BlendMode, look_up_option
 
 from unet3d_monai.inference.partials import PartialStore
+from unet3d_monai.io.region import Region
 
 __all__ = ["GaussianWeightedMerger"]
-
-Region = tuple[slice, ...]
 
 
 class GaussianWeightedMerger(Merger):

@@ -12,9 +12,9 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform
 from monai.utils import PostFix
 
-from unet3d_monai.bundle.options import as_bool
-from unet3d_monai.data.voxel_size import read_voxel_size
 from unet3d_monai.inference.rescale import rescale_factors, to_input_grid, to_model_grid
+from unet3d_monai.io.voxel_size import read_voxel_size
+from unet3d_monai.options import as_bool
 
 __all__ = ["INPUT_GRID", "ToInputGridd", "ToModelGridd", "input_rescale_factors"]
 
@@ -51,7 +51,7 @@ class ToModelGridd(MapTransform):
     """Resample the input under ``keys`` (``(C, Z, Y, X)``, normalised) to the model's voxel size.
 
     The input's voxel size is read from its file (HDF5 ``element_size_um``/``resolution``, the NIfTI affine; see
-    :func:`~unet3d_monai.data.voxel_size.read_voxel_size`). When it differs from ``voxel_size`` by more than 5% on an
+    :func:`~unet3d_monai.io.voxel_size.read_voxel_size`). When it differs from ``voxel_size`` by more than 5% on an
     axis, the volume is resampled (trilinear, MONAI's ``Resize``) so that the network sees the voxel size it was
     trained at; otherwise, or when either voxel size is unknown or ``enabled`` is false, the volume is left as it is.
     Either way the spatial shape it had is kept in ``<key>_meta_dict["input_spatial_shape"]``, where

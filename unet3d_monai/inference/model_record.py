@@ -31,7 +31,7 @@ from typing import Any
 
 from torch import nn
 
-from unet3d_monai.data.atomic import atomic_write
+from unet3d_monai.io.atomic import atomic_write
 
 __all__ = ["model_record_path", "read_model_record", "recorded", "recorded_network_argument", "write_model_record"]
 

@@ -8,12 +8,12 @@ from os import PathLike
 
 import numpy as np
 
-from unet3d_monai.data.files import get_h5_dataset, open_h5
-from unet3d_monai.data.locations import check_free_space, check_writable_folder
 from unet3d_monai.inference.chunked_volume import channel_first_shape
 from unet3d_monai.inference.volumes import is_nifti
-from unet3d_monai.inference.writers import OutputDtype
 from unet3d_monai.inference.zarr_store import ZarrVolume, is_zarr
+from unet3d_monai.io.files import get_h5_dataset, open_h5
+from unet3d_monai.io.locations import check_free_space, check_writable_folder
+from unet3d_monai.io.writers import OutputDtype
 
 __all__ = ["check_prediction_space", "prediction_bytes"]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PartialStore"]
+from unet3d_monai.io.region import Region
 
-Region = tuple[slice, ...]
+__all__ = ["PartialStore"]
 
 
 class PartialStore:

@@ -18,8 +18,6 @@ from monai.transforms import Compose
 from monai.utils import ensure_tuple_rep, look_up_option, optional_import
 from torch import nn
 
-from unet3d_monai.bundle.options import as_bool
-from unet3d_monai.data.files import get_h5_dataset, open_h5
 from unet3d_monai.data.normalize import Normalized
 from unet3d_monai.inference.block_files import parse_part, predict_file_blockwise, select_part
 from unet3d_monai.inference.distributed import connect, parse_scheduler
@@ -30,7 +28,6 @@ from unet3d_monai.inference.model_grid import ToInputGridd, ToModelGridd, input_
 from unet3d_monai.inference.output_space import check_prediction_space
 from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.rescale import model_grid_shape
-from unet3d_monai.inference.segmentation import SegmentationMode, Segmenter
 from unet3d_monai.inference.segmentd import Segmentd
 from unet3d_monai.inference.sliding_window import prepare_window_predictor, window_roi_size
 from unet3d_monai.inference.volumes import (
@@ -52,8 +49,11 @@ from unet3d_monai.inference.window_predictor import (
     resolve_device,
 )
 from unet3d_monai.inference.write_predictions import WritePredictionsd, WritePreviewd, prediction_path, preview_path
-from unet3d_monai.inference.writers import OutputDtype, check_output_path
 from unet3d_monai.inference.zarr_store import ZarrVolume, is_zarr
+from unet3d_monai.io.files import get_h5_dataset, open_h5
+from unet3d_monai.io.writers import OutputDtype, check_output_path
+from unet3d_monai.options import as_bool
+from unet3d_monai.segmentation.segmenter import SegmentationMode, Segmenter
 
 tqdm, _ = optional_import("tqdm", name="tqdm")
 
@@ -79,7 +79,7 @@ class VolumePredictor:
     For each input ``<stem>.h5`` (dataset ``raw_key``: ``(Z, Y, X)``, ``(C, Z, Y, X)``, or 2D) it writes
     ``<output_dir>/<stem>_predictions.h5`` with dataset ``predictions`` ``(C_out, Z, Y, X)`` (probabilities
     after the network's ``final_activation``, in ``output_dtype``) and, with ``save_segmentation``, dataset
-    ``segmentation`` (``uint32``, see :class:`~unet3d_monai.inference.segmentation.SegmentationMode`).
+    ``segmentation`` (``uint32``, see :class:`~unet3d_monai.segmentation.segmenter.SegmentationMode`).
     A NIfTI input ``<stem>.nii.gz`` gives ``<stem>_predictions.nii.gz`` (and ``<stem>_segmentation.nii.gz``)
     with the input's affine. A zarr input ``<stem>.zarr`` gives ``<stem>_predictions.zarr`` (chunked by blocks).
 
@@ -98,7 +98,7 @@ class VolumePredictor:
     folder between them.
 
     An input whose voxel size (HDF5 or zarr ``element_size_um``/``resolution``, OME-Zarr ``scale``, NIfTI affine; see
-    :func:`~unet3d_monai.data.voxel_size.read_voxel_size`) differs from the model's ``voxel_size`` by more than 5% is
+    :func:`~unet3d_monai.io.voxel_size.read_voxel_size`) differs from the model's ``voxel_size`` by more than 5% is
     predicted at the model's voxel size and its predictions written on the input's grid (``rescale``), in memory and
     block-wise alike (block-wise, each block reads its region of the input resampled onto the model's grid, and the
     predictions are resampled back block by block).

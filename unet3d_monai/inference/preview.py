@@ -12,9 +12,10 @@ import numpy as np
 from skimage.io import imsave
 from skimage.transform import resize
 
+from unet3d_monai.io.region import Region
+
 __all__ = ["central_slices", "preview_image", "write_preview"]
 
-Region = tuple[slice, ...]
 GAP = 4  # pixels between panels and between the views of a panel
 
 

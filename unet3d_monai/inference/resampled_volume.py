@@ -20,10 +20,9 @@ import numpy as np
 import torch
 
 from unet3d_monai.inference.splitter import RegionSource
+from unet3d_monai.io.region import Region
 
 __all__ = ["ResampledFile", "ResampledVolume", "linear_taps", "resample_region", "source_region"]
-
-Region = tuple[slice, ...]
 
 
 def linear_taps(start: int, stop: int, in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ from monai.transforms import MapTransform
 from monai.utils import PostFix
 
 from unet3d_monai.inference.input_sampling import input_sampling, model_length_unit
-from unet3d_monai.inference.segmentation import SegmentationMode, Segmenter
+from unet3d_monai.segmentation.segmenter import SegmentationMode, Segmenter
 
 __all__ = ["Segmentd"]
 

@@ -20,10 +20,9 @@ from monai.inferers import Splitter
 from monai.utils import ensure_tuple_rep
 
 from unet3d_monai.inference.window_fit import _reflect_pad, fit_window
+from unet3d_monai.io.region import Region
 
 __all__ = ["FittedWindowSplitter", "RegionSource", "VolumeBlock", "window_starts"]
-
-Region = tuple[slice, ...]
 
 
 class RegionSource(Protocol):

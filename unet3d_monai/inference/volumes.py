@@ -10,11 +10,12 @@ import h5py
 import nibabel as nib
 import numpy as np
 
-from unet3d_monai.data.files import H5_SUFFIXES, ZARR_SUFFIX, find_files, get_h5_dataset, open_h5
 from unet3d_monai.data.normalize import Normalize
 from unet3d_monai.data.stats import VolumeStats, compute_volume_stats
 from unet3d_monai.inference.chunked_volume import ChunkedVolume
 from unet3d_monai.inference.input_checks import check_finite, fill_nonfinite
+from unet3d_monai.io.files import H5_SUFFIXES, ZARR_SUFFIX, find_files, get_h5_dataset, open_h5
+from unet3d_monai.io.region import Region
 
 __all__ = [
     "NIFTI_SUFFIXES",
@@ -28,7 +29,6 @@ __all__ = [
 ]
 
 NIFTI_SUFFIXES: tuple[str, ...] = (".nii", ".nii.gz")
-Region = tuple[slice, ...]
 
 
 def is_nifti(path: str | PathLike) -> bool:

@@ -9,8 +9,9 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from unet3d_monai.bundle.options import as_bool
-from unet3d_monai.inference.autocast import cpu_bfloat16_enabled
+from unet3d_monai.networks.inspection import network_in_channels, network_out_channels, network_spatial_dims
+from unet3d_monai.options import as_bool
+from unet3d_monai.runtime.cpu_bfloat16 import cpu_bfloat16_enabled
 
 __all__ = [
     "WindowPredictor",
@@ -20,52 +21,6 @@ __all__ = [
     "network_spatial_dims",
     "resolve_device",
 ]
-
-
-def _first_convolution(network: nn.Module) -> nn.modules.conv._ConvNd:
-    for module in network.modules():
-        if isinstance(module, nn.modules.conv._ConvNd):
-            return module
-    raise ValueError(f"{type(network).__name__} has no convolution layer; expected a 2D or 3D convolutional network.")
-
-
-def network_spatial_dims(network: nn.Module) -> int:
-    """Number of spatial dimensions (2 or 3) the network convolves over, read from its first convolution.
-
-    Example:
-        >>> network_spatial_dims(torch.nn.Conv3d(1, 1, 3))
-        3
-    """
-    dims = _first_convolution(network).weight.ndim - 2
-    if dims not in (2, 3):
-        raise ValueError(f"{type(network).__name__} convolves over {dims} spatial dimensions; expected 2 or 3.")
-    return dims
-
-
-def network_in_channels(network: nn.Module) -> int:
-    """Number of input channels the network expects, read from its first convolution.
-
-    Example:
-        >>> network_in_channels(torch.nn.Conv3d(2, 4, 3))
-        2
-    """
-    return int(_first_convolution(network).in_channels)
-
-
-def network_out_channels(network: nn.Module) -> int:
-    """Number of output channels, read from the network's last convolution.
-
-    Example:
-        >>> network_out_channels(torch.nn.Sequential(torch.nn.Conv3d(2, 4, 3), torch.nn.Conv3d(4, 3, 1)))
-        3
-    """
-    last = None
-    for module in network.modules():
-        if isinstance(module, nn.modules.conv._ConvNd):
-            last = module
-    if last is None:
-        raise ValueError(f"{type(network).__name__} has no convolution layer.")
-    return int(last.out_channels)
 
 
 def network_digest(network: nn.Module) -> str:
@@ -106,7 +61,7 @@ class WindowPredictor(nn.Module):
         amp: run the forward pass under autocast; None: on CUDA, and on the CPU as ``cpu_bf16`` says.
         channels_last: pass windows in channels-last memory format; None: on CUDA only.
         cpu_bf16: bfloat16 autocast of CPU windows when ``amp`` is None: ``"auto"`` where the CPU computes bfloat16
-            natively (AVX512-BF16 or AMX; see :func:`~unet3d_monai.inference.autocast.cpu_bfloat16_enabled`), true
+            natively (AVX512-BF16 or AMX; see :func:`~unet3d_monai.runtime.cpu_bfloat16_enabled`), true
             or false.
 
     Example:

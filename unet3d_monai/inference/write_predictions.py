@@ -12,16 +12,16 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform
 from monai.utils import PostFix, look_up_option
 
-from unet3d_monai.bundle.options import as_bool
 from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.volumes import ArrayVolume, is_nifti, volume_stem
-from unet3d_monai.inference.writers import (
+from unet3d_monai.io.writers import (
     HDF5PredictionWriter,
     OutputDtype,
     check_output_path,
     convert_predictions,
     write_nifti,
 )
+from unet3d_monai.options import as_bool
 
 __all__ = ["WritePredictionsd", "WritePreviewd", "prediction_path", "preview_path"]
 
@@ -59,7 +59,7 @@ class WritePredictionsd(MapTransform):
     """Write the probabilities under ``keys`` (``(C, *spatial)``) of the volume loaded from ``image_key``.
 
     An HDF5 input gives ``<output_dir>/<stem>_predictions.h5`` with dataset ``predictions`` in ``output_dtype``
-    (see :class:`~unet3d_monai.inference.writers.OutputDtype`) and, when the sample holds ``segmentation_key``,
+    (see :class:`~unet3d_monai.io.writers.OutputDtype`) and, when the sample holds ``segmentation_key``,
     dataset ``segmentation`` (``uint32``). A NIfTI input gives ``<stem>_predictions.nii.gz`` (and
     ``<stem>_segmentation.nii.gz``) with the input's affine. Every file is written under a temporary name and
     renamed when complete; an existing output is refused unless ``overwrite``, an output equal to the input always.

@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from unet3d_monai.data.files import ZARR_SUFFIX, is_zarr
 from unet3d_monai.data.stats import DEFAULT_PERCENTILES, VolumeStats, _small_integer_stats, _two_pass_stats, iter_blocks
 from unet3d_monai.inference.chunked_volume import ChunkedVolume
-from unet3d_monai.inference.writers import OutputDtype, StagedOutput, convert_predictions
+from unet3d_monai.io.files import ZARR_SUFFIX, is_zarr
+from unet3d_monai.io.region import Region
+from unet3d_monai.io.writers import OutputDtype, StagedOutput, convert_predictions
+from unet3d_monai.io.zarr_store import import_zarr, open_zarr_array
 
 __all__ = [
     "ZARR_SUFFIX",
@@ -32,40 +34,9 @@ __all__ = [
     "zarr_volume_stats",
 ]
 
-Region = tuple[slice, ...]
 _STATS_BLOCK_BYTES = 64 * 2**20
 _STATS_CACHE: dict[tuple, VolumeStats] = {}
 _STATS_LOCK = threading.Lock()
-
-
-def import_zarr() -> Any:
-    """The ``zarr`` module (version 3), or one sentence saying how to install it."""
-    try:
-        import zarr
-    except ImportError as e:
-        raise ImportError(
-            "zarr volumes need the optional extra 'distributed': pip install 'unet3d-monai[distributed]'."
-        ) from e
-    if int(zarr.__version__.split(".")[0]) < 3:
-        raise ImportError(f"zarr volumes need zarr 3 or later; zarr {zarr.__version__} is installed.")
-    return zarr
-
-
-def _open_array(path: Path, key: str) -> Any:
-    """The array ``key`` of the zarr store at ``path`` (or the store itself when it is one array)."""
-    zarr = import_zarr()
-    if not path.is_dir():
-        raise FileNotFoundError(f"zarr store '{path}' does not exist.")
-    try:
-        node = zarr.open(str(path), mode="r")
-    except Exception as e:
-        raise ValueError(f"'{path}' cannot be opened as a zarr store ({e}).") from e
-    if isinstance(node, zarr.Array):
-        return node
-    if key not in node or not isinstance(node[key], zarr.Array):
-        arrays = sorted(name for name, _ in node.arrays())
-        raise KeyError(f"zarr store '{path}' has no array '{key}'; it holds {arrays or 'no arrays'}.")
-    return node[key]
 
 
 class _StatsView:
@@ -85,7 +56,7 @@ def zarr_volume_stats(
     """Statistics of a zarr array read chunk-aligned block by block, as
     :func:`~unet3d_monai.data.stats.compute_volume_stats` computes them for HDF5 (cached per process)."""
     path = Path(path)
-    array = _open_array(path, key)
+    array = open_zarr_array(path, key)
     if array.dtype.kind not in "biuf" or array.size == 0:
         raise ValueError(f"zarr store '{path}' array '{key}' must hold numbers; got {array.dtype} {array.shape}.")
     cache_key = (str(path.resolve()), key, tuple(percentiles), os.stat(path).st_mtime_ns)
@@ -126,7 +97,7 @@ class ZarrVolume(ChunkedVolume):
     """
 
     def _open(self) -> tuple[Any, str]:
-        return _open_array(self.path, self.key), f"zarr store '{self.path}' array '{self.key}'"
+        return open_zarr_array(self.path, self.key), f"zarr store '{self.path}' array '{self.key}'"
 
     def _compute_stats(self) -> VolumeStats:
         return zarr_volume_stats(self.path, self.key, self.normalize.percentiles)
@@ -148,7 +119,7 @@ class ZarrPredictionWriter(StagedOutput):
         output_path: final store name, e.g. ``out/cells_predictions.zarr``.
         input_path: the input (the output must differ from it).
         overwrite: replace an existing output.
-        dtype: storage type of ``predictions`` (see :class:`~unet3d_monai.inference.writers.OutputDtype`).
+        dtype: storage type of ``predictions`` (see :class:`~unet3d_monai.io.writers.OutputDtype`).
         resume: keep an existing ``.part`` store of an interrupted run.
 
     Example::

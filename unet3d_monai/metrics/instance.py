@@ -13,7 +13,7 @@ from monai.metrics.utils import do_metric_reduction
 from monai.utils import MetricReduction
 from scipy import ndimage
 
-from unet3d_monai.inference.segmentation import Segmenter
+from unet3d_monai.segmentation.segmenter import Segmenter
 
 from .contingency import CompactLabels, compact_labels
 

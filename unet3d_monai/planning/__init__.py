@@ -1,7 +1,7 @@
 """Planning from the data: a dataset fingerprint (on MONAI's Auto3DSeg analyzers) and the training plan it yields
 (patch, pooling, batch, normalisation, voxel size and windows), recorded with the weights."""
 
-from unet3d_monai.data.voxel_size import check_voxel_size, read_voxel_size
+from unet3d_monai.io.voxel_size import check_voxel_size, read_voxel_size
 from unet3d_monai.planning.fingerprint import DatasetFingerprint, VolumeFingerprint, compute_fingerprint
 from unet3d_monai.planning.memory import LiveTensorBytes, memory_budget, parse_memory, training_step_bytes
 from unet3d_monai.planning.plan import AUTO, PlanEntry, TrainingPlan, is_auto, make_plan, plan_pooling

@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 from monai.bundle import ConfigParser
 
-from unet3d_monai.data.atomic import atomic_write
 from unet3d_monai.data.sample import TASKS as SAMPLE_TASKS
+from unet3d_monai.io.atomic import atomic_write
 from unet3d_monai.networks import UNet3D
 from unet3d_monai.planning.fingerprint import compute_fingerprint
 from unet3d_monai.planning.plan import AUTO, make_plan

@@ -23,8 +23,8 @@ from monai.auto3dseg import FgImageStats, ImageStats, LabelStats
 from monai.data import MetaTensor
 from scipy import ndimage
 
-from unet3d_monai.data.files import find_h5_files, get_h5_dataset, open_h5, read_h5
-from unet3d_monai.data.voxel_size import read_voxel_size, volume_shape
+from unet3d_monai.io.files import find_h5_files, get_h5_dataset, open_h5, read_h5
+from unet3d_monai.io.voxel_size import read_voxel_size, volume_shape
 
 __all__ = ["DatasetFingerprint", "VolumeFingerprint", "compute_fingerprint", "find_training_volumes"]
 

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from unet3d_monai.data.normalize import NormalizeMode
-from unet3d_monai.data.voxel_size import check_voxel_size
+from unet3d_monai.io.voxel_size import check_voxel_size
 from unet3d_monai.networks.unet import pool_kernels_per_level
 from unet3d_monai.planning.fingerprint import DatasetFingerprint
 from unet3d_monai.planning.memory import memory_budget, training_step_bytes

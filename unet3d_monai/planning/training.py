@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from unet3d_monai.bundle.options import as_bool
+from unet3d_monai.options import as_bool
 from unet3d_monai.planning.fingerprint import compute_fingerprint
 from unet3d_monai.planning.plan import AUTO, TrainingPlan, make_plan
 

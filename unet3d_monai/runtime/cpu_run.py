@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from unet3d_monai.bundle.options import as_bool
-from unet3d_monai.inference.autocast import cpu_bfloat16_enabled
-from unet3d_monai.inference.window_predictor import network_spatial_dims
+from unet3d_monai.networks.inspection import network_spatial_dims
+from unet3d_monai.options import as_bool
 from unet3d_monai.runtime.allocator import configure_glibc_allocator, glibc
 from unet3d_monai.runtime.bfloat16_guard import guard_bfloat16_convolutions
+from unet3d_monai.runtime.cpu_bfloat16 import cpu_bfloat16_enabled
 from unet3d_monai.runtime.memory_format import to_channels_last_3d
 from unet3d_monai.runtime.threads import resolve_threads
 
@@ -80,7 +80,7 @@ def resolve_cpu_run(
             :func:`~unet3d_monai.runtime.threads.resolve_threads`.
         channels_last: store 3D networks channels-last.
         cpu_bf16: ``"auto"`` (on where the CPU computes bfloat16 natively), true or false; see
-            :func:`~unet3d_monai.inference.cpu_bfloat16_enabled`.
+            :func:`~unet3d_monai.runtime.cpu_bfloat16_enabled`.
 
     Raises:
         ValueError: an option that is not one of the values above, named in one sentence.

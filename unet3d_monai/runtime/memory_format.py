@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from unet3d_monai.inference.window_predictor import network_spatial_dims
+from unet3d_monai.networks.inspection import network_spatial_dims
 
 __all__ = ["is_channels_last_3d", "to_channels_last_3d"]
 

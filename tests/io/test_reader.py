@@ -5,7 +5,7 @@ import torch
 from monai.data import Dataset
 from monai.transforms import Compose, EnsureChannelFirstd, LoadImage, LoadImaged
 
-from unet3d_monai.data import HDF5Reader, LoadHDF5d, make_datalist
+from unet3d_monai.io import HDF5Reader, LoadHDF5d, make_datalist
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_element_size_becomes_affine_spacing(write_h5, tmp_path):
 def test_resolution_attribute_and_file_attributes_give_the_spacing_as_read_voxel_size_does(tmp_path):
     """``resolution`` is read as ``element_size_um`` is; the dataset's attribute before the file's, and
     ``element_size_um`` before ``resolution``: the affine agrees with ``read_voxel_size`` in each case."""
-    from unet3d_monai.data.voxel_size import read_voxel_size
+    from unet3d_monai.io.voxel_size import read_voxel_size
 
     cases = [
         ({"resolution": (3.0, 1.0, 0.5)}, {}, [3.0, 1.0, 0.5]),

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from unet3d_monai.data import HDF5KeyError, check_dataset_dir, find_h5_files, make_datalist
+from unet3d_monai.io import HDF5KeyError, check_dataset_dir, find_h5_files, make_datalist
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def test_check_dataset_dir(tree, write_h5):
 
 
 def test_find_files_by_folder_pattern_and_name(tmp_path):
-    from unet3d_monai.data.files import find_files
+    from unet3d_monai.io.files import find_files
 
     for name in ("b.txt", "a.txt", "c.csv"):
         (tmp_path / name).write_text("")

@@ -11,7 +11,8 @@ import nibabel as nib
 import numpy as np
 from monai.utils import StrEnum, look_up_option
 
-from unet3d_monai.data.atomic import replace_path
+from unet3d_monai.io.atomic import replace_path
+from unet3d_monai.io.region import Region
 
 __all__ = [
     "HDF5PredictionWriter",
@@ -21,8 +22,6 @@ __all__ = [
     "convert_predictions",
     "write_nifti",
 ]
-
-Region = tuple[slice, ...]
 
 
 class OutputDtype(StrEnum):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from unet3d_monai.inference import (
+from unet3d_monai.segmentation import (
     Segmenter,
     boundary_components,
     boundary_watershed,
@@ -81,7 +81,7 @@ def test_distance_watershed_keeps_cells_apart_through_a_gap_in_their_wall():
     """Two 3D cells separated by a wall with a hole: interior components merge them, distance seeds do not."""
     from skimage.metrics import adapted_rand_error
 
-    from unet3d_monai.inference import boundary_distance_watershed, boundary_watershed
+    from unet3d_monai.segmentation import boundary_distance_watershed, boundary_watershed
 
     truth = np.ones((10, 16, 33), dtype=np.int64)
     truth[:, :, 17:] = 2
@@ -99,7 +99,7 @@ def test_distance_watershed_keeps_cells_apart_through_a_gap_in_their_wall():
 
 
 def test_distance_watershed_of_an_all_boundary_map_is_empty():
-    from unet3d_monai.inference import boundary_distance_watershed
+    from unet3d_monai.segmentation import boundary_distance_watershed
 
     assert boundary_distance_watershed(np.ones((4, 5, 6), np.float32)).max() == 0
 
@@ -110,7 +110,7 @@ def test_distance_watershed_merges_the_splits_of_long_cells_but_not_cells():
     whose wall (0.9 and more) stays (a wall with a gap: the test above)."""
     from skimage.metrics import adapted_rand_error
 
-    from unet3d_monai.inference import boundary_distance_watershed
+    from unet3d_monai.segmentation import boundary_distance_watershed
 
     rng = np.random.default_rng(0)
     truth = np.ones((1, 21, 80), dtype=np.int64)
@@ -127,7 +127,7 @@ def test_distance_watershed_merges_the_splits_of_long_cells_but_not_cells():
 
 
 def test_merge_weak_borders_by_hand():
-    from unet3d_monai.inference import merge_weak_borders
+    from unet3d_monai.segmentation import merge_weak_borders
 
     # borders (pairs along x, the larger probability of each): 1|2 (0.1 + 0.2) / 2 = 0.15; 2|3 (0.3 + 0.3) / 2 = 0.3;
     # 3|4 (0.6 + 0.4) / 2 = 0.5; merged first 1|2, then (1+2)|3 = 0.3 again
@@ -188,7 +188,7 @@ def test_foreground_watershed_with_the_voxel_size_splits_flat_touching_nuclei_in
 
 
 def test_isotropic_sampling_gives_exactly_the_cube_result():
-    from unet3d_monai.inference import boundary_distance_watershed
+    from unet3d_monai.segmentation import boundary_distance_watershed
 
     rng = np.random.RandomState(4)
     blobs = ndimage.gaussian_filter(rng.rand(14, 20, 22), 2.0)
@@ -206,7 +206,7 @@ def test_isotropic_sampling_gives_exactly_the_cube_result():
 
 
 def test_distance_seeds_follow_the_voxel_size():
-    from unet3d_monai.inference.segmentation import distance_seeds, relative_sampling
+    from unet3d_monai.segmentation.segmenter import distance_seeds, relative_sampling
 
     assert relative_sampling([2.0, 0.25, 0.25], 3) == (8.0, 1.0, 1.0)
     assert relative_sampling([0.5, 0.5], 2) is None and relative_sampling(None, 3) is None
@@ -237,7 +237,7 @@ def test_distance_seeds_follow_the_voxel_size():
 def test_min_distance_counts_the_unit_given():
     """With ``unit`` (e.g. the finest voxel of the training data), ``min_distance`` counts that length, not the
     input's finest voxel: on voxels twice as long as the unit, seeds 16 units apart are seeds 8 voxels apart."""
-    from unet3d_monai.inference.segmentation import distance_seeds, relative_sampling
+    from unet3d_monai.segmentation.segmenter import distance_seeds, relative_sampling
 
     assert relative_sampling([0.125, 0.125, 0.125], 3, unit=0.25) == (0.5, 0.5, 0.5)
     assert relative_sampling([0.5, 0.25, 0.25], 3, unit=0.25) == (2.0, 1.0, 1.0)

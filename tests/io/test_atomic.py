@@ -2,7 +2,7 @@
 
 import pytest
 
-from unet3d_monai.data.atomic import atomic_write, replace_path
+from unet3d_monai.io.atomic import atomic_write, replace_path
 
 
 def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path):

@@ -3,7 +3,7 @@ from monai.bundle import ConfigParser
 
 from unet3d_monai.bundle import as_bool, explain, user_error
 from unet3d_monai.bundle.checks import check_device
-from unet3d_monai.bundle.errors import (
+from unet3d_monai.errors import (
     _LOG_FILTER,
     TRACEBACK_VARIABLE,
     instantiation_error,
@@ -67,7 +67,7 @@ def _reraised_from_worker(raise_in_worker):
 
 
 def test_a_package_error_raised_in_a_dataloader_worker_is_explained(tmp_path):
-    from unet3d_monai.data.files import open_h5
+    from unet3d_monai.io.files import open_h5
 
     missing = tmp_path / "missing.h5"
 

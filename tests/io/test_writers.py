@@ -2,8 +2,8 @@ import h5py
 import numpy as np
 import pytest
 
-from unet3d_monai.inference import HDF5PredictionWriter
-from unet3d_monai.inference.writers import convert_predictions
+from unet3d_monai.io import HDF5PredictionWriter
+from unet3d_monai.io.writers import convert_predictions
 
 
 def test_output_appears_only_on_commit(tmp_path):

@@ -1,4 +1,5 @@
-"""One-sentence errors on the bundle command line instead of MONAI's nested tracebacks."""
+"""One-sentence errors on the command line (the bundles, ``train3dunet``, ``predict3dunet``) instead of MONAI's nested
+tracebacks."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ __all__ = [
     "worker_error",
 ]
 
-_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+_PACKAGE_DIR = Path(__file__).resolve().parent
 TRACEBACK_VARIABLE = "UNET3D_MONAI_TRACEBACK"
 #: how MONAI's ``monai.utils.instantiate`` words the error it raises when a config component cannot be built
 _INSTANTIATE_FAILED = re.compile(r"Failed to instantiate component '(?P<component>[^']+)'")

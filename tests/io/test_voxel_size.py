@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from unet3d_monai.data.voxel_size import read_voxel_size, volume_shape
+from unet3d_monai.io.voxel_size import read_voxel_size, volume_shape
 
 zarr = pytest.importorskip("zarr", reason="needs the optional extra 'distributed' (zarr)")
 

@@ -1,6 +1,6 @@
 """The voxel size and shape of an array of a zarr store: from its attributes, its group's, or OME-Zarr metadata.
 
-zarr is optional: this module imports it (through :func:`~unet3d_monai.inference.zarr_store.import_zarr`) only when
+zarr is optional: this module imports it (through :func:`~unet3d_monai.io.zarr_store.import_zarr`) only when
 a zarr store is read.
 """
 
@@ -13,11 +13,13 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from unet3d_monai.io.zarr_store import import_zarr, open_zarr_array
+
 __all__ = ["OME_SCALE", "ome_zarr_scale", "zarr_array_and_groups"]
 
 logger = logging.getLogger(__name__)
 
-#: the source :func:`~unet3d_monai.data.voxel_size.read_voxel_size` names for a voxel size from OME-Zarr metadata
+#: the source :func:`~unet3d_monai.io.voxel_size.read_voxel_size` names for a voxel size from OME-Zarr metadata
 OME_SCALE = "OME-Zarr scale"
 
 # micrometres per unit of the OME-Zarr space units (UDUNITS names) found in microscopy data: voxel sizes are kept in
@@ -41,10 +43,8 @@ def zarr_array_and_groups(path: str | PathLike, key: str) -> tuple[Any, list[tup
     Raises:
         FileNotFoundError / KeyError / ValueError: one sentence naming the store and the array.
     """
-    from unet3d_monai.inference.zarr_store import _open_array, import_zarr
-
     path = Path(path)
-    array = _open_array(path, key)
+    array = open_zarr_array(path, key)
     zarr = import_zarr()
     root = zarr.open(str(path), mode="r")
     if isinstance(root, zarr.Array):

@@ -13,7 +13,7 @@ from monai.data import ImageReader
 from monai.transforms import LoadImage, MapTransform
 from monai.utils import MetaKeys, SpaceKeys, ensure_tuple, ensure_tuple_rep
 
-from unet3d_monai.data.files import H5_SUFFIXES, get_h5_dataset, is_zarr, open_h5, read_h5
+from unet3d_monai.io.files import H5_SUFFIXES, get_h5_dataset, is_zarr, open_h5, read_h5
 
 __all__ = ["VOXEL_SIZE_ATTRIBUTES", "HDF5Reader", "LoadHDF5d", "VolumeLayout", "attribute_voxel_size", "volume_layout"]
 
@@ -166,7 +166,7 @@ class HDF5Reader(ImageReader):
         """Read the dataset ``key`` of one file, or of each of several files.
 
         Raises:
-            FileNotFoundError, HDF5FileError, HDF5KeyError: see :func:`~unet3d_monai.data.files.open_h5`.
+            FileNotFoundError, HDF5FileError, HDF5KeyError: see :func:`~unet3d_monai.io.files.open_h5`.
             ValueError: the dataset's rank is not 2, 3 or 4, or does not suit ``spatial_dims``.
         """
         images = [self._read_one(name) for name in ensure_tuple(data)]

@@ -3,8 +3,8 @@ import shutil
 
 import pytest
 
-from unet3d_monai.data import locations
-from unet3d_monai.data.locations import check_free_space, check_writable_folder, existing_ancestor, format_bytes
+from unet3d_monai.io import locations
+from unet3d_monai.io.locations import check_free_space, check_writable_folder, existing_ancestor, format_bytes
 
 
 def test_existing_ancestor(tmp_path):

@@ -10,9 +10,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from unet3d_monai.data.files import get_h5_dataset, is_zarr, open_h5
-from unet3d_monai.data.reader import VOXEL_SIZE_ATTRIBUTES, attribute_voxel_size, volume_layout
-from unet3d_monai.data.zarr_voxel_size import OME_SCALE, ome_zarr_scale, zarr_array_and_groups
+from unet3d_monai.io.files import get_h5_dataset, is_zarr, open_h5
+from unet3d_monai.io.reader import VOXEL_SIZE_ATTRIBUTES, attribute_voxel_size, volume_layout
+from unet3d_monai.io.zarr_voxel_size import OME_SCALE, ome_zarr_scale, zarr_array_and_groups
 
 __all__ = ["VOXEL_SIZE_ATTRIBUTES", "check_voxel_size", "read_voxel_size", "volume_shape"]
 
@@ -62,7 +62,7 @@ def read_voxel_size(
     last two of three values). zarr (a ``.zarr`` store holding array ``key``, or one array): the same attributes of
     the array, then of its groups; else OME-Zarr metadata (NGFF 0.4 ``multiscales``, 0.5 ``ome.multiscales``): the
     ``scale`` of the multiscale dataset whose ``path`` is the array, along its space axes (see
-    :func:`~unet3d_monai.data.zarr_voxel_size.ome_zarr_scale`; malformed metadata is ignored with a warning).
+    :func:`~unet3d_monai.io.zarr_voxel_size.ome_zarr_scale`; malformed metadata is ignored with a warning).
     ``given`` (``--voxel_size``) is used when the file has none.
 
     Returns:
