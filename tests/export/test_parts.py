@@ -86,3 +86,16 @@ def test_inference_bundles_export_with_their_training_patch(task):
     for name in ("output", "patch_size", "sample_task", "bioimageio", "overwrite"):
         assert name in inference
     assert sorted(inference["bioimageio"]) == ["authors", "license", "tags"]
+
+
+def test_training_record_is_the_record_of_those_weights_as_prediction_reads_it(tmp_path):
+    """A checkpoint kept under another name has its own record (``best.pt`` -> ``best.json``), as the inference
+    bundles read it, not the ``model.json`` of other weights in the same folder."""
+    from unet3d_monai.inference import read_model_record
+
+    torch.save({}, tmp_path / "best.pt")
+    (tmp_path / "model.json").write_text('{"patch_size": [8, 16, 16]}')
+    assert training_record(tmp_path / "best.pt") is None
+    (tmp_path / "best.json").write_text('{"patch_size": [16, 32, 32]}')
+    assert training_record(tmp_path / "best.pt") == {"patch_size": [16, 32, 32]}
+    assert training_record(tmp_path / "best.pt") == read_model_record(tmp_path / "best.pt")

@@ -14,13 +14,12 @@ import torch.nn as nn
 from unet3d_monai.compat import is_bioimageio_package, read_bioimageio_package
 from unet3d_monai.data.normalize import NormalizeMode
 from unet3d_monai.export.architecture import network_definition, network_from_definition
-from unet3d_monai.inference.model_record import read_model_record
+from unet3d_monai.inference.model_record import model_record_path, read_model_record
 from unet3d_monai.networks.unet import UNetBase, pool_kernels_per_level
 
-__all__ = ["FINAL_ACTIVATIONS", "RECORD_FILE", "ExportedModel", "resolve_model", "training_record"]
+__all__ = ["FINAL_ACTIVATIONS", "ExportedModel", "resolve_model", "training_record"]
 
 #: the training record written by training beside the best weights (``<ckpt_dir>/model.json``)
-RECORD_FILE = "model.json"
 #: final activations a record may name
 FINAL_ACTIVATIONS = ("sigmoid", "softmax", "identity")
 _HALO_FRACTION = 8  # the halo is 1/8 of the training patch on each side
@@ -29,17 +28,18 @@ _HALO_FRACTION = 8  # the halo is 1/8 of the training patch on each side
 def training_record(ckpt_path: str | os.PathLike) -> dict | None:
     """The training record of the weights at ``ckpt_path``, or None when there is none.
 
-    The record is ``model.json`` beside the weights (written by training next to ``model.pt``, read with
-    :func:`~unet3d_monai.inference.read_model_record`), or, for a bioimage.io package made by
+    The record is the JSON file of the same name beside the weights (``model.json`` for ``model.pt``, written by
+    training; :func:`~unet3d_monai.inference.model_record_path`), read with
+    :func:`~unet3d_monai.inference.read_model_record` as prediction reads it, or, for a bioimage.io package made by
     :func:`~unet3d_monai.export.export_bioimageio`, the copy under its ``config.unet3d_monai``.
 
     Raises:
-        ValueError: ``model.json`` is not a JSON object.
+        ValueError: the record is not a JSON object.
     """
     ckpt_path = Path(ckpt_path)
     if is_bioimageio_package(ckpt_path):
         return read_bioimageio_package(ckpt_path).record
-    return read_model_record(ckpt_path.with_name(RECORD_FILE))
+    return read_model_record(ckpt_path)
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def resolve_model(
         source = (
             f"the record of the package {ckpt_path}"
             if is_bioimageio_package(ckpt_path)
-            else str(ckpt_path.with_name(RECORD_FILE))
+            else str(model_record_path(ckpt_path))
         )
         definition = record.get("network")
         if not isinstance(definition, Mapping):
@@ -159,7 +159,8 @@ def resolve_model(
         described = f"the training record ({source})"
     else:
         if network is None:
-            raise ValueError(f"{ckpt_path} has no training record beside it ({RECORD_FILE}): pass network=...")
+            record_name = model_record_path(ckpt_path).name
+            raise ValueError(f"{ckpt_path} has no training record beside it ({record_name}): pass network=...")
         while isinstance(network, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
             network = network.module
         network_definition(network)  # refuses networks from elsewhere
