@@ -1,8 +1,11 @@
 """Files and folders replaced whole: atomic_write and replace_path."""
 
+import re
+from pathlib import Path
+
 import pytest
 
-from unet3d_monai.io.atomic import atomic_write, replace_path
+from unet3d_monai.io.atomic import atomic_path, atomic_write, replace_path
 
 
 def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
@@ -42,3 +45,39 @@ def test_replace_path_renames_a_file_over_a_file(tmp_path):
     replace_path(tmp_path / "a.h5.part", tmp_path / "a.h5")
     assert (tmp_path / "a.h5").read_bytes() == b"new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h5"]
+
+
+def test_atomic_path_gives_a_unique_temporary_name_with_the_suffix_and_renames_it(tmp_path):
+    target = tmp_path / "sub" / "a.nii.gz"
+    with atomic_path(target, suffix=".nii.gz") as first, atomic_path(target, suffix=".nii.gz") as second:
+        assert first != second and first.parent == second.parent == target.parent
+        assert re.fullmatch(r"\.a\.nii\.gz\.[0-9a-f]{12}\.tmp\.nii\.gz", first.name), first.name
+        assert first.is_file() and first.stat().st_size == 0  # created, so no other writer can take the name
+        first.write_bytes(b"first")
+        second.write_bytes(b"second")
+    assert target.read_bytes() == b"first"  # the outer block ends last: its rename wins whole, nothing is mixed
+    assert sorted(p.name for p in target.parent.iterdir()) == ["a.nii.gz"]
+
+
+def test_atomic_path_failing_midway_keeps_the_previous_file(tmp_path):
+    target = tmp_path / "a.h5"
+    target.write_bytes(b"previous")
+    with pytest.raises(RuntimeError, match="disk full"):
+        with atomic_path(target) as temporary:
+            temporary.write_bytes(b"half")
+            raise RuntimeError("disk full")
+    assert target.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h5"]
+
+
+def test_every_file_of_the_package_is_renamed_into_place_by_io_atomic():
+    """One atomic write: no module of the package renames a file itself (os.replace, os.rename, Path.rename)."""
+    package = Path(__file__).resolve().parents[2] / "unet3d_monai"
+    found = [
+        f"{path.relative_to(package)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        if path.relative_to(package).as_posix() != "io/atomic.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"os\.(replace|rename)\(|\.rename\(", line)
+    ]
+    assert found == []

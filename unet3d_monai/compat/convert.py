@@ -35,6 +35,7 @@ from unet3d_monai.compat.seed_training import (
     convert_optimizer,
 )
 from unet3d_monai.compat.seed_transforms import convert_transformer, prediction_normalization
+from unet3d_monai.io.atomic import replace_path
 
 __all__ = [
     "ConvertedBundle",
@@ -1141,11 +1142,7 @@ def write_bundle(bundle: ConvertedBundle, bundle_dir: str | os.PathLike, overwri
         (staging / "metadata.json").write_text(_dump(bundle.metadata))
         (staging / "logging.conf").write_text(LOGGING_CONF)
         (staging / "README.md").write_text(bundle.readme(bundle_dir))
-        if bundle_dir.is_dir():
-            shutil.rmtree(bundle_dir)
-        elif bundle_dir.exists():
-            bundle_dir.unlink()
-        staging.rename(bundle_dir)
+        replace_path(staging, bundle_dir)
     finally:
         if staging.exists():
             shutil.rmtree(staging)

@@ -36,6 +36,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from unet3d_monai.io.atomic import atomic_path, replace_path
+
 from . import _phantoms
 
 __all__ = ["TASKS", "ensure_sample_dataset", "generate_volume", "main", "save_preview", "write_sample_dataset"]
@@ -264,18 +266,12 @@ def generate_volume(
 def _write_h5(path: Path, raw: np.ndarray, label: np.ndarray, attrs: dict) -> None:
     """Write ``raw`` and ``label`` to ``path`` through a temporary file in the same folder."""
     chunks = tuple(min(s, c) for s, c in zip(raw.shape, (32, 64, 64)))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("raw", data=raw, chunks=chunks)
-            f.create_dataset("label", data=label, chunks=chunks, compression="gzip", compression_opts=1)
-            f["raw"].attrs["element_size_um"] = attrs["spacing_um"]
-            for key, value in attrs.items():
-                f.attrs[key] = value
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary, h5py.File(temporary, "w") as f:
+        f.create_dataset("raw", data=raw, chunks=chunks)
+        f.create_dataset("label", data=label, chunks=chunks, compression="gzip", compression_opts=1)
+        f["raw"].attrs["element_size_um"] = attrs["spacing_um"]
+        for key, value in attrs.items():
+            f.attrs[key] = value
 
 
 def write_sample_dataset(
@@ -350,14 +346,12 @@ def write_sample_dataset(
                     attrs["membrane_gaps"] = bool(membrane_gaps)
                 _write_h5(staging / split / f"{task}_{split}_{index:02d}.h5", raw, label, attrs)
         if not root.exists():
-            staging.rename(root)
-            return root
+            return replace_path(staging, root)
         for split in _SPLITS:
-            target = root / split
-            if target.exists():
-                shutil.rmtree(target) if target.is_dir() else target.unlink()
             if (staging / split).exists():
-                (staging / split).rename(target)
+                replace_path(staging / split, root / split)
+            elif (root / split).exists():
+                shutil.rmtree(root / split) if (root / split).is_dir() else (root / split).unlink()
     finally:
         if staging.exists():
             shutil.rmtree(staging)
@@ -414,10 +408,8 @@ def save_preview(raw: np.ndarray, label: np.ndarray, path: str | os.PathLike, zo
     panel = np.concatenate([left, gap, right], axis=1)
     panel = np.kron(panel, np.ones((zoom, zoom), dtype=np.uint8))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(panel).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as temporary:
+        Image.fromarray(panel).save(temporary, format="PNG")
     return path
 
 

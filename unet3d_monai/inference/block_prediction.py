@@ -44,6 +44,7 @@ from unet3d_monai.inference.allocation import reuse_freed_memory
 from unet3d_monai.inference.merger import GaussianWeightedMerger
 from unet3d_monai.inference.partials import PartialStore
 from unet3d_monai.inference.splitter import FittedWindowSplitter, RegionSource, VolumeBlock
+from unet3d_monai.io.atomic import atomic_write
 from unet3d_monai.io.region import Region
 
 tqdm, _ = optional_import("tqdm", name="tqdm")
@@ -446,9 +447,8 @@ class BlockwisePrediction:
                 return
             shutil.rmtree(self.work_dir)
         self.work_dir.mkdir(parents=True)
-        temporary = record_path.with_name("plan.json.tmp")
-        temporary.write_text(json.dumps(record, indent=1))
-        os.replace(temporary, record_path)
+        with atomic_write(record_path, "w") as handle:
+            handle.write(json.dumps(record, indent=1))
 
     def run(
         self,

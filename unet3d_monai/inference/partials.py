@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
 import numpy as np
 
+from unet3d_monai.io.atomic import atomic_write
 from unet3d_monai.io.region import Region
 
 __all__ = ["PartialStore"]
@@ -49,13 +48,8 @@ class PartialStore:
     def write(self, key: Sequence[int], partial: np.ndarray) -> Path:
         """Write a block's partial ``(C + 1, *halo)`` under a temporary name, then rename it into place."""
         target = self.path(key)
-        temporary = target.with_name(f".{target.stem}.{uuid.uuid4().hex}.tmp.npy")
-        try:
-            with open(temporary, "wb") as handle:
-                np.save(handle, np.ascontiguousarray(partial, dtype=np.float32))
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
+        with atomic_write(target) as handle:
+            np.save(handle, np.ascontiguousarray(partial, dtype=np.float32))
         return target
 
     def read(self, key: Sequence[int], region: Region) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 from skimage.io import imsave
 from skimage.transform import resize
 
+from unet3d_monai.io.atomic import atomic_path
 from unet3d_monai.io.region import Region
 
 __all__ = ["central_slices", "preview_image", "write_preview"]
@@ -114,11 +114,6 @@ def preview_image(
 def write_preview(path: str | PathLike, image: np.ndarray) -> Path:
     """Write ``image`` as a PNG under a temporary name in the same folder, then rename it to ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.stem}.part.png")
-    try:
-        imsave(temp, image, check_contrast=False)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+    with atomic_path(path, suffix=".png") as temporary:
+        imsave(temporary, image, check_contrast=False)
     return path

@@ -1,12 +1,12 @@
 """Volumes on disk: finding input files (:mod:`~unet3d_monai.io.files`), reading HDF5 volumes
 (:class:`HDF5Reader`, :class:`LoadHDF5d`), opening zarr stores, the voxel size of a volume (:func:`read_voxel_size`),
 writing predictions (:class:`HDF5PredictionWriter`, :func:`write_nifti`), checking output folders, and writing a
-file under a temporary name then renaming it (:func:`atomic_write`, :func:`replace_path`).
+file under a temporary name then renaming it (:func:`atomic_write`, :func:`atomic_path`, :func:`replace_path`).
 
 The bottom of the package: nothing here imports another part of ``unet3d_monai`` but ``io`` itself.
 """
 
-from unet3d_monai.io.atomic import atomic_write, replace_path
+from unet3d_monai.io.atomic import atomic_path, atomic_write, replace_path
 from unet3d_monai.io.files import (
     HDF5FileError,
     HDF5KeyError,
@@ -30,6 +30,7 @@ __all__ = [
     "HDF5Reader",
     "LoadHDF5d",
     "OutputDtype",
+    "atomic_path",
     "atomic_write",
     "check_dataset_dir",
     "check_free_space",

@@ -11,7 +11,7 @@ from os import PathLike
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "replace_path"]
+__all__ = ["atomic_path", "atomic_write", "replace_path"]
 
 
 @contextmanager
@@ -44,11 +44,43 @@ def atomic_write(path: str | PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
         raise
 
 
-def _create_temporary(path: Path) -> tuple[int, str]:
-    """A new file ``.<name>.<random>.tmp`` beside ``path``, opened for writing, created with mode ``0o666`` (the
-    system takes the umask off)."""
+@contextmanager
+def atomic_path(path: str | PathLike, suffix: str = "") -> Iterator[Path]:
+    """A new, empty temporary file beside ``path`` for a library that writes by file name (h5py, nibabel, an image
+    writer); when the block ends without an error the file is flushed to disk and renamed over ``path``, otherwise
+    it is removed. ``suffix`` ends the temporary name, for libraries that choose the format from it (``".png"``,
+    ``".nii.gz"``). Like :func:`atomic_write`, the name is unique, so two processes writing the same ``path`` never
+    write into one temporary file.
+
+    Example::
+
+        with atomic_path("data/train/a.h5") as temporary:
+            with h5py.File(temporary, "w") as f:
+                f["raw"] = raw
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = _create_temporary(path, suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp_name)
+        fd = os.open(tmp_name, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.remove(tmp_name)
+        raise
+
+
+def _create_temporary(path: Path, suffix: str = "") -> tuple[int, str]:
+    """A new file ``.<name>.<random>.tmp<suffix>`` beside ``path``, opened for writing, created with mode ``0o666``
+    (the system takes the umask off)."""
     for _ in range(100):
-        name = str(path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp"))
+        name = str(path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp{suffix}"))
         try:
             return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), name
         except FileExistsError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from os import PathLike
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import nibabel as nib
 import numpy as np
 from monai.utils import StrEnum, look_up_option
 
-from unet3d_monai.io.atomic import replace_path
+from unet3d_monai.io.atomic import atomic_path, replace_path
 from unet3d_monai.io.region import Region
 
 __all__ = [
@@ -212,10 +211,6 @@ def write_nifti(
     output_path.parent.mkdir(parents=True, exist_ok=True)
     data = array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)
     suffix = ".nii.gz" if output_path.name.lower().endswith(".gz") else ".nii"
-    temp_path = output_path.with_name(output_path.name[: -len(suffix)] + ".part" + suffix)
-    try:
-        nib.save(nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64)), str(temp_path))
-        os.replace(temp_path, output_path)
-    finally:
-        temp_path.unlink(missing_ok=True)
+    with atomic_path(output_path, suffix=suffix) as temporary:
+        nib.save(nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64)), str(temporary))
     return output_path
