@@ -272,11 +272,11 @@ def check_pool_kernel_size(value: object, network: torch.nn.Module | None = None
         return
     spatial_dims = int(getattr(network, "spatial_dims", 0))
     levels = len(getattr(network, "f_maps", [])) - 1
-    per_level = isinstance(value, Sequence) and not isinstance(value, str)
-    per_level = per_level and any(isinstance(entry, Sequence) and not isinstance(entry, str) for entry in value)
     if spatial_dims and levels >= 1:
         pool_kernels_per_level(value, spatial_dims, levels)
         return
+    per_level = isinstance(value, Sequence) and not isinstance(value, str)
+    per_level = per_level and any(isinstance(entry, Sequence) and not isinstance(entry, str) for entry in value)
     entries = value if per_level else [value]
     for entry in entries:
         sizes = list(entry) if isinstance(entry, Sequence) and not isinstance(entry, str) else [entry]
