@@ -102,21 +102,6 @@ def _references(value: object) -> list[str] | None:
     return []
 
 
-def _settings(config: dict) -> set[str]:
-    """The top-level ids of ``config`` that are settings: a plain value, or an expression that refers to settings
-    only (``"ckpt_dir": "$@bundle_root + '/models'"``), not a component, a step of the run or what they make."""
-    found: dict[str, bool] = {}
-
-    def is_setting(name: str) -> bool:
-        if name not in found:
-            found[name] = False  # a cycle of references is no setting
-            refs = None if name in PROGRAM_IDS or name.startswith("_") else _references(config[name])
-            found[name] = refs is not None and all(ref in config and is_setting(ref) for ref in refs)
-        return found[name]
-
-    return {name for name in config if is_setting(name)}
-
-
 def user_options(config: dict) -> set[str]:
     """The options users set on the command line for ``config``: its top-level settings.
 
@@ -127,7 +112,16 @@ def user_options(config: dict) -> set[str]:
     Nested ids such as ``network_def#f_maps`` are accepted on the command line all the same
     (:func:`check_cli_overrides`); they are just not listed.
     """
-    return _settings(config)
+    found: dict[str, bool] = {}
+
+    def is_setting(name: str) -> bool:
+        if name not in found:
+            found[name] = False  # a cycle of references is no setting
+            refs = None if name in PROGRAM_IDS or name.startswith("_") else _references(config[name])
+            found[name] = refs is not None and all(ref in config and is_setting(ref) for ref in refs)
+        return found[name]
+
+    return {name for name in config if is_setting(name)}
 
 
 def used_options(config: dict, options: set[str] | None = None) -> set[str]:
