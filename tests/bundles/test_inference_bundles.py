@@ -101,17 +101,26 @@ def test_every_inference_bundle_has_the_documented_options():
             "@inferer",
             "@postprocessing",
         )
-        assert config["predictor"]["inferer"] == "@inferer" and config["predictor"]["network"] == "@window_network"
+        assert evaluator["prepare_batch"] == "$unet3d_monai.inference.prepare_volume_batch"
+        assert config["dataloader"]["collate_fn"] == "$unet3d_monai.inference.collate_volumes"
+        # one chain for every volume: no second program for block-wise volumes
+        for gone in ("predictor", "volumes", "blockwise_volumes"):
+            assert gone not in config, (task, gone)
         assert config["run"][0].startswith("$unet3d_monai.bundle.check_inference_options(")
         assert config["run"][1].startswith("$unet3d_monai.runtime.configure_run(@device, @network,")
         assert config["run"][2:] == [
-            "$@predictor.check(@volumes)",
+            "$unet3d_monai.inference.check_prediction(@dataset.data, @window_network, @preprocessing, @postprocessing)",
             "$@evaluator.run() if len(@dataset) else None",
-            "$@predictor.run_blockwise(@blockwise_volumes)",
         ]
-        # the block-wise, planning and resampling options reach the predictor
-        for name in ("scheduler", "part", "output_format", "voxel_size", "rescale"):
-            assert config["predictor"][name] == f"@{name}", (task, name)
+        assert config["finalize"] == ["$@inferer.close()"]
+        # the block-wise options are the inferer's, the output format the writer's, the resampling the model grid's
+        for name in ("block_shape", "scheduler", "resume"):
+            assert config["inferer"][name] == f"@{name}", (task, name)
+        assert config["inferer"]["work_dir"] == "@output_dir"
+        assert config["postprocessing"]["transforms"][2]["output_format"] == "@output_format"
+        assert config["preprocessing"]["transforms"][2]["voxel_size"] == "@voxel_size"
+        assert config["preprocessing"]["transforms"][2]["enabled"] == "@rescale"
+        assert "@part" in config["dataset"]["data"]
         assert config["network_def"]["pool_kernel_size"].startswith(
             "$unet3d_monai.inference.recorded_network_argument("
         )

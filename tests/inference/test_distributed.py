@@ -9,7 +9,7 @@ from monai.inferers import SlidingWindowInferer
 
 from tests.inference._networks import TinyNet
 from tests.inference._tasks import CountingPredictor, Interrupted, KillWorkerOnce
-from unet3d_monai.inference import BlockwisePrediction, FittedWindowSplitter, VolumeFile, VolumePredictor, predict
+from unet3d_monai.inference import BlockwisePrediction, FittedWindowSplitter, VolumeOnDisk, VolumePredictor, predict
 from unet3d_monai.inference.distributed import WORKER_ENVIRONMENT, DaskTasks, local_cluster, parse_scheduler
 from unet3d_monai.inference.sliding_window import prepare_window_predictor
 
@@ -116,7 +116,7 @@ def _source_and_network(raw, folder, seed):
     predictor."""
     with h5py.File(folder / "cells.h5", "w") as f:
         f["raw"] = raw
-    source = VolumeFile(str(folder / "cells.h5"), "raw", "none")
+    source = VolumeOnDisk.of_file(folder / "cells.h5", "raw")
     net = TinyNet(seed=seed)
     window_predictor, _ = prepare_window_predictor(net, "cpu")
     return source, net, window_predictor
@@ -127,9 +127,17 @@ def _write_zarr_output(path, shape):
 
     writer = ZarrPredictionWriter(path, resume=True)
     writer.create(shape, BLOCK)
-    from unet3d_monai.inference.block_files import ZarrBlockWriter
-
     return writer, ZarrBlockWriter(writer)
+
+
+class ZarrBlockWriter:
+    """Writes one assembled block to a zarr output from the task that assembled it (picklable: paths only)."""
+
+    def __init__(self, writer):
+        self.writer = writer
+
+    def __call__(self, region, predictions):
+        self.writer.write_predictions(region, predictions)
 
 
 def test_a_killed_run_resumes_and_predicts_no_finished_block_again(client, raw, tmp_path):

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from unet3d_monai.inference import VolumePredictor
+from unet3d_monai.inference.inferer import FittedSlidingWindowInferer
 from unet3d_monai.inference.memory_fallback import OutOfMemoryFallback
-from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer
 from unet3d_monai.inference.window_predictor import WindowPredictor
 from unet3d_monai.networks import UNet3D
 

@@ -3,10 +3,9 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-from monai.inferers import SlidingWindowInferer
 
-from tests.inference._networks import TinyNet
-from unet3d_monai.inference import VolumePredictor
+from unet3d_monai.inference import ToModelGridd
+from unet3d_monai.inference.chain_checks import prediction_grid
 from unet3d_monai.inference.output_space import check_prediction_space, prediction_bytes
 
 
@@ -61,11 +60,9 @@ def test_blockwise_room_on_the_models_grid(volumes, tmp_path):
         2 * 2 * 6000,
         3 * 4 * 6000,
     )
-    # the predictor asks for the model's grid of an input that it resamples
+    # the checks ask the chain's resampling step for the model's grid of an input that it resamples
     with h5py.File(a, "a") as f:
         f["raw"].attrs["element_size_um"] = [2.0, 0.5, 1.0]
-    inferer = SlidingWindowInferer((8, 8, 8))
-    predictor = VolumePredictor(TinyNet(), inferer, tmp_path / "out", device="cpu", voxel_size=[1.0, 1.0, 1.0])
-    assert predictor.block_grid(a, (10, 20, 30)) == (20, 10, 30)
-    predictor.rescale = False
-    assert predictor.block_grid(a, (10, 20, 30)) is None
+    assert prediction_grid(ToModelGridd("image", voxel_size=[1.0, 1.0, 1.0]))(a, (10, 20, 30)) == (20, 10, 30)
+    assert prediction_grid(ToModelGridd("image", voxel_size=[1.0, 1.0, 1.0], enabled=False))(a, (10, 20, 30)) is None
+    assert prediction_grid(None)(a, (10, 20, 30)) is None

@@ -77,7 +77,7 @@ def test_blockwise_is_chosen_when_the_volume_exceeds_the_memory_budget(raw, tmp_
     predictor = VolumePredictor(
         TinyNet(), inferer, tmp_path / "out", device="cpu", memory_fraction=1e-9, progress=False
     )
-    with caplog.at_level(logging.INFO, logger="unet3d_monai.inference.predictor"):
+    with caplog.at_level(logging.INFO, logger="unet3d_monai.inference"):
         (out,) = predictor.run(path)
     assert "block-wise" in caplog.text
     expected = predict(TinyNet(), _standardized(raw), (8, 12, 10), device="cpu")

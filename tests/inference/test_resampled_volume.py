@@ -9,9 +9,8 @@ import torch
 from monai.transforms import Resize
 
 from unet3d_monai.inference import ArrayVolume
-from unet3d_monai.inference.block_prediction import VolumeFile
+from unet3d_monai.inference.on_disk import VolumeOnDisk
 from unet3d_monai.inference.resampled_volume import (
-    ResampledFile,
     ResampledVolume,
     linear_taps,
     resample_region,
@@ -78,7 +77,7 @@ def test_a_region_without_the_voxels_it_reads_is_refused(volume):
 def test_resampled_file_travels_to_tasks_and_opens_on_the_models_grid(volume, tmp_path):
     with h5py.File(tmp_path / "a.h5", "w") as f:
         f["raw"] = volume[0]
-    shared = pickle.loads(pickle.dumps(ResampledFile(VolumeFile(str(tmp_path / "a.h5"), "raw", "none"), (18, 7, 22))))
+    shared = pickle.loads(pickle.dumps(VolumeOnDisk.of_file(tmp_path / "a.h5", "raw").on_grid((18, 7, 22))))
     with shared.open() as opened:
         assert opened.shape == (1, 18, 7, 22)
         region = (slice(3, 9), slice(0, 7), slice(10, 21))

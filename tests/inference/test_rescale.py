@@ -5,8 +5,8 @@ import torch
 from scipy import ndimage
 
 from unet3d_monai.inference import VolumePredictor
+from unet3d_monai.inference.inferer import FittedSlidingWindowInferer
 from unet3d_monai.inference.rescale import rescale_factors, to_input_grid, to_model_grid
-from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer
 
 
 class Identity(torch.nn.Module):

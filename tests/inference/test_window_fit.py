@@ -67,7 +67,7 @@ def test_an_axis_below_the_network_minimum_is_padded_by_reflection_and_cropped_b
     net = _groupnorm_unet()  # minimum window 4 x 4 x 4
     volume = torch.randn(1, 1, 3, 20, 20, generator=torch.Generator().manual_seed(2))
     fitted = FittedSlidingWindowInferer(roi_size=(16, 16, 16), overlap=0.25, mode="gaussian")
-    with caplog.at_level(logging.INFO, logger="unet3d_monai.inference.window_fit"), torch.no_grad():
+    with caplog.at_level(logging.INFO, logger="unet3d_monai.inference.inferer"), torch.no_grad():
         out = fitted(volume, net)
         reflected = F.pad(volume[0], (0, 0, 0, 0, 0, 1), mode="reflect")[None]  # z: 0 1 2 | 1
         expected = SlidingWindowInferer(roi_size=(4, 16, 16), overlap=0.25, mode="gaussian")(reflected, net)

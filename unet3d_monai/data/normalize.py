@@ -12,6 +12,7 @@ Modes (``x`` the input, statistics from :class:`~unet3d_monai.data.stats.VolumeS
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -109,12 +110,23 @@ class Normalize(Transform):
         return out
 
 
+@runtime_checkable
+class NormalizesOnRead(Protocol):
+    """A volume on disk that normalises the blocks it reads: :class:`Normalized` hands it the mode."""
+
+    def normalized(self, mode: str) -> Any:
+        """The volume, read with normalisation ``mode`` and its whole-volume statistics."""
+        ...
+
+
 class Normalized(MapTransform):
     """Dictionary version of :class:`Normalize`, using the volume statistics carried by the sample.
 
     If ``data[stats_key]`` is present (a :class:`VolumeStats` or its ``to_dict()``, as attached by
     :class:`~unet3d_monai.data.HDF5PatchDataset` under ``"image_stats"``), every key is normalised with
-    those whole-volume statistics; otherwise each key is normalised with its own statistics.
+    those whole-volume statistics; otherwise each key is normalised with its own statistics. A volume read block by
+    block from disk (:class:`NormalizesOnRead`, e.g. ``unet3d_monai.inference.VolumeOnDisk``) is given the mode
+    instead, and normalises every block it reads with its whole-volume statistics.
 
     Args:
         keys: keys of the arrays to normalise (usually ``"image"``).
@@ -147,5 +159,9 @@ class Normalized(MapTransform):
         d = dict(data)
         stats = d.get(self.stats_key)
         for key in self.key_iterator(d):
-            d[key] = self.normalizer(d[key], stats)
+            value = d[key]
+            if isinstance(value, NormalizesOnRead):
+                d[key] = value.normalized(self.normalizer.mode.value)
+            else:
+                d[key] = self.normalizer(value, stats)
         return d

@@ -21,7 +21,9 @@ post-processing into label volumes.
 """
 
 from unet3d_monai.inference.autocast import AutocastInferer, cpu_bfloat16_enabled, native_cpu_bfloat16
-from unet3d_monai.inference.block_prediction import BlockPlan, BlockwisePrediction, VolumeFile, default_block_shape
+from unet3d_monai.inference.block_prediction import BlockPlan, BlockwisePrediction, default_block_shape
+from unet3d_monai.inference.chain_checks import check_prediction, select_inputs
+from unet3d_monai.inference.inferer import FittedSlidingWindowInferer
 from unet3d_monai.inference.load_volume import LoadVolumed
 from unet3d_monai.inference.memory_fallback import OutOfMemoryFallback
 from unet3d_monai.inference.merger import GaussianWeightedMerger
@@ -33,14 +35,16 @@ from unet3d_monai.inference.model_record import (
     recorded_network_argument,
     write_model_record,
 )
+from unet3d_monai.inference.on_disk import LabelsOnDisk, PredictionsOnDisk, VolumeOnDisk
 from unet3d_monai.inference.predictor import VolumePredictor, predict_file
 from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.resampled_volume import ResampledVolume
 from unet3d_monai.inference.segmentd import Segmentd
 from unet3d_monai.inference.sliding_window import predict
 from unet3d_monai.inference.splitter import FittedWindowSplitter, VolumeBlock
+from unet3d_monai.inference.volume_batch import collate_volumes, prepare_volume_batch
 from unet3d_monai.inference.volumes import ArrayVolume, HDF5Volume, find_volume_files, load_nifti
-from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, fit_window, network_min_window
+from unet3d_monai.inference.window_fit import fit_window, network_min_window
 from unet3d_monai.inference.window_options import check_window_options
 from unet3d_monai.inference.window_predictor import WindowPredictor
 from unet3d_monai.inference.write_predictions import WritePredictionsd, WritePreviewd
@@ -77,7 +81,13 @@ __all__ = [
     "ToModelGridd",
     "VolumePredictor",
     "VolumeBlock",
-    "VolumeFile",
+    "VolumeOnDisk",
+    "PredictionsOnDisk",
+    "LabelsOnDisk",
+    "check_prediction",
+    "select_inputs",
+    "collate_volumes",
+    "prepare_volume_batch",
     "WindowPredictor",
     "WritePredictionsd",
     "WritePreviewd",

@@ -39,7 +39,6 @@ import torch
 from monai.inferers import PatchInferer
 from monai.utils import optional_import
 
-from unet3d_monai.data.stats import VolumeStats
 from unet3d_monai.inference.allocation import reuse_freed_memory
 from unet3d_monai.inference.merger import GaussianWeightedMerger
 from unet3d_monai.inference.partials import PartialStore
@@ -49,7 +48,7 @@ from unet3d_monai.io.region import Region
 
 tqdm, _ = optional_import("tqdm", name="tqdm")
 
-__all__ = ["BlockPlan", "BlockwisePrediction", "VolumeFile", "default_block_shape"]
+__all__ = ["BlockPlan", "BlockwisePrediction", "assemble_block", "default_block_shape"]
 
 logger = logging.getLogger(__name__)
 
@@ -160,33 +159,10 @@ class BlockPlan:
 
 
 class OpensVolume(Protocol):
-    """A picklable description of an input that each task opens itself (see :class:`VolumeFile`)."""
+    """A picklable description of an input that each task opens itself (see
+    :class:`~unet3d_monai.inference.on_disk.VolumeOnDisk`)."""
 
     def open(self) -> contextlib.AbstractContextManager[RegionSource]: ...
-
-
-@dataclass(frozen=True)
-class VolumeFile:
-    """An input volume by path, opened (read-only, normalised) by whichever process predicts a block of it.
-
-    HDF5 files open as :class:`~unet3d_monai.inference.volumes.HDF5Volume`, ``.zarr`` stores as
-    :class:`~unet3d_monai.inference.zarr_store.ZarrVolume`, with the statistics computed once by the client.
-    """
-
-    path: str
-    key: str
-    normalization: str
-    stats: dict | None = None
-    channels_first_3d: bool = False
-    replace_nonfinite: float | None = None
-
-    def open(self) -> contextlib.AbstractContextManager[RegionSource]:
-        from unet3d_monai.inference.volumes import HDF5Volume
-        from unet3d_monai.inference.zarr_store import ZarrVolume, is_zarr
-
-        opener = ZarrVolume if is_zarr(self.path) else HDF5Volume
-        stats = None if self.stats is None else VolumeStats.from_dict(self.stats)
-        return opener(self.path, self.key, self.normalization, self.channels_first_3d, self.replace_nonfinite, stats)
 
 
 @dataclass(frozen=True)
@@ -453,14 +429,15 @@ class BlockwisePrediction:
     def run(
         self,
         source: RegionSource | OpensVolume,
-        write_block: Callable[[Region, np.ndarray], None],
+        write_block: Callable[[Region, np.ndarray], None] | None,
         out_channels: int = 1,
         chunks: Sequence[int] | None = None,
         write_on_workers: bool = False,
         output_fresh: bool = True,
     ) -> BlockwiseReport:
-        """Predict ``source`` (an open volume, or a :class:`VolumeFile` every task opens) and hand every output
-        block ``(C_out, *block)`` to ``write_block(region, predictions)``.
+        """Predict ``source`` (an open volume, or a :class:`~unet3d_monai.inference.on_disk.VolumeOnDisk` every task
+        opens) and hand every output block ``(C_out, *block)`` to ``write_block(region, predictions)``; with
+        ``write_block`` None, only predict the partials (read them later with :func:`assemble_block`).
 
         With ``write_on_workers`` the tasks write the blocks themselves (``write_block`` must be picklable and the
         output must accept one writer per block, e.g. zarr chunked by blocks); blocks written by an earlier run are
@@ -508,6 +485,8 @@ class BlockwisePrediction:
         jobs: dict[Any, tuple[str, Key]] = {}
 
         def start_assembly(key: Key) -> None:
+            if write_block is None:
+                return
             if write_on_workers:
                 marker = str(markers / _marker_name(key))
                 jobs[runner.submit(assemble_and_write, plan, key, partials_dir, write_block, marker)] = (
@@ -566,7 +545,7 @@ class BlockwisePrediction:
         finally:
             if bar is not None:
                 bar.close()
-        missing = [k for k in blocks if k not in assembled]
+        missing = [k for k in blocks if k not in assembled] if write_block is not None else []
         if missing:
             raise RuntimeError(f"Block-wise prediction ended with {len(missing)} blocks unwritten, e.g. {missing[0]}.")
         return report

@@ -1,24 +1,38 @@
-"""Loading an input volume for prediction: HDF5 or NIfTI into a channel-first float32 tensor with its statistics."""
+"""Loading an input volume for prediction: HDF5 or NIfTI into a channel-first float32 tensor with its statistics, or
+a volume too large for memory (and every zarr store) as a :class:`~unet3d_monai.inference.on_disk.VolumeOnDisk`."""
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Hashable, Mapping
 from pathlib import Path
 
 import numpy as np
+import psutil
 import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 from monai.utils import PostFix
 
 from unet3d_monai.data.stats import VolumeStats, compute_volume_stats
+from unet3d_monai.inference.on_disk import VolumeOnDisk
 from unet3d_monai.inference.volumes import HDF5Volume, is_nifti, load_nifti
+from unet3d_monai.inference.zarr_store import is_zarr
+from unet3d_monai.options import as_bool
 
 __all__ = ["LoadVolumed"]
 
+logger = logging.getLogger(__name__)
+
 
 class LoadVolumed(MapTransform):
-    """Replace the path under each key by the volume it names, ``(C, Z, Y, X)`` float32 (NIfTI: ``(C, X, Y, Z)``).
+    """Replace the path under each key by the volume it names, ``(C, Z, Y, X)`` float32 (NIfTI: ``(C, X, Y, Z)``), or
+    by a :class:`~unet3d_monai.inference.on_disk.VolumeOnDisk` that the rest of the chain reads block by block.
+
+    A volume stays on disk when it is a zarr store, when ``blockwise`` is set (HDF5), or when an HDF5 volume's
+    prediction (input, output and their float32 copies, ``out_channels`` output channels) would take more than
+    ``memory_fraction`` of the available RAM. NIfTI files are always read whole.
 
     HDF5 files are read from dataset ``raw_key`` (``(Y, X)``, ``(Z, Y, X)``, ``(C, Z, Y, X)``; ``(C, Y, X)`` with
     ``channels_first_3d``); NIfTI files are read whole with their affine. NaN/Inf voxels are replaced by
@@ -34,6 +48,9 @@ class LoadVolumed(MapTransform):
         raw_key: HDF5 dataset of the input.
         channels_first_3d: read a 3D HDF5 dataset as ``(C, Y, X)`` (a multi-channel 2D image).
         replace_nonfinite: value given to NaN/Inf voxels; None keeps them.
+        blockwise: keep every HDF5 volume on disk (predicted block by block), whatever its size.
+        memory_fraction: fraction of the available RAM a prediction in memory may use.
+        out_channels: output channels of the network (for the memory a prediction takes).
         allow_missing_keys: don't raise if a key is missing.
 
     Example::
@@ -47,12 +64,41 @@ class LoadVolumed(MapTransform):
         raw_key: str = "raw",
         channels_first_3d: bool = False,
         replace_nonfinite: float | None = None,
+        blockwise: bool | str = False,
+        memory_fraction: float = 0.5,
+        out_channels: int = 1,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
+        if not 0 < memory_fraction <= 1:
+            raise ValueError(f"memory_fraction must be in (0, 1]; got {memory_fraction}.")
         self.raw_key = raw_key
         self.channels_first_3d = bool(channels_first_3d)
         self.replace_nonfinite = None if replace_nonfinite is None else float(replace_nonfinite)
+        self.blockwise = as_bool(blockwise, "blockwise")
+        self.memory_fraction = float(memory_fraction)
+        self.out_channels = int(out_channels)
+
+    def fits_in_memory(self, shape: tuple[int, ...]) -> bool:
+        """Whether predicting a volume of ``shape`` ``(C, *spatial)`` in memory fits ``memory_fraction`` of the
+        available RAM (input and output, each with a float32 copy, and the blending weights)."""
+        needed = 4 * math.prod(shape[1:]) * (2 * int(shape[0]) + 2 * self.out_channels + 1)
+        return needed <= self.memory_fraction * psutil.virtual_memory().available
+
+    def on_disk(self, path: str | Path) -> VolumeOnDisk | None:
+        """The volume of ``path`` as a :class:`VolumeOnDisk` when it is predicted block by block, else None."""
+        path = Path(path)
+        if is_nifti(path):
+            if self.blockwise:
+                logger.info("NIfTI input %s is predicted in memory (block-wise prediction reads HDF5 and zarr).", path)
+            return None
+        volume = VolumeOnDisk.of_file(path, self.raw_key, self.channels_first_3d, self.replace_nonfinite)
+        if is_zarr(path) or self.blockwise:
+            return volume
+        if not self.fits_in_memory(volume.shape):
+            logger.info("Volume %s %s does not fit the memory budget: predicting block-wise.", path, volume.shape[1:])
+            return volume
+        return None
 
     def _load(self, path: Path) -> tuple[np.ndarray, VolumeStats, np.ndarray, str]:
         if is_nifti(path):
@@ -66,6 +112,12 @@ class LoadVolumed(MapTransform):
         d = dict(data)
         for key in self.key_iterator(d):
             path = Path(d[key])
+            on_disk = self.on_disk(path)
+            if on_disk is not None:
+                d[key] = on_disk
+                kind = "zarr" if is_zarr(path) else "hdf5"
+                d[PostFix.meta(str(key))] = {"filename_or_obj": str(path), "affine": np.eye(4), "format": kind}
+                continue
             volume, stats, affine, kind = self._load(path)
             d[key] = torch.from_numpy(np.ascontiguousarray(volume))
             d[f"{key}_stats"] = stats.to_dict()

@@ -12,7 +12,8 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform
 from monai.utils import PostFix
 
-from unet3d_monai.inference.rescale import rescale_factors, to_input_grid, to_model_grid
+from unet3d_monai.inference.on_disk import PredictionsOnDisk, VolumeOnDisk
+from unet3d_monai.inference.rescale import model_grid_shape, rescale_factors, to_input_grid, to_model_grid
 from unet3d_monai.io.voxel_size import read_voxel_size
 from unet3d_monai.options import as_bool
 
@@ -49,6 +50,9 @@ def _meta(data: Mapping[Hashable, object], key: str, step: str) -> Mapping:
 
 class ToModelGridd(MapTransform):
     """Resample the input under ``keys`` (``(C, Z, Y, X)``, normalised) to the model's voxel size.
+
+    A volume on disk (:class:`~unet3d_monai.inference.on_disk.VolumeOnDisk`) is given the model's grid instead, and
+    resamples each block it reads.
 
     The input's voxel size is read from its file (HDF5 ``element_size_um``/``resolution``, the NIfTI affine; see
     :func:`~unet3d_monai.io.voxel_size.read_voxel_size`). When it differs from ``voxel_size`` by more than 5% on an
@@ -104,14 +108,18 @@ class ToModelGridd(MapTransform):
                 [round(f, 3) for f in factors],
                 self.voxel_size,
             )
-            d[key] = to_model_grid(volume, factors)
+            if isinstance(volume, VolumeOnDisk):
+                d[key] = volume.on_grid(model_grid_shape(volume.spatial_shape, factors))
+            else:
+                d[key] = to_model_grid(volume, factors)
         return d
 
 
 class ToInputGridd(MapTransform):
     """Resample each array under ``keys`` (``(C, Z', Y', X')``: the probabilities, and the input for the preview)
     back onto the input's grid recorded by :class:`ToModelGridd` (trilinear); arrays already on it are left as they
-    are.
+    are. Predictions on disk (:class:`~unet3d_monai.inference.on_disk.PredictionsOnDisk`) are resampled region by
+    region as the writer reads them; an input on disk is read on its own grid again.
 
     Args:
         keys: keys to bring back (usually ``["pred", "image"]``).
@@ -139,6 +147,13 @@ class ToInputGridd(MapTransform):
         grid = grid.detach().cpu().numpy() if hasattr(grid, "detach") else np.asarray(grid)
         shape = tuple(int(s) for s in grid.ravel())
         for key in self.key_iterator(d):
-            if tuple(d[key].shape[1:]) != shape:
-                d[key] = to_input_grid(d[key], shape)
+            value = d[key]
+            if tuple(value.shape[1:]) == shape:
+                continue
+            if isinstance(value, VolumeOnDisk):
+                d[key] = value.on_grid(None)
+            elif isinstance(value, PredictionsOnDisk):
+                d[key] = value.on_grid(shape)
+            else:
+                d[key] = to_input_grid(value, shape)
         return d

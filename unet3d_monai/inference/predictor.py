@@ -3,15 +3,13 @@ block-wise."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
-import psutil
 import torch
 from monai.inferers import SlidingWindowInferer
 from monai.transforms import Compose
@@ -19,27 +17,17 @@ from monai.utils import ensure_tuple_rep, look_up_option, optional_import
 from torch import nn
 
 from unet3d_monai.data.normalize import Normalized
-from unet3d_monai.inference.block_files import parse_part, predict_file_blockwise, select_part
-from unet3d_monai.inference.distributed import connect, parse_scheduler
-from unet3d_monai.inference.input_checks import check_dimensions, check_finite
+from unet3d_monai.inference.chain_checks import check_input, check_prediction, parse_part, select_inputs, select_part
+from unet3d_monai.inference.distributed import parse_scheduler
+from unet3d_monai.inference.inferer import FittedSlidingWindowInferer, cpu_stitched_inferer
 from unet3d_monai.inference.load_volume import LoadVolumed
 from unet3d_monai.inference.memory_fallback import OutOfMemoryFallback
-from unet3d_monai.inference.model_grid import ToInputGridd, ToModelGridd, input_rescale_factors
-from unet3d_monai.inference.output_space import check_prediction_space
-from unet3d_monai.inference.preview import preview_image, write_preview
-from unet3d_monai.inference.rescale import model_grid_shape
+from unet3d_monai.inference.model_grid import ToInputGridd, ToModelGridd
+from unet3d_monai.inference.on_disk import VolumeOnDisk
 from unet3d_monai.inference.segmentd import Segmentd
 from unet3d_monai.inference.sliding_window import prepare_window_predictor, window_roi_size
-from unet3d_monai.inference.volumes import (
-    ArrayVolume,
-    HDF5Volume,
-    find_volume_files,
-    is_nifti,
-    load_nifti,
-    nifti_shape,
-    volume_stem,
-)
-from unet3d_monai.inference.window_fit import FittedSlidingWindowInferer, cpu_stitched_inferer, network_min_window
+from unet3d_monai.inference.volumes import find_volume_files
+from unet3d_monai.inference.window_fit import network_min_window
 from unet3d_monai.inference.window_options import check_window_options
 from unet3d_monai.inference.window_predictor import (
     WindowPredictor,
@@ -48,9 +36,12 @@ from unet3d_monai.inference.window_predictor import (
     network_spatial_dims,
     resolve_device,
 )
-from unet3d_monai.inference.write_predictions import WritePredictionsd, WritePreviewd, prediction_path, preview_path
-from unet3d_monai.inference.zarr_store import ZarrVolume, is_zarr
-from unet3d_monai.io.files import get_h5_dataset, open_h5
+from unet3d_monai.inference.write_predictions import (
+    OUTPUT_FORMATS,
+    WritePredictionsd,
+    WritePreviewd,
+    preview_path,
+)
 from unet3d_monai.io.writers import OutputDtype, check_output_path
 from unet3d_monai.options import as_bool
 from unet3d_monai.segmentation.segmenter import SegmentationMode, Segmenter
@@ -74,7 +65,9 @@ class VolumePredictor:
     (:class:`~unet3d_monai.inference.model_grid.ToInputGridd`, :class:`~unet3d_monai.inference.segmentd.Segmentd`
     with ``save_segmentation``, :class:`~unet3d_monai.inference.write_predictions.WritePredictionsd`,
     :class:`~unet3d_monai.inference.write_predictions.WritePreviewd` with ``preview``). Either chain may be given
-    instead of being built from the options.
+    instead of being built from the options. A volume predicted block-wise goes through the same chain, as a
+    :class:`~unet3d_monai.inference.on_disk.VolumeOnDisk` read block by block: every step, and every change to a step,
+    acts on it as on a volume in memory.
 
     For each input ``<stem>.h5`` (dataset ``raw_key``: ``(Z, Y, X)``, ``(C, Z, Y, X)``, or 2D) it writes
     ``<output_dir>/<stem>_predictions.h5`` with dataset ``predictions`` ``(C_out, Z, Y, X)`` (probabilities
@@ -89,8 +82,9 @@ class VolumePredictor:
 
     Each volume is normalised with its own statistics (``normalization``, as in training). It is predicted in
     memory when input, output and weights fit ``memory_fraction`` of the available RAM, block-wise from
-    disk otherwise (:meth:`predict_blockwise`: MONAI's ``PatchInferer`` over the volume's window grid, partial sums
-    on disk); both give the same result (to float rounding). HDF5 inputs are predicted block-wise also with
+    disk otherwise (:meth:`~unet3d_monai.inference.inferer.FittedSlidingWindowInferer.predict_on_disk`: MONAI's
+    ``PatchInferer`` over the volume's window grid, partial sums on disk); both give the same result (to float
+    rounding). HDF5 inputs are predicted block-wise also with
     ``blockwise``, a ``scheduler`` or a zarr ``output_format``; zarr inputs always are. With ``scheduler`` the blocks
     are predicted on a Dask cluster (an address, or ``local:N`` worker processes). With ``resume``, an interrupted
     block-wise prediction continues from its finished blocks, and inputs whose outputs are complete are skipped;
@@ -114,9 +108,10 @@ class VolumePredictor:
         network: the network with its weights loaded (3D, or 2D predicting slice by slice), or a
             :class:`WindowPredictor` wrapping it, or an :class:`OutOfMemoryFallback` wrapping that (then ``tta``,
             ``amp`` and ``cpu_bf16`` are the wrapper's).
-        inferer: the sliding-window inferer, used as given (its ``sw_device`` is where windows run, its ``device``
-            where they are stitched); a :class:`FittedSlidingWindowInferer` fits its window to each volume. For a
-            2D network ``roi_size`` is ``(Y, X)`` or ``(1, Y, X)``.
+        inferer: the sliding-window inferer of volumes in memory, used as given (its ``sw_device`` is where windows
+            run, its ``device`` where they are stitched); a :class:`FittedSlidingWindowInferer` fits its window to each
+            volume. Volumes on disk are predicted by a :class:`FittedSlidingWindowInferer` with its window settings
+            and the block options below. For a 2D network ``roi_size`` is ``(Y, X)`` or ``(1, Y, X)``.
         output_dir: folder for the outputs (created if needed).
         raw_key: HDF5 dataset (zarr array) holding the input.
         normalization: ``"standardize"``, ``"percentile"``, ``"minmax"`` or ``"none"``.
@@ -207,7 +202,7 @@ class VolumePredictor:
             )
         if not 0 < memory_fraction <= 1:
             raise ValueError(f"memory_fraction must be in (0, 1]; got {memory_fraction}.")
-        if output_format not in ("auto", "h5", "zarr"):
+        if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"--output_format {output_format!r} must be 'auto' (as the input), 'h5' or 'zarr'.")
         if isinstance(network, OutOfMemoryFallback):
             self.window_predictor, self.device = network, resolve_device(device)
@@ -220,8 +215,6 @@ class VolumePredictor:
             )
             self.window_predictor = OutOfMemoryFallback(windows, network_min_window(network))
         self.network = self.window_predictor.network
-        inner = self.window_predictor.predictor
-        self.tta = inner.tta if isinstance(inner, WindowPredictor) else False
         self.spatial_dims = network_spatial_dims(self.network)
         self.in_channels = network_in_channels(self.network)
         self.out_channels = network_out_channels(self.network)
@@ -236,14 +229,10 @@ class VolumePredictor:
         self.replace_nonfinite = None if replace_nonfinite is None else float(replace_nonfinite)
         self.raw_key = raw_key
         self.normalization = normalization
-        self.blockwise = as_bool(blockwise, "blockwise")
         self.resume = as_bool(resume, "resume")
-        self._overwrite = as_bool(overwrite, "overwrite")
         self.output_dtype = OutputDtype(look_up_option(output_dtype, OutputDtype))
         self.save_segmentation = as_bool(save_segmentation, "save_segmentation")
         self.segmenter = Segmenter(segmentation_mode, threshold=threshold, min_size=min_size, min_distance=min_distance)
-        self.block_shape = None if block_shape is None else tuple(int(b) for b in block_shape)
-        self.block_memory_bytes = int(block_memory_mb * 2**20)
         self.memory_fraction = memory_fraction
         self.progress = as_bool(progress, "progress")
         self.preview = as_bool(preview, "preview")
@@ -256,7 +245,24 @@ class VolumePredictor:
         if self.part is not None:
             parse_part(self.part)
         self.output_format = output_format
-        self._runner = None
+        self.blockwise = as_bool(blockwise, "blockwise") or self.scheduler is not None or output_format == "zarr"
+        self.block_inferer = FittedSlidingWindowInferer(
+            roi_size=self.roi_size,
+            sw_batch_size=inferer.sw_batch_size,
+            overlap=self.overlap,
+            mode=inferer.mode,
+            sigma_scale=inferer.sigma_scale,
+            sw_device=self.device,
+            device="cpu",
+            progress=self.progress,
+            min_window=self.min_window,
+            block_shape=block_shape,
+            block_memory_mb=block_memory_mb,
+            work_dir=output_dir,
+            scheduler=self.scheduler,
+            resume=self.resume,
+        )
+        self._overwrite = as_bool(overwrite, "overwrite")
         self.preprocessing = preprocessing if preprocessing is not None else self._preprocessing()
         self.postprocessing = postprocessing if postprocessing is not None else self._postprocessing(output_dir)
         self._output_dir = Path(output_dir)
@@ -264,7 +270,15 @@ class VolumePredictor:
     def _preprocessing(self) -> Compose:
         return Compose(
             [
-                LoadVolumed("image", self.raw_key, self.channels_first_3d, self.replace_nonfinite),
+                LoadVolumed(
+                    "image",
+                    self.raw_key,
+                    self.channels_first_3d,
+                    self.replace_nonfinite,
+                    blockwise=self.blockwise,
+                    memory_fraction=self.memory_fraction,
+                    out_channels=self.out_channels,
+                ),
                 Normalized("image", mode=self.normalization),
                 ToModelGridd("image", self.voxel_size, self.raw_key, self.spatial_dims, self.rescale),
             ]
@@ -286,19 +300,22 @@ class VolumePredictor:
                     model_voxel_size=self.voxel_size if self.rescale else None,
                 )
             )
-        steps.append(WritePredictionsd("pred", output_dir, self.output_dtype, self.overwrite))
+        steps.append(
+            WritePredictionsd("pred", output_dir, self.output_dtype, self.overwrite, output_format=self.output_format)
+        )
         if self.preview:
             steps.append(WritePreviewd("pred", output_dir, self.overwrite))
         return Compose(steps)
 
     @property
     def output_dir(self) -> Path:
-        """The output folder (setting it also moves the writers of ``postprocessing``)."""
+        """The output folder (setting it also moves the writers of ``postprocessing`` and the block-wise work)."""
         return self._output_dir
 
     @output_dir.setter
     def output_dir(self, folder: str | PathLike) -> None:
         self._output_dir = Path(folder)
+        self.block_inferer.work_dir = self._output_dir
         self._set_writers("output_dir", self._output_dir)
 
     @property
@@ -316,13 +333,16 @@ class VolumePredictor:
             if isinstance(step, WritePredictionsd | WritePreviewd):
                 setattr(step, name, value)
 
+    def _writer(self) -> WritePredictionsd:
+        writer = next((s for s in self.postprocessing.transforms if isinstance(s, WritePredictionsd)), None)
+        if writer is None:
+            raise ValueError("The postprocessing chain has no WritePredictionsd step; prediction needs one.")
+        return writer
+
     def output_path(self, input_path: str | PathLike) -> Path:
-        """Where the predictions of ``input_path`` are written: ``.zarr`` for a zarr input (``output_format``
-        ``"auto"``) or with ``output_format`` ``"zarr"``, otherwise as :func:`prediction_path` says."""
-        zarr_output = self.output_format == "zarr" or (self.output_format == "auto" and is_zarr(input_path))
-        if zarr_output and not is_nifti(input_path):
-            return self.output_dir / f"{volume_stem(input_path)}_predictions.zarr"
-        return prediction_path(self.output_dir, input_path)
+        """Where the predictions of ``input_path`` are written (as the chain's writer names them: ``.zarr`` for a zarr
+        input with ``output_format`` ``"auto"``, or with ``"zarr"``; ``.nii.gz`` for NIfTI; ``.h5`` otherwise)."""
+        return self._writer().output_path(input_path)
 
     def preview_path(self, input_path: str | PathLike) -> Path:
         """Where the preview image of ``input_path`` is written (with ``preview``)."""
@@ -333,62 +353,28 @@ class VolumePredictor:
         """Whether a 3D HDF5 dataset is read as ``(C, Y, X)`` (a multi-channel 2D network) or ``(Z, Y, X)``."""
         return self.spatial_dims == 2 and self.in_channels > 1
 
+    def _loader(self) -> LoadVolumed:
+        loader = next((s for s in self.preprocessing.transforms if isinstance(s, LoadVolumed)), None)
+        if loader is None:
+            raise ValueError("The preprocessing chain has no LoadVolumed step; prediction needs one.")
+        return loader
+
     def check_input(self, path: str | PathLike) -> None:
-        """Refuse an input this network cannot score, before anything is written.
+        """Refuse an input this network cannot score, before anything is written (see
+        :func:`~unet3d_monai.inference.chain_checks.check_input`).
 
         Raises:
             ValueError: a 2D image for a 3D network, a channel count other than the network's, or NaN/Inf voxels
                 while ``replace_nonfinite`` is None; the sentence names the file and the dataset.
         """
-        path = Path(path)
-        if is_nifti(path):
-            shape = nifti_shape(path)
-            check_dimensions(path, None, shape, self.spatial_dims)
-            volume, _ = load_nifti(path, "none", self.replace_nonfinite)
-            self._check_channels(path, volume.shape, nifti=True)
-            return
-        if is_zarr(path):
-            with ZarrVolume(path, self.raw_key, "none", self.channels_first_3d, self.replace_nonfinite) as volume:
-                check_dimensions(path, self.raw_key, volume.stored_shape, self.spatial_dims)
-                self._check_channels(path, volume.shape)
-                check_finite(volume.count_nonfinite(), path, self.raw_key, self.replace_nonfinite)
-            return
-        with open_h5(path) as f:
-            stored_shape = get_h5_dataset(f, self.raw_key).shape
-        check_dimensions(path, self.raw_key, stored_shape, self.spatial_dims)
-        with HDF5Volume(
-            path, self.raw_key, self.normalization, self.channels_first_3d, self.replace_nonfinite
-        ) as volume:
-            self._check_channels(path, volume.shape)
-            check_finite(volume.count_nonfinite(), path, self.raw_key, self.replace_nonfinite)
-            if self.save_segmentation and self.segmenter.is_instance and not self._fits_in_memory(volume.shape[1:]):
-                raise ValueError(
-                    f"Instance segmentation ('{self.segmenter.mode.value}') of '{path}' {tuple(volume.shape[1:])} "
-                    "needs the whole volume in memory, which does not fit; predict without --save_segmentation, or "
-                    "use segmentation_mode 'threshold'."
-                )
+        segmentation = next((s for s in self.postprocessing.transforms if isinstance(s, Segmentd)), None)
+        check_input(path, self.network, self._loader(), segmentation)
 
     def check(self, files: Sequence[str | PathLike]) -> None:
-        """Every check made before the first window is computed: outputs (:meth:`check_outputs`), room on disk
-        (:meth:`check_output_space`), the segmentation mode against the output channels, and each input
-        (:meth:`check_input`)."""
-        for path in files:
-            self.check_outputs(path)
-        self.check_output_space(files)
-        if self.save_segmentation and self.segmenter.is_instance and self.out_channels != 1:
-            raise ValueError(
-                f"segmentation_mode '{self.segmenter.mode.value}' needs a one-channel network output; "
-                f"this network has {self.out_channels} output channels."
-            )
-        for path in files:
-            self.check_input(path)
-
-    def _share(self, inputs: str | PathLike | Sequence[str | PathLike]) -> tuple[list[Path], list[Path]]:
-        files = select_part(find_volume_files(inputs), self.part)
-        complete = [f for f in files if self.resume and not self.overwrite and self.output_path(f).exists()]
-        if complete:
-            logger.info("Skipping %d inputs whose outputs are complete (resume), e.g. %s.", len(complete), complete[0])
-        return [f for f in files if f not in complete], complete
+        """Every check made before the first window is computed (see
+        :func:`~unet3d_monai.inference.chain_checks.check_prediction`): outputs, room on disk, the segmentation mode
+        against the output channels, and each input."""
+        check_prediction(files, self.network, self.preprocessing, self.postprocessing)
 
     def select_inputs(self, inputs: str | PathLike | Sequence[str | PathLike]) -> list[Path]:
         """The volumes of ``inputs`` (a file, a folder, a glob or a list) this run predicts: this machine's share
@@ -397,7 +383,7 @@ class VolumePredictor:
         Raises:
             FileNotFoundError: ``inputs`` names no HDF5/NIfTI/zarr volume.
         """
-        return self._share(inputs)[0]
+        return select_inputs(inputs, self.postprocessing, self.part, self.resume)
 
     def run(self, inputs: str | PathLike | Sequence[str | PathLike]) -> list[Path]:
         """Predict every volume named by ``inputs`` (a file, a folder, a glob or a list); returns the outputs
@@ -406,50 +392,18 @@ class VolumePredictor:
         Raises:
             FileNotFoundError: ``inputs`` names no HDF5/NIfTI/zarr volume.
         """
-        files, complete = self._share(inputs)
+        files = self.select_inputs(inputs)
+        complete = [f for f in select_part(find_volume_files(inputs), self.part) if f not in files]
         self.check(files)
         results = [self.output_path(f) for f in complete]
         bar = tqdm(files, desc="volumes", unit="volume") if self.progress and len(files) > 1 else files
-        with self._cluster():
+        try:
             for path in bar:
                 logger.info("Predicting %s", path)
-                results.append(self._predict_checked(Path(path)))
+                results.append(self._predict(Path(path)))
+        finally:
+            self.block_inferer.close()
         return results
-
-    @contextlib.contextmanager
-    def _cluster(self) -> Iterator[None]:
-        """Connect to the Dask cluster of ``scheduler`` (once per run) while files are predicted."""
-        if self.scheduler is None or self._runner is not None:
-            yield
-            return
-        with connect(self.scheduler) as runner:
-            self._runner = runner
-            try:
-                yield
-            finally:
-                self._runner = None
-
-    def check_output_space(self, files: Sequence[str | PathLike]) -> None:
-        """Refuse, in one sentence, an output folder that cannot be written or has no room for the outputs of
-        ``files`` (see :func:`~unet3d_monai.inference.output_space.check_prediction_space`)."""
-        check_prediction_space(
-            self.output_dir,
-            files,
-            self.raw_key,
-            self.out_channels,
-            self.output_dtype,
-            channels_first_3d=self.channels_first_3d,
-            blockwise=lambda spatial: self.blockwise or not self._fits_in_memory(spatial),
-            block_grid=self.block_grid,
-        )
-
-    def block_grid(self, path: str | PathLike, spatial_shape: Sequence[int]) -> tuple[int, ...] | None:
-        """The spatial shape block-wise prediction of ``path`` (of ``spatial_shape``) works on: the model's grid of an
-        HDF5 or zarr input that ``rescale`` resamples, else None (its own grid)."""
-        if not self.rescale or is_nifti(path):
-            return None
-        factors = input_rescale_factors(path, self.raw_key, self.voxel_size, self.spatial_dims)
-        return None if factors is None else model_grid_shape(spatial_shape, factors)
 
     def check_outputs(self, path: str | PathLike) -> None:
         """Refuse, before anything is written, outputs of ``path`` that exist (unless ``overwrite``) or that are
@@ -462,99 +416,22 @@ class VolumePredictor:
         """Predict one HDF5, NIfTI or zarr file (after :meth:`check_input`); returns the output file."""
         path = Path(path)
         self.check_input(path)
-        with self._cluster():
-            return self._predict_checked(path)
+        try:
+            return self._predict(path)
+        finally:
+            self.block_inferer.close()
 
-    def uses_blocks(self, path: str | PathLike) -> bool:
-        """Whether ``path`` is predicted block-wise: a zarr input; an HDF5 input with ``blockwise``, a ``scheduler``,
-        a zarr output, or too large for memory."""
-        if is_nifti(path):
-            if self.blockwise or self.scheduler is not None:
-                logger.info("NIfTI input %s is predicted in memory (block-wise prediction reads HDF5 and zarr).", path)
-            return False
-        if is_zarr(path):
-            return True
-        with HDF5Volume(path, self.raw_key, "none", self.channels_first_3d) as volume:
-            spatial = volume.shape[1:]
-        if self.blockwise or self.scheduler is not None or is_zarr(self.output_path(path)):
-            return True
-        if not self._fits_in_memory(spatial):
-            logger.info("Volume %s %s does not fit the memory budget: predicting block-wise.", path, spatial)
-            return True
-        return False
-
-    def _predict_checked(self, path: Path) -> Path:
-        return self.predict_blockwise(path) if self.uses_blocks(path) else self.predict_in_memory(path)
-
-    def predict_in_memory(self, path: str | PathLike) -> Path:
-        """Predict one checked volume through ``preprocessing``, the inferer and ``postprocessing``."""
+    def _predict(self, path: Path) -> Path:
+        """One checked volume through ``preprocessing``, the inferer and ``postprocessing``."""
         data = self.preprocessing({"image": str(path)})
         self.window_predictor.eval()
+        image = data["image"]
         with torch.inference_mode():
-            data["pred"] = self.inferer(data["image"][None], self.window_predictor)[0]
+            if isinstance(image, VolumeOnDisk):
+                data["pred"] = self.block_inferer(image, self.window_predictor)
+            else:
+                data["pred"] = self.inferer(image[None], self.window_predictor)[0]
         return Path(self.postprocessing(data)["pred_path"])
-
-    def _check_channels(self, path: Path, shape: Sequence[int], nifti: bool = False) -> None:
-        if shape[0] != self.in_channels:
-            where = "read as (C, X, Y, Z)" if nifti else f"dataset '{self.raw_key}', read as (C, Z, Y, X)"
-            raise ValueError(
-                f"Input '{path}' ({where} = {tuple(shape)}) has {shape[0]} channels but the network expects "
-                f"{self.in_channels} input channels."
-            )
-
-    def _fits_in_memory(self, spatial: Sequence[int]) -> bool:
-        voxels = math.prod(spatial)
-        needed = 4 * voxels * (2 * self.in_channels + 2 * self.out_channels + 1)
-        budget = self.memory_fraction * psutil.virtual_memory().available
-        return needed <= budget
-
-    def _write_preview(self, path: Path, volume: ArrayVolume | HDF5Volume, predictions: ArrayVolume) -> None:
-        if self.preview:
-            written = write_preview(self.preview_path(path), preview_image(volume, predictions))
-            logger.info("Wrote %s", written)
-
-    def run_blockwise(self, files: Sequence[str | PathLike]) -> list[Path]:
-        """Predict checked volumes block-wise (:meth:`predict_blockwise`), connected to the ``scheduler``'s cluster
-        once for all of them; returns the outputs."""
-        if not files:
-            return []
-        with self._cluster():
-            return [self.predict_blockwise(path) for path in files]
-
-    def predict_blockwise(self, path: str | PathLike) -> Path:
-        """Predict one checked HDF5 or zarr volume block by block from disk with MONAI's ``PatchInferer`` (the window
-        grid of the in-memory prediction, partial sums on disk; see
-        :func:`~unet3d_monai.inference.block_files.predict_file_blockwise`), writing predictions, segmentation and
-        preview like the in-memory chain; on the ``scheduler``'s Dask cluster when one is set.
-
-        With ``rescale``, an HDF5 or zarr input of another voxel size than the model's is predicted on the model's
-        grid, each block reading its region of the input resampled, and its predictions are written resampled back
-        onto the input's grid: the in-memory chain's result, in the memory of one block.
-        """
-        path = Path(path)
-        output = self.output_path(path)
-        zarr_input = is_zarr(path)
-        factors = None
-        if self.rescale:
-            factors = input_rescale_factors(path, self.raw_key, self.voxel_size, self.spatial_dims)
-            if factors is not None:
-                logger.info(
-                    "Input %s is predicted block-wise on the model's grid (resampled by %s to the voxel size %s), "
-                    "and its predictions written back on its grid.",
-                    path,
-                    [round(f, 3) for f in factors],
-                    self.voxel_size,
-                )
-        self.window_predictor.eval()
-        opener = ZarrVolume if zarr_input else HDF5Volume
-        with (
-            self._cluster(),
-            opener(path, self.raw_key, self.normalization, self.channels_first_3d, self.replace_nonfinite) as volume,
-        ):
-            self._check_channels(path, volume.shape)
-            result = predict_file_blockwise(self, path, volume, output, self._runner, factors)
-        logger.info("Wrote %s", result)
-        return result
 
 
 def predict_file(
@@ -621,6 +498,4 @@ def predict_file(
         scheduler=scheduler,
         output_format=output_format,
     )
-    predictor.check_outputs(Path(input_path))
-    predictor.check_output_space([input_path])
-    return predictor.predict_path(input_path)
+    return predictor.run([input_path])[0]

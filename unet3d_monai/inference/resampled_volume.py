@@ -12,9 +12,7 @@ the input's grid, without ever holding a whole volume.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -22,7 +20,7 @@ import torch
 from unet3d_monai.inference.splitter import RegionSource
 from unet3d_monai.io.region import Region
 
-__all__ = ["ResampledFile", "ResampledVolume", "linear_taps", "resample_region", "source_region"]
+__all__ = ["ResampledVolume", "linear_taps", "resample_region", "source_region"]
 
 
 def linear_taps(start: int, stop: int, in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -114,18 +112,3 @@ class ResampledVolume:
         needed = source_region(region, self.source_shape, self.shape[1:])
         data = torch.from_numpy(np.ascontiguousarray(self.source.read(needed), dtype=np.float32))
         return resample_region(data, needed, region, self.source_shape, self.shape[1:]).numpy()
-
-
-@dataclass(frozen=True)
-class ResampledFile:
-    """An input opened by each task of block-wise prediction (e.g. a
-    :class:`~unet3d_monai.inference.block_prediction.VolumeFile`) and read resampled to ``spatial_shape`` (a
-    :class:`ResampledVolume`)."""
-
-    source: object
-    spatial_shape: tuple[int, ...]
-
-    @contextlib.contextmanager
-    def open(self) -> Iterator[ResampledVolume]:
-        with self.source.open() as volume:
-            yield ResampledVolume(volume, self.spatial_shape)

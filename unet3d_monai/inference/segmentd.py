@@ -10,6 +10,7 @@ from monai.transforms import MapTransform
 from monai.utils import PostFix
 
 from unet3d_monai.inference.input_sampling import input_sampling, model_length_unit
+from unet3d_monai.inference.on_disk import LabelsOnDisk, PredictionsOnDisk
 from unet3d_monai.segmentation.segmenter import SegmentationMode, Segmenter
 
 __all__ = ["Segmentd"]
@@ -20,7 +21,10 @@ class Segmentd(MapTransform):
 
     The probabilities ``(C, *spatial)`` (tensor or array) stay as they are; the ``uint32`` labels (``(*spatial)``
     for one channel or an instance mode, ``(C, *spatial)`` for ``threshold`` of several channels) are added as
-    a numpy array under ``output_key`` (one key) or ``<key>_<output_key>`` (several keys).
+    a numpy array under ``output_key`` (one key) or ``<key>_<output_key>`` (several keys). Predictions on disk
+    (:class:`~unet3d_monai.inference.on_disk.PredictionsOnDisk`) give labels computed region by region as they are
+    written (:class:`~unet3d_monai.inference.on_disk.LabelsOnDisk`) in the voxel-wise modes, and are read whole for an
+    instance mode, which needs the whole volume.
 
     The distance-based modes (``foreground_watershed``, ``boundary_distance_watershed``) measure distances in the
     input's voxel size: when ``<image_key>_meta_dict`` names the input file (``filename_or_obj``, as
@@ -82,9 +86,15 @@ class Segmentd(MapTransform):
         several = len(self.keys) > 1
         for key in self.key_iterator(d):
             value = d[key]
+            name = f"{key}_{self.output_key}" if several else self.output_key
+            if isinstance(value, PredictionsOnDisk):
+                if not self.segmenter.is_instance:
+                    d[name] = LabelsOnDisk(value, self.segmenter)
+                    continue
+                value = value.read(tuple(slice(0, s) for s in value.shape[1:]))
             probabilities = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
             sampling = self.sampling(d, probabilities.ndim - 1)
             unit = model_length_unit(self.model_voxel_size, probabilities.ndim - 1) if sampling else None
             labels = self.segmenter(probabilities, sampling, unit)
-            d[f"{key}_{self.output_key}" if several else self.output_key] = labels
+            d[name] = labels
         return d

@@ -11,7 +11,8 @@ from monai.inferers import SlidingWindowInferer
 from torch import nn
 
 from unet3d_monai.inference.autocast import cpu_bfloat16_enabled
-from unet3d_monai.inference.window_fit import cpu_stitched_inferer, network_min_window
+from unet3d_monai.inference.inferer import cpu_stitched_inferer
+from unet3d_monai.inference.window_fit import network_min_window
 from unet3d_monai.inference.window_predictor import (
     WindowPredictor,
     network_in_channels,

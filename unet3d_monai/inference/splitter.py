@@ -19,7 +19,7 @@ import torch
 from monai.inferers import Splitter
 from monai.utils import ensure_tuple_rep
 
-from unet3d_monai.inference.window_fit import _reflect_pad, fit_window
+from unet3d_monai.inference.window_fit import fit_window, reflect_pad
 from unet3d_monai.io.region import Region
 
 __all__ = ["FittedWindowSplitter", "RegionSource", "VolumeBlock", "window_starts"]
@@ -162,7 +162,7 @@ class FittedWindowSplitter(Splitter):
             region = tuple(slice(0, s) for s in shape)
             data = inputs
         if any(w > s for w, s in zip(window, shape)):
-            data, _ = _reflect_pad(data, window)
+            data, _ = reflect_pad(data, window)
         if self.device is not None:
             data = data.to(self.device)
         for location in itertools.product(*starts):

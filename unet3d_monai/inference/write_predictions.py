@@ -1,19 +1,23 @@
-"""Writing the predictions of one volume from a prediction chain: the HDF5/NIfTI output and its preview."""
+"""Writing the predictions of one volume from a prediction chain: the HDF5/NIfTI/zarr output and its preview."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 
+import h5py
 import numpy as np
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 from monai.utils import PostFix, look_up_option
 
+from unet3d_monai.inference.on_disk import LabelsOnDisk, PredictionsOnDisk, VolumeOnDisk
 from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.volumes import ArrayVolume, is_nifti, volume_stem
+from unet3d_monai.inference.zarr_store import ZarrPredictionWriter, import_zarr, is_zarr
 from unet3d_monai.io.writers import (
     HDF5PredictionWriter,
     OutputDtype,
@@ -23,7 +27,17 @@ from unet3d_monai.io.writers import (
 )
 from unet3d_monai.options import as_bool
 
-__all__ = ["WritePredictionsd", "WritePreviewd", "prediction_path", "preview_path"]
+__all__ = [
+    "OUTPUT_FORMATS",
+    "StoredPredictions",
+    "WritePredictionsd",
+    "WritePreviewd",
+    "prediction_path",
+    "preview_path",
+]
+
+#: the ``output_format`` values: as the input (zarr for zarr, NIfTI for NIfTI, else HDF5), HDF5, or zarr
+OUTPUT_FORMATS = ("auto", "h5", "zarr")
 
 logger = logging.getLogger(__name__)
 
@@ -32,15 +46,55 @@ def _numpy(value: object) -> np.ndarray:
     return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
 
 
-def prediction_path(output_dir: str | PathLike, input_path: str | PathLike) -> Path:
-    """Where the predictions of ``input_path`` go: ``<output_dir>/<stem>_predictions.h5`` (``.nii.gz`` for NIfTI).
+def prediction_path(output_dir: str | PathLike, input_path: str | PathLike, output_format: str = "auto") -> Path:
+    """Where the predictions of ``input_path`` go: ``<output_dir>/<stem>_predictions.h5``, ``.nii.gz`` for NIfTI,
+    ``.zarr`` for a zarr input (``output_format`` ``"auto"``) or for any HDF5/zarr input with ``"zarr"``.
 
     Example:
         >>> prediction_path("out", "data/ct.nii.gz").as_posix()
         'out/ct_predictions.nii.gz'
+        >>> prediction_path("out", "data/cells.h5", "zarr").as_posix()
+        'out/cells_predictions.zarr'
     """
-    suffix = ".nii.gz" if is_nifti(input_path) else ".h5"
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"--output_format {output_format!r} must be 'auto' (as the input), 'h5' or 'zarr'.")
+    if is_nifti(input_path):
+        suffix = ".nii.gz"
+    elif output_format == "zarr" or (output_format == "auto" and is_zarr(input_path)):
+        suffix = ".zarr"
+    else:
+        suffix = ".h5"
     return Path(output_dir) / f"{volume_stem(input_path)}_predictions{suffix}"
+
+
+class StoredPredictions:
+    """The ``predictions`` of a written HDF5 or zarr output, read region by region as float32 (``uint8`` outputs
+    scaled back to [0, 1]); each read opens the file.
+
+    Example::
+
+        StoredPredictions("out/cells_predictions.h5").read(region)      # (C, *region)
+    """
+
+    def __init__(self, path: str | PathLike) -> None:
+        self.path = Path(path)
+        with self._open() as stored:
+            self.shape = tuple(int(s) for s in stored.shape)
+
+    def _open(self) -> contextlib.AbstractContextManager:
+        if is_zarr(self.path):
+            return contextlib.nullcontext(import_zarr().open_array(str(self.path), path="predictions", mode="r"))
+        return _h5_predictions(self.path)
+
+    def read(self, region: tuple[slice, ...]) -> np.ndarray:
+        with self._open() as stored:
+            return ArrayVolume(stored, scale=float(stored.attrs.get("scale", 1.0))).read(region)
+
+
+@contextlib.contextmanager
+def _h5_predictions(path: Path) -> Iterator[h5py.Dataset]:
+    with h5py.File(path, "r") as f:
+        yield f["predictions"]
 
 
 def preview_path(output_dir: str | PathLike, input_path: str | PathLike) -> Path:
@@ -61,9 +115,14 @@ class WritePredictionsd(MapTransform):
     An HDF5 input gives ``<output_dir>/<stem>_predictions.h5`` with dataset ``predictions`` in ``output_dtype``
     (see :class:`~unet3d_monai.io.writers.OutputDtype`) and, when the sample holds ``segmentation_key``,
     dataset ``segmentation`` (``uint32``). A NIfTI input gives ``<stem>_predictions.nii.gz`` (and
-    ``<stem>_segmentation.nii.gz``) with the input's affine. Every file is written under a temporary name and
-    renamed when complete; an existing output is refused unless ``overwrite``, an output equal to the input always.
-    The written path is added to the sample under ``<key>_path``.
+    ``<stem>_segmentation.nii.gz``) with the input's affine. A zarr input (or ``output_format`` ``"zarr"``) gives
+    ``<stem>_predictions.zarr`` with arrays ``predictions`` and ``segmentation``. Every file is written under a
+    temporary name and renamed when complete; an existing output is refused unless ``overwrite``, an output equal to
+    the input always. The written path is added to the sample under ``<key>_path``.
+
+    Predictions on disk (:class:`~unet3d_monai.inference.on_disk.PredictionsOnDisk`, from block-wise prediction) are
+    written region by region, with their labels; their work folder is then removed and the sample holds the written
+    predictions (:class:`StoredPredictions`) for the steps after this one.
 
     Args:
         keys: keys of the probabilities (usually ``"pred"``).
@@ -72,6 +131,7 @@ class WritePredictionsd(MapTransform):
         overwrite: replace existing outputs.
         image_key: key of the input, whose ``<image_key>_meta_dict`` names the input file.
         segmentation_key: key of the labels written beside the probabilities, when present.
+        output_format: ``"auto"`` (as the input), ``"h5"`` or ``"zarr"`` (HDF5 and zarr inputs; NIfTI stays NIfTI).
         allow_missing_keys: don't raise if a key is missing.
 
     Example::
@@ -87,24 +147,41 @@ class WritePredictionsd(MapTransform):
         overwrite: bool | str = False,
         image_key: str = "image",
         segmentation_key: str = "segmentation",
+        output_format: str = "auto",
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
+        if output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"--output_format {output_format!r} must be 'auto' (as the input), 'h5' or 'zarr'.")
         self.output_dir = Path(output_dir)
         self.output_dtype = OutputDtype(look_up_option(output_dtype, OutputDtype))
         self.overwrite = as_bool(overwrite, "overwrite")
         self.image_key = image_key
         self.segmentation_key = segmentation_key
+        self.output_format = output_format
+
+    def output_path(self, input_path: str | PathLike) -> Path:
+        """Where the predictions of ``input_path`` are written (see :func:`prediction_path`)."""
+        return prediction_path(self.output_dir, input_path, self.output_format)
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
         d = dict(data)
         input_path = _input_path(d, self.image_key)
         for key in self.key_iterator(d):
-            probabilities = _numpy(d[key])
             labels = d.get(self.segmentation_key)
-            output = prediction_path(self.output_dir, input_path)
+            output = self.output_path(input_path)
+            if isinstance(d[key], PredictionsOnDisk):
+                written = self._write_regions(output, input_path, d[key], labels)
+                d[key].discard()
+                d[key] = StoredPredictions(written)
+                d[f"{key}_path"] = written
+                logger.info("Wrote %s", written)
+                continue
+            probabilities = _numpy(d[key])
             if is_nifti(input_path):
                 written = self._write_nifti(output, input_path, probabilities, labels, d)
+            elif is_zarr(output):
+                written = self._write_regions(output, input_path, ArrayVolume(probabilities), labels)
             else:
                 written = self._write_hdf5(output, input_path, probabilities, labels)
             d[f"{key}_path"] = written
@@ -117,6 +194,41 @@ class WritePredictionsd(MapTransform):
             writer.write_predictions(tuple(slice(0, s) for s in probabilities.shape[1:]), probabilities)
             if labels is not None:
                 writer.write_segmentation(_numpy(labels))
+            return writer.commit()
+
+    def _write_regions(self, output: Path, input_path: str, predictions: object, labels: object) -> Path:
+        """Write predictions read region by region (and their labels, read by region or whole) to HDF5 or zarr."""
+        regions = (
+            predictions.regions()
+            if hasattr(predictions, "regions")
+            else [tuple(slice(0, s) for s in predictions.shape[1:])]
+        )
+        whole = None if labels is None or isinstance(labels, LabelsOnDisk) else _numpy(labels)
+        if is_zarr(output):
+            writer = ZarrPredictionWriter(output, input_path, self.overwrite, self.output_dtype)
+            labels_channels = None
+            if labels is not None:
+                labels_shape = labels.shape if whole is None else whole.shape
+                labels_channels = 0 if len(labels_shape) == len(predictions.shape) - 1 else int(labels_shape[0])
+            block_shape = getattr(predictions, "block_shape", None) or predictions.shape[1:]
+            writer.create(predictions.shape, block_shape, labels_channels)
+            for region in regions:
+                writer.write_predictions(region, predictions.read(region))
+                if isinstance(labels, LabelsOnDisk):
+                    writer.write_segmentation(region, labels.read(region))
+            if whole is not None:
+                writer.write_segmentation(tuple(slice(0, s) for s in predictions.shape[1:]), whole)
+            return writer.commit()
+        with HDF5PredictionWriter(output, input_path, self.overwrite, self.output_dtype) as writer:
+            writer.create_predictions(tuple(predictions.shape))
+            if isinstance(labels, LabelsOnDisk):
+                writer.create_segmentation(tuple(labels.shape))
+            for region in regions:
+                writer.write_predictions(region, predictions.read(region))
+                if isinstance(labels, LabelsOnDisk):
+                    writer.write_segmentation(labels.read(region), region)
+            if whole is not None:
+                writer.write_segmentation(whole)
             return writer.commit()
 
     def _write_nifti(
@@ -161,9 +273,12 @@ class WritePreviewd(MapTransform):
     def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
         d = dict(data)
         input_path = _input_path(d, self.image_key)
-        image = ArrayVolume(_numpy(d[self.image_key]))
-        for key in self.key_iterator(d):
-            output = check_output_path(preview_path(self.output_dir, input_path), input_path, self.overwrite)
-            written = write_preview(output, preview_image(image, ArrayVolume(_numpy(d[key]))))
-            logger.info("Wrote %s", written)
+        image = d[self.image_key]
+        with image.open() if isinstance(image, VolumeOnDisk) else contextlib.nullcontext(None) as opened:
+            image = opened if opened is not None else ArrayVolume(_numpy(image))
+            for key in self.key_iterator(d):
+                output = check_output_path(preview_path(self.output_dir, input_path), input_path, self.overwrite)
+                predictions = d[key] if hasattr(d[key], "read") else ArrayVolume(_numpy(d[key]))
+                written = write_preview(output, preview_image(image, predictions))
+                logger.info("Wrote %s", written)
         return d

@@ -1,6 +1,4 @@
-"""Folder-level block-wise prediction: --part K/N, skipping complete outputs, zarr in this process."""
-
-from pathlib import Path
+"""Volumes through the prediction chain on disk: block-wise prediction of files, resumed, rescaled, HDF5 or zarr."""
 
 import h5py
 import numpy as np
@@ -11,21 +9,6 @@ from scipy import ndimage
 from tests.inference._networks import TinyNet
 from tests.inference._tasks import interrupt_after
 from unet3d_monai.inference import VolumePredictor, predict
-from unet3d_monai.inference.block_files import input_grid_block_shape, parse_part, select_part
-
-
-def test_part_k_of_n_takes_every_nth_input_from_the_kth():
-    files = [Path(f"v{i}.h5") for i in range(7)]
-    parts = [select_part(files, f"{k}/3") for k in (1, 2, 3)]
-    assert [[p.name for p in part] for part in parts] == [
-        ["v0.h5", "v3.h5", "v6.h5"],
-        ["v1.h5", "v4.h5"],
-        ["v2.h5", "v5.h5"],
-    ]
-    assert select_part(files, None) == files
-    for bad in ("0/3", "4/3", "1-3", "a/b", "1/3/4"):
-        with pytest.raises(ValueError, match="must be K/N"):
-            parse_part(bad)
 
 
 def _inputs(folder, count):
@@ -144,8 +127,9 @@ def test_rescaled_zarr_output_is_chunked_on_the_inputs_grid(tmp_path):
     memory = _rescaling(net, tmp_path / "memory").run(path)[0]
     (out,) = _rescaling(net, tmp_path / "blocks", output_format="zarr", block_shape=(8, 8, 8)).run(path)
     stored = zarr.open_array(str(out), path="predictions", mode="r")
-    # blocks of 8 model voxels are 4 input voxels in z (2 um) and 14 in y/x (0.6 um)
-    assert stored.shape == (1, 12, 30, 26) and stored.chunks == (1, 4, 14, 14)
+    # the model grid is (24, 18, 16): a block of 8 model voxels covers 8 * input / model voxels of the input,
+    # rounded up: 4 in z (12/24), 14 in y (30/18), 13 in x (26/16)
+    assert stored.shape == (1, 12, 30, 26) and stored.chunks == (1, 4, 14, 13)
     with h5py.File(memory, "r") as f:
         np.testing.assert_allclose(stored[...], f["predictions"][()], rtol=0, atol=1e-5)
 
@@ -240,11 +224,6 @@ def test_2d_network_rescales_within_the_slices_blockwise(tmp_path):
     with h5py.File(memory, "r") as a, h5py.File(blocks.run(tmp_path / "a.h5")[0], "r") as b:
         assert b["predictions"].shape == a["predictions"].shape == (1, 1, 20, 24)
         np.testing.assert_allclose(b["predictions"][()], a["predictions"][()], rtol=0, atol=1e-5)
-
-
-def test_input_grid_block_shape():
-    assert input_grid_block_shape((32, 64, 64), (2.0, 0.5, 1.0), (100, 100, 100)) == (16, 100, 64)
-    assert input_grid_block_shape((7, 9, 11), (2.0, 0.5, 1.5), (12, 30, 26)) == (4, 18, 8)
 
 
 def test_instance_segmentation_in_the_inputs_voxel_size_blockwise_as_in_memory(tmp_path):
