@@ -183,8 +183,8 @@ def _blocks(predictor, shape: tuple[int, ...], roi: tuple[int, ...]) -> int:
     from unet3d_monai.inference import BlockPlan, FittedWindowSplitter, default_block_shape
 
     splitter = FittedWindowSplitter(roi, overlap=0.25)
-    block = predictor.block_shape or default_block_shape(
-        shape, splitter.window_for(shape), 3, predictor.block_memory_bytes, (8, 128, 128)
+    block = predictor.block_inferer.block_shape or default_block_shape(
+        shape, splitter.window_for(shape), 3, predictor.block_inferer.block_memory_bytes, (8, 128, 128)
     )
     return math.prod(BlockPlan(splitter, shape, block).grid_shape)
 

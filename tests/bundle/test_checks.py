@@ -10,7 +10,6 @@ from unet3d_monai.bundle.checks import (
     check_device,
     check_integer,
     check_number,
-    check_overlap,
     check_window_size,
 )
 
@@ -51,10 +50,6 @@ def test_choices_windows_and_overlap():
     for bad in (64, "64", [0, 64, 64], [32.5, 64, 64], []):
         with pytest.raises(ValueError, match="^--patch_size must be a"):
             check_window_size(bad, "patch_size")
-    assert check_overlap(0) == (0.0,) and check_overlap([0.5, 0.25, 0]) == (0.5, 0.25, 0.0)
-    for bad in (1, 1.0, -0.1, [0.5, 1.0], "half", []):
-        with pytest.raises(ValueError, match=r"^--overlap must be a fraction in \[0, 1\)"):
-            check_overlap(bad)
 
 
 def test_devices():

@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import torch
 
-from unet3d_monai.inference import Segmentd, foreground_watershed
+from unet3d_monai.inference import LoadVolumed, Segmentd, foreground_watershed
 
 
 def test_segmentd_labels_the_prediction_into_its_own_key():
@@ -27,10 +27,15 @@ def _flat_nuclei_file(path, element_size_um=(2.0, 0.5, 0.5)):
     return foreground
 
 
+def _loaded_meta(path):
+    """The meta dict the prediction chain's loader gives the input ``path`` (with the voxel size it read)."""
+    return LoadVolumed("image")({"image": str(path)})["image_meta_dict"]
+
+
 def test_segmentd_measures_distances_in_the_inputs_voxel_size(tmp_path, caplog):
     path = tmp_path / "nuclei.h5"
     foreground = _flat_nuclei_file(path)
-    sample = {"pred": torch.from_numpy(foreground[None]), "image_meta_dict": {"filename_or_obj": str(path)}}
+    sample = {"pred": torch.from_numpy(foreground[None]), "image_meta_dict": _loaded_meta(path)}
     step = Segmentd("pred", mode="foreground_watershed", min_distance=5)
     with caplog.at_level(logging.INFO, logger="unet3d_monai.inference.input_sampling"):
         labels = step(sample)["segmentation"]
@@ -52,7 +57,7 @@ def test_segmentd_without_a_voxel_size_in_the_file_treats_voxels_as_cubes(tmp_pa
     foreground = _flat_nuclei_file(path)
     with h5py.File(path, "a") as f:
         del f["raw"].attrs["element_size_um"]
-    sample = {"pred": foreground[None], "image_meta_dict": {"filename_or_obj": str(path)}}
+    sample = {"pred": foreground[None], "image_meta_dict": _loaded_meta(path)}
     labels = Segmentd("pred", mode="foreground_watershed", min_distance=5)(sample)["segmentation"]
     np.testing.assert_array_equal(labels, foreground_watershed(foreground, min_distance=5))
 
@@ -66,7 +71,7 @@ def test_segmentd_reads_a_nifti_inputs_voxel_size_in_its_axis_order(tmp_path):
     transposed = np.ascontiguousarray(foreground.transpose(2, 1, 0))
     path = tmp_path / "nuclei.nii.gz"
     nib.save(nib.Nifti1Image(transposed, np.diag([0.5, 0.5, 2.0, 1.0])), str(path))
-    sample = {"pred": transposed[None], "image_meta_dict": {"filename_or_obj": str(path)}}
+    sample = {"pred": transposed[None], "image_meta_dict": _loaded_meta(path)}
     labels = Segmentd("pred", mode="foreground_watershed", min_distance=5)(sample)["segmentation"]
     np.testing.assert_array_equal(labels, foreground_watershed(transposed, min_distance=5, sampling=(0.5, 0.5, 2.0)))
     assert labels.max() == 2
@@ -77,7 +82,7 @@ def test_segmentd_counts_min_distance_in_the_models_voxels(tmp_path):
     segmentation equals foreground_watershed with that unit, and differs from counting the input's voxels."""
     path = tmp_path / "nuclei.h5"
     foreground = _flat_nuclei_file(path)
-    sample = {"pred": torch.from_numpy(foreground[None]), "image_meta_dict": {"filename_or_obj": str(path)}}
+    sample = {"pred": torch.from_numpy(foreground[None]), "image_meta_dict": _loaded_meta(path)}
     # the nuclei's centres are 8.5 um apart: 10 of the model's 1 um voxels keep one seed, 10 of the input's 0.5 um
     # voxels (5 um) keep both
     step = Segmentd("pred", mode="foreground_watershed", min_distance=10, model_voxel_size=(4.0, 1.0, 1.0))

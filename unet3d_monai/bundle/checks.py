@@ -27,6 +27,7 @@ import torch
 from unet3d_monai.data.normalize import NormalizeMode
 from unet3d_monai.data.patches import check_patch_size
 from unet3d_monai.inference.volumes import find_volume_files
+from unet3d_monai.inference.window_options import check_window_options
 from unet3d_monai.io.locations import check_writable_folder
 from unet3d_monai.io.voxel_size import check_voxel_size
 from unet3d_monai.io.writers import OutputDtype
@@ -44,7 +45,6 @@ __all__ = [
     "check_inference_options",
     "check_integer",
     "check_number",
-    "check_overlap",
     "check_pool_kernel_size",
     "check_training_options",
     "check_training_outputs",
@@ -118,14 +118,6 @@ def check_window_size(value: object, option: str, dims: Sequence[int] = (2, 3)) 
     if len(size) not in dims:
         raise ValueError(f"--{option} {list(size)} has {len(size)} values; expected {counts} (one per axis).")
     return size
-
-
-def check_overlap(value: object, option: str = "overlap") -> tuple[float, ...]:
-    """The sliding-window overlap: a fraction in [0, 1), or one per axis."""
-    values = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
-    if not values or not all(_is_number(v) and math.isfinite(v) and 0 <= v < 1 for v in values):
-        raise ValueError(f"--{option} must be a fraction in [0, 1) (or one per axis), got {value!r}.")
-    return tuple(float(v) for v in values)
 
 
 def available_devices() -> list[str]:
@@ -349,9 +341,7 @@ def check_inference_options(
         NotADirectoryError, PermissionError: the output folder cannot be written.
     """
     check_device(device)
-    check_window_size(roi_size, "roi_size")
-    check_overlap(overlap)
-    check_integer(sw_batch_size, "sw_batch_size", 1)
+    check_window_options(roi_size, overlap, sw_batch_size, block_shape)
     check_integer(in_channels, "in_channels", 1)
     check_integer(out_channels, "out_channels", 1)
     check_choice(normalization, "normalization", [m.value for m in NormalizeMode])
@@ -359,8 +349,6 @@ def check_inference_options(
     check_choice(segmentation_mode, "segmentation_mode", [m.value for m in SegmentationMode])
     check_number(threshold, "threshold")
     check_integer(min_size, "min_size", 0)
-    if block_shape is not None:
-        check_window_size(block_shape, "block_shape", dims=(3,))
     _check_flags(
         tta=tta,
         save_segmentation=save_segmentation,

@@ -158,14 +158,17 @@ def check_input(
         )
 
 
-def prediction_grid(resample: ToModelGridd | None) -> Callable[[str | PathLike, Sequence[int]], Sequence[int] | None]:
-    """``grid(path, spatial_shape)``: the spatial shape an input of ``spatial_shape`` is predicted on after the
-    ``resample`` step (the model's grid of an HDF5/zarr input it resamples), or None (its own grid)."""
+def prediction_grid(
+    resample: ToModelGridd | None, raw_key: str = "raw"
+) -> Callable[[str | PathLike, Sequence[int]], Sequence[int] | None]:
+    """``grid(path, spatial_shape)``: the spatial shape an input of ``spatial_shape`` (dataset ``raw_key``) is
+    predicted on after the ``resample`` step (the model's grid of an HDF5/zarr input it resamples), or None (its own
+    grid). Only the file's header is read: this runs before any input is loaded."""
 
     def grid(path: str | PathLike, spatial_shape: Sequence[int]) -> Sequence[int] | None:
         if resample is None or not resample.enabled or is_nifti(path):
             return None
-        factors = input_rescale_factors(path, resample.raw_key, resample.voxel_size, resample.spatial_dims)
+        factors = input_rescale_factors(path, raw_key, resample.voxel_size, resample.spatial_dims)
         return None if factors is None else model_grid_shape(spatial_shape, factors)
 
     return grid
@@ -208,7 +211,7 @@ def check_prediction(
         blockwise=lambda spatial: (
             loader.blockwise or not loader.fits_in_memory((network_in_channels(module), *spatial))
         ),
-        block_grid=prediction_grid(chain_step(preprocessing, ToModelGridd)),
+        block_grid=prediction_grid(chain_step(preprocessing, ToModelGridd), loader.raw_key),
     )
     if segmentation is not None and segmentation.segmenter.is_instance and out_channels != 1:
         raise ValueError(

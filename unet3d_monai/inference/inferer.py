@@ -29,6 +29,7 @@ from unet3d_monai.inference.on_disk import PredictionsOnDisk, VolumeOnDisk
 from unet3d_monai.inference.splitter import FittedWindowSplitter
 from unet3d_monai.inference.volumes import volume_stem
 from unet3d_monai.inference.window_fit import find_network, fit_window, network_min_window, reflect_pad
+from unet3d_monai.inference.window_options import check_window_options
 from unet3d_monai.inference.window_predictor import network_digest, network_out_channels
 from unet3d_monai.options import as_bool
 
@@ -117,9 +118,8 @@ class FittedSlidingWindowInferer(SlidingWindowInferer):
             with_coord=with_coord,
         )
         self.min_window = None if min_window is None else tuple(int(m) for m in min_window)
+        check_window_options(self.roi_size, self.overlap, self.sw_batch_size, block_shape)
         self.block_shape = None if block_shape is None else tuple(int(b) for b in block_shape)
-        if self.block_shape is not None and (len(self.block_shape) != 3 or min(self.block_shape) < 1):
-            raise ValueError(f"block_shape {tuple(block_shape)} must be three positive sizes (Z, Y, X).")
         if not block_memory_mb > 0:
             raise ValueError(f"block_memory_mb must be positive; got {block_memory_mb}.")
         self.block_memory_bytes = int(block_memory_mb * 2**20)

@@ -1,13 +1,10 @@
-"""The voxel size an input's instance segmentation is measured in: read from the input file, checked against the
+"""The voxel size an input's instance segmentation is measured in: the one its loader read, checked against the
 predictions' spatial axes."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from os import PathLike
-
-from unet3d_monai.io.voxel_size import read_voxel_size
 
 __all__ = ["ANISOTROPY_NOTICE", "input_sampling", "model_length_unit"]
 
@@ -17,29 +14,31 @@ logger = logging.getLogger(__name__)
 ANISOTROPY_NOTICE = 1.5
 
 
-def input_sampling(path: str | PathLike, raw_key: str, spatial_ndim: int) -> tuple[float, ...] | None:
-    """The voxel size of the input ``path`` (dataset ``raw_key``; see
-    :func:`~unet3d_monai.io.voxel_size.read_voxel_size`) as the ``sampling`` of the segmentation of its predictions,
-    which are on the input's grid and have ``spatial_ndim`` spatial axes (in the order of the input's array:
-    ``(Z, Y, X)`` for HDF5/zarr, ``(X, Y, Z)`` for NIfTI).
+def input_sampling(
+    voxel_size: Sequence[float] | None, spatial_ndim: int, name: str = "the input", source: str = ""
+) -> tuple[float, ...] | None:
+    """The voxel size of an input (as its loader read it, see :func:`~unet3d_monai.io.voxel_size.meta_voxel_size`)
+    as the ``sampling`` of the segmentation of its predictions, which are on the input's grid and have
+    ``spatial_ndim`` spatial axes (in the order of the input's array: ``(Z, Y, X)`` for HDF5/zarr, ``(X, Y, Z)`` for
+    NIfTI).
 
-    None (voxels treated as cubes) when the file does not say, or gives a voxel size for another number of axes (a
-    multi-channel 2D image stored as ``(C, Y, X)``). One line is logged when the coarsest axis is more than
-    :data:`ANISOTROPY_NOTICE` times the finest.
+    None (voxels treated as cubes) when the voxel size is unknown, or given for another number of axes (a
+    multi-channel 2D image stored as ``(C, Y, X)``). One line naming the input ``name`` and the ``source`` of its
+    voxel size is logged when the coarsest axis is more than :data:`ANISOTROPY_NOTICE` times the finest.
 
-    Example::
-
-        input_sampling("stack.h5", "raw", 3)   # -> (2.0, 0.25, 0.25) for element_size_um = [2, 0.25, 0.25]
+    Example:
+        >>> input_sampling((2.0, 0.25, 0.25), 3)
+        (2.0, 0.25, 0.25)
     """
-    voxel_size, source = read_voxel_size(path, raw_key)
     if voxel_size is None or len(voxel_size) != spatial_ndim:
         return None
+    voxel_size = tuple(float(v) for v in voxel_size)
     ratio = max(voxel_size) / min(voxel_size)
     if ratio > ANISOTROPY_NOTICE:
         logger.info(
             "Segmenting %s with its voxel size %s (%s, %.3g times coarser on the coarsest axis): distances and "
             "min_distance in voxels of the finest axis.",
-            path,
+            name,
             list(voxel_size),
             source,
             ratio,

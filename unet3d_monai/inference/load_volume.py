@@ -19,6 +19,7 @@ from unet3d_monai.data.stats import VolumeStats, compute_volume_stats
 from unet3d_monai.inference.on_disk import VolumeOnDisk
 from unet3d_monai.inference.volumes import HDF5Volume, is_nifti, load_nifti
 from unet3d_monai.inference.zarr_store import is_zarr
+from unet3d_monai.io.voxel_size import VOXEL_SIZE, VOXEL_SIZE_SOURCE, read_voxel_size
 from unet3d_monai.options import as_bool
 
 __all__ = ["LoadVolumed"]
@@ -41,7 +42,11 @@ class LoadVolumed(MapTransform):
     Besides the volume, each key gains ``<key>_stats`` (the whole volume's
     :class:`~unet3d_monai.data.stats.VolumeStats` as a dict, finite voxels only for HDF5, for
     :class:`~unet3d_monai.data.normalize.Normalized`) and ``<key>_meta_dict`` with ``filename_or_obj`` (the input
-    path), ``affine`` (the NIfTI affine; identity for HDF5) and ``format`` (``"hdf5"`` or ``"nifti"``).
+    path), ``format`` (``"hdf5"``, ``"zarr"`` or ``"nifti"``), ``voxel_size`` and ``voxel_size_source`` (read once
+    here, along the array's spatial axes, see :func:`~unet3d_monai.io.voxel_size.read_voxel_size`; an empty
+    ``voxel_size`` when the file does not say) and ``affine`` (the NIfTI affine; for HDF5 and zarr the voxel size on
+    the diagonal, identity when unknown). The later steps (:class:`~unet3d_monai.inference.ToModelGridd`,
+    :class:`~unet3d_monai.inference.Segmentd`) take the voxel size from there and never read the file again.
 
     Args:
         keys: keys holding input paths (usually ``"image"``).
@@ -108,6 +113,20 @@ class LoadVolumed(MapTransform):
             volume = source.read_all()
         return volume, compute_volume_stats(path, self.raw_key), np.eye(4), "hdf5"
 
+    def _meta(self, path: Path, affine: np.ndarray | None, kind: str) -> dict[str, object]:
+        voxel_size, source = read_voxel_size(path, self.raw_key)
+        if affine is None:
+            affine = np.eye(4)
+            if voxel_size is not None and len(voxel_size) == 3:
+                affine[:3, :3] = np.diag(voxel_size)
+        return {
+            "filename_or_obj": str(path),
+            "affine": affine,
+            "format": kind,
+            VOXEL_SIZE: np.asarray(voxel_size or (), dtype=np.float64),
+            VOXEL_SIZE_SOURCE: source,
+        }
+
     def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
         d = dict(data)
         for key in self.key_iterator(d):
@@ -115,11 +134,10 @@ class LoadVolumed(MapTransform):
             on_disk = self.on_disk(path)
             if on_disk is not None:
                 d[key] = on_disk
-                kind = "zarr" if is_zarr(path) else "hdf5"
-                d[PostFix.meta(str(key))] = {"filename_or_obj": str(path), "affine": np.eye(4), "format": kind}
+                d[PostFix.meta(str(key))] = self._meta(path, None, "zarr" if is_zarr(path) else "hdf5")
                 continue
             volume, stats, affine, kind = self._load(path)
             d[key] = torch.from_numpy(np.ascontiguousarray(volume))
             d[f"{key}_stats"] = stats.to_dict()
-            d[PostFix.meta(str(key))] = {"filename_or_obj": str(path), "affine": affine, "format": kind}
+            d[PostFix.meta(str(key))] = self._meta(path, affine if kind == "nifti" else None, kind)
         return d

@@ -14,7 +14,7 @@ from monai.utils import PostFix
 
 from unet3d_monai.inference.on_disk import PredictionsOnDisk, VolumeOnDisk
 from unet3d_monai.inference.rescale import model_grid_shape, rescale_factors, to_input_grid, to_model_grid
-from unet3d_monai.io.voxel_size import read_voxel_size
+from unet3d_monai.io.voxel_size import meta_voxel_size, read_voxel_size
 from unet3d_monai.options import as_bool
 
 __all__ = ["INPUT_GRID", "ToInputGridd", "ToModelGridd", "input_rescale_factors"]
@@ -54,17 +54,17 @@ class ToModelGridd(MapTransform):
     A volume on disk (:class:`~unet3d_monai.inference.on_disk.VolumeOnDisk`) is given the model's grid instead, and
     resamples each block it reads.
 
-    The input's voxel size is read from its file (HDF5 ``element_size_um``/``resolution``, the NIfTI affine; see
-    :func:`~unet3d_monai.io.voxel_size.read_voxel_size`). When it differs from ``voxel_size`` by more than 5% on an
-    axis, the volume is resampled (trilinear, MONAI's ``Resize``) so that the network sees the voxel size it was
-    trained at; otherwise, or when either voxel size is unknown or ``enabled`` is false, the volume is left as it is.
-    Either way the spatial shape it had is kept in ``<key>_meta_dict["input_spatial_shape"]``, where
-    :class:`ToInputGridd` finds it to bring the predictions back onto the input's grid.
+    The input's voxel size is the one :class:`~unet3d_monai.inference.LoadVolumed` read from its file and keeps in
+    ``<key>_meta_dict`` (see :func:`~unet3d_monai.io.voxel_size.meta_voxel_size`). When it differs from
+    ``voxel_size`` by more than 5% on an axis, the volume is resampled (trilinear, MONAI's ``Resize``) so that the
+    network sees the voxel size it was trained at; otherwise, or when either voxel size is unknown or ``enabled`` is
+    false, the volume is left as it is. Either way the spatial shape it had is kept in
+    ``<key>_meta_dict["input_spatial_shape"]``, where :class:`ToInputGridd` finds it to bring the predictions back
+    onto the input's grid.
 
     Args:
         keys: keys of the inputs (usually ``"image"``), loaded by :class:`~unet3d_monai.inference.LoadVolumed`.
         voxel_size: the voxel size the model was trained at (its record's ``voxel_size``); None: unknown.
-        raw_key: HDF5 dataset of the input (where its voxel size attributes are looked for).
         spatial_dims: 2 for a 2D network (the slice axis is never resampled), 3 otherwise.
         enabled: resample at all (the bundles' ``rescale`` option).
         allow_missing_keys: don't raise if a key is missing.
@@ -78,14 +78,12 @@ class ToModelGridd(MapTransform):
         self,
         keys: KeysCollection,
         voxel_size: Sequence[float] | None = None,
-        raw_key: str = "raw",
         spatial_dims: int = 3,
         enabled: bool | str = True,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.voxel_size = None if voxel_size is None else [float(v) for v in voxel_size]
-        self.raw_key = raw_key
         self.spatial_dims = int(spatial_dims)
         self.enabled = as_bool(enabled, "rescale")
 
@@ -99,7 +97,7 @@ class ToModelGridd(MapTransform):
             if not self.enabled:
                 continue
             path = str(meta["filename_or_obj"])
-            factors = input_rescale_factors(path, self.raw_key, self.voxel_size, self.spatial_dims)
+            factors = rescale_factors(meta_voxel_size(meta), self.voxel_size, self.spatial_dims)
             if factors is None:
                 continue
             logger.info(

@@ -280,7 +280,7 @@ class VolumePredictor:
                     out_channels=self.out_channels,
                 ),
                 Normalized("image", mode=self.normalization),
-                ToModelGridd("image", self.voxel_size, self.raw_key, self.spatial_dims, self.rescale),
+                ToModelGridd("image", self.voxel_size, self.spatial_dims, self.rescale),
             ]
         )
 
@@ -296,7 +296,6 @@ class VolumePredictor:
                     segmenter.min_size,
                     segmenter.min_distance,
                     image_key="image",
-                    raw_key=self.raw_key,
                     model_voxel_size=self.voxel_size if self.rescale else None,
                 )
             )

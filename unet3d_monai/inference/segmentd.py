@@ -11,6 +11,7 @@ from monai.utils import PostFix
 
 from unet3d_monai.inference.input_sampling import input_sampling, model_length_unit
 from unet3d_monai.inference.on_disk import LabelsOnDisk, PredictionsOnDisk
+from unet3d_monai.io.voxel_size import VOXEL_SIZE_SOURCE, meta_voxel_size
 from unet3d_monai.segmentation.segmenter import SegmentationMode, Segmenter
 
 __all__ = ["Segmentd"]
@@ -27,22 +28,20 @@ class Segmentd(MapTransform):
     instance mode, which needs the whole volume.
 
     The distance-based modes (``foreground_watershed``, ``boundary_distance_watershed``) measure distances in the
-    input's voxel size: when ``<image_key>_meta_dict`` names the input file (``filename_or_obj``, as
-    :class:`~unet3d_monai.inference.LoadVolumed` records it), its voxel size is read from the file (HDF5/zarr
-    ``element_size_um``/``resolution`` of dataset ``raw_key``, OME-Zarr scale, NIfTI affine; see
-    :func:`~unet3d_monai.inference.input_sampling.input_sampling`) and passed to the :class:`Segmenter` as
-    ``sampling``, so ``min_distance`` counts voxels of the finest axis. The probabilities must then be on the
-    input's grid (after :class:`~unet3d_monai.inference.ToInputGridd`). Without that meta dict, or when the file
-    does not say, voxels are treated as cubes. With ``model_voxel_size`` (the voxel size the network was trained
-    at, when the input is resampled to it), ``min_distance`` counts voxels of its finest axis instead: an input
-    sampled twice as finely as the training data gets seeds twice as many of its voxels apart.
+    input's voxel size: the one :class:`~unet3d_monai.inference.LoadVolumed` read from the input file and keeps in
+    ``<image_key>_meta_dict`` (see :func:`~unet3d_monai.io.voxel_size.meta_voxel_size`; the affine's column lengths
+    for a volume loaded otherwise), passed to the :class:`Segmenter` as ``sampling``, so ``min_distance`` counts
+    voxels of the finest axis. The probabilities must then be on the input's grid (after
+    :class:`~unet3d_monai.inference.ToInputGridd`). Without that meta dict, or when the file does not say, voxels are
+    treated as cubes. With ``model_voxel_size`` (the voxel size the network was trained at, when the input is
+    resampled to it), ``min_distance`` counts voxels of its finest axis instead: an input sampled twice as finely as
+    the training data gets seeds twice as many of its voxels apart.
 
     Args:
         keys: keys of the probability maps (usually ``"pred"``).
         mode, threshold, min_size, min_distance: see :class:`Segmenter`.
         output_key: where the labels go.
-        image_key: key of the input whose meta dict names its file; None: voxels are always treated as cubes.
-        raw_key: dataset of the input file holding the volume (where its voxel size attributes are looked for).
+        image_key: key of the input whose meta dict holds its voxel size; None: voxels are always treated as cubes.
         model_voxel_size: the voxel size of the model's training data (its record's ``voxel_size``) when the input
             is predicted at it (``rescale``); None: ``min_distance`` counts voxels of the input's finest axis.
         allow_missing_keys: don't raise if a key is missing.
@@ -61,7 +60,6 @@ class Segmentd(MapTransform):
         min_distance: int = 2,
         output_key: str = "segmentation",
         image_key: str | None = "image",
-        raw_key: str = "raw",
         model_voxel_size: Sequence[float] | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
@@ -69,17 +67,17 @@ class Segmentd(MapTransform):
         self.segmenter = Segmenter(mode, threshold=threshold, min_size=min_size, min_distance=min_distance)
         self.output_key = output_key
         self.image_key = image_key
-        self.raw_key = raw_key
         self.model_voxel_size = None if model_voxel_size is None else [float(v) for v in model_voxel_size]
 
     def sampling(self, data: Mapping[Hashable, object], spatial_ndim: int) -> tuple[float, ...] | None:
-        """The voxel size of the input named by ``data``'s ``<image_key>_meta_dict``, or None (see the class)."""
+        """The voxel size of the input in ``data``'s ``<image_key>_meta_dict``, or None (see the class)."""
         if self.image_key is None or not self.segmenter.uses_sampling:
             return None
         meta = data.get(PostFix.meta(self.image_key))
-        if not isinstance(meta, Mapping) or not meta.get("filename_or_obj"):
+        if not isinstance(meta, Mapping):
             return None
-        return input_sampling(str(meta["filename_or_obj"]), self.raw_key, spatial_ndim)
+        name = str(meta.get("filename_or_obj", "the input"))
+        return input_sampling(meta_voxel_size(meta), spatial_ndim, name, str(meta.get(VOXEL_SIZE_SOURCE, "affine")))
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
         d = dict(data)

@@ -20,6 +20,7 @@ from monai.inferers import Splitter
 from monai.utils import ensure_tuple_rep
 
 from unet3d_monai.inference.window_fit import fit_window, reflect_pad
+from unet3d_monai.inference.window_options import check_window_options
 from unet3d_monai.io.region import Region
 
 __all__ = ["FittedWindowSplitter", "RegionSource", "VolumeBlock", "window_starts"]
@@ -108,10 +109,9 @@ class FittedWindowSplitter(Splitter):
         min_window: Sequence[int] | None = None,
         device: torch.device | str | None = None,
     ) -> None:
+        check_window_options(roi_size, overlap)
         super().__init__(patch_size=tuple(int(r) for r in roi_size), device=device)
         self.overlap = tuple(float(o) for o in ensure_tuple_rep(overlap, len(self.patch_size)))
-        if any(not 0 <= o < 1 for o in self.overlap):
-            raise ValueError(f"overlap must be in [0, 1); got {overlap}.")
         self.min_window = None if min_window is None else tuple(int(m) for m in min_window)
 
     def window_for(self, spatial_shape: Sequence[int]) -> tuple[int, ...]:

@@ -3,7 +3,7 @@ metadata, or given."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 
@@ -14,7 +14,44 @@ from unet3d_monai.io.files import get_h5_dataset, is_zarr, open_h5
 from unet3d_monai.io.reader import VOXEL_SIZE_ATTRIBUTES, attribute_voxel_size, volume_layout
 from unet3d_monai.io.zarr_voxel_size import OME_SCALE, ome_zarr_scale, zarr_array_and_groups
 
-__all__ = ["VOXEL_SIZE_ATTRIBUTES", "check_voxel_size", "read_voxel_size", "volume_shape"]
+__all__ = [
+    "VOXEL_SIZE",
+    "VOXEL_SIZE_ATTRIBUTES",
+    "VOXEL_SIZE_SOURCE",
+    "check_voxel_size",
+    "meta_voxel_size",
+    "read_voxel_size",
+    "volume_shape",
+]
+
+#: entry of a loaded volume's meta dict holding the voxel size its loader read (an empty array: the file does not say)
+VOXEL_SIZE = "voxel_size"
+#: entry of a loaded volume's meta dict saying where the voxel size came from (see :func:`read_voxel_size`)
+VOXEL_SIZE_SOURCE = "voxel_size_source"
+
+
+def meta_voxel_size(meta: Mapping) -> tuple[float, ...] | None:
+    """The voxel size of a loaded volume, from its meta dict: the loader's :data:`VOXEL_SIZE` entry (along the
+    array's spatial axes; None when the file did not say), or else the lengths of the affine's spatial columns (a
+    volume loaded by MONAI's ``LoadImaged``); None without either.
+
+    Example:
+        >>> meta_voxel_size({"affine": np.diag([0.5, 0.5, 2.0, 1.0])})
+        (0.5, 0.5, 2.0)
+    """
+    if VOXEL_SIZE in meta:
+        values = np.asarray(_numpy(meta[VOXEL_SIZE]), dtype=np.float64).ravel()
+        return tuple(float(v) for v in values) if values.size else None
+    affine = meta.get("affine")
+    if affine is None:
+        return None
+    affine = np.asarray(_numpy(affine), dtype=np.float64)
+    spatial = affine.shape[-1] - 1
+    return tuple(float(z) for z in np.linalg.norm(affine[:spatial, :spatial], axis=0))
+
+
+def _numpy(value: object) -> object:
+    return value.detach().cpu().numpy() if hasattr(value, "detach") else value
 
 
 def check_voxel_size(value: object, n_spatial: int, name: str = "--voxel_size") -> tuple[float, ...]:
