@@ -185,7 +185,7 @@ def main() -> None:
     if len(outputs) == 2:
         with h5py.File(outputs["blockwise"], "r") as a, h5py.File(outputs["in-memory"], "r") as b:
             largest = max(
-                float(np.abs(a["predictions"][z : z + 16] - b["predictions"][z : z + 16]).max())
+                float(np.abs(a["predictions"][:, z : z + 16] - b["predictions"][:, z : z + 16]).max())
                 for z in range(0, shape[0], 16)
             )
         print(f"largest |block-wise - in-memory| prediction difference: {largest:.2e}")
