@@ -80,3 +80,42 @@ def test_a_segmentation_override_acts_on_every_volume_the_same_way(inputs, tmp_p
         np.testing.assert_array_equal(results[way][1], labels, err_msg=way)
     # the block-wise work folders are gone once the outputs are written
     assert sorted(p.name for p in (tmp_path / "dask").iterdir()) == ["cells_predictions.h5"]
+
+
+def _membranes(path, shape, cells, seed):
+    rng = np.random.RandomState(seed)
+    seeds = np.zeros(shape, dtype=np.int32)
+    seeds[tuple(rng.randint(0, shape, size=(cells, 3)).T)] = np.arange(1, cells + 1)
+    _, nearest = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
+    walls = ndimage.morphological_gradient(seeds[tuple(nearest)], size=3) > 0
+    with h5py.File(path, "w") as f:
+        f["raw"] = (walls * 800 + rng.rand(*shape) * 200).astype(np.uint16)
+
+
+def test_instance_segmentation_of_a_volume_on_disk_is_the_in_memory_one(inputs, tmp_path):
+    """--save_segmentation with an instance mode on a block-wise volume: segmented block by block with a halo and
+    stitched (HDF5 in this process, zarr on Dask), the in-memory objects to an adapted Rand error of 0.01."""
+    pytest.importorskip("distributed", reason="needs the optional extra 'distributed' (dask, zarr)")
+    import zarr
+    from skimage.metrics import adapted_rand_error
+
+    _membranes(tmp_path / "cells.h5", (24, 64, 64), 30, seed=5)
+    common = {"object_size": 10, "block_shape": [12, 32, 32]}
+    run = dict(input=str(tmp_path / "cells.h5"), ckpt_path=str(inputs / "model.pt"), roi_size=[16, 24, 24])
+    run.update(device="cpu", progress=False, cpu_bf16=False, save_segmentation=True, **NETWORK)
+    run_bundle(config_file=str(CONFIG), output_dir=str(tmp_path / "memory"), **run)
+    run_bundle(config_file=str(CONFIG), output_dir=str(tmp_path / "blocks"), blockwise=True, **common, **run)
+    run_bundle(
+        config_file=str(CONFIG), output_dir=str(tmp_path / "dask"), scheduler="local:1", output_format="zarr",
+        **common, **run,
+    )  # fmt: skip
+    with h5py.File(tmp_path / "memory" / "cells_predictions.h5", "r") as f:
+        memory = f["segmentation"][()].astype(np.int64)
+    with h5py.File(tmp_path / "blocks" / "cells_predictions.h5", "r") as f:
+        blocks = f["segmentation"][()].astype(np.int64)
+    dask = zarr.open_array(str(tmp_path / "dask" / "cells_predictions.zarr"), path="segmentation", mode="r")[...]
+    assert len(np.unique(memory)) > 10
+    for labels in (blocks, dask.astype(np.int64)):
+        error, _, _ = adapted_rand_error(memory, labels)
+        assert error <= 0.01, error
+    assert sorted(p.name for p in (tmp_path / "dask").iterdir()) == ["cells_predictions.zarr"]

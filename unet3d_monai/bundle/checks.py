@@ -325,6 +325,7 @@ def check_inference_options(
     threshold: object = 0.5,
     min_size: object = 0,
     block_shape: object = None,
+    object_size: object = 32,
     tta: object = False,
     amp: object = None,
     save_segmentation: object = False,
@@ -349,6 +350,11 @@ def check_inference_options(
     check_choice(segmentation_mode, "segmentation_mode", [m.value for m in SegmentationMode])
     check_number(threshold, "threshold")
     check_integer(min_size, "min_size", 0)
+    sizes = object_size if isinstance(object_size, Sequence) and not isinstance(object_size, str) else [object_size]
+    if len(sizes) not in (1, 3):
+        raise ValueError(f"--object_size must be one size or three (Z, Y, X) in voxels, got {object_size!r}.")
+    for size in sizes:
+        check_integer(size, "object_size", 1)
     _check_flags(
         tta=tta,
         save_segmentation=save_segmentation,

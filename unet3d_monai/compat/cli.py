@@ -3,6 +3,8 @@
 - ``unet3d-monai convert CONFIG.yml BUNDLE_DIR``: write a bundle folder from a pytorch-3dunet configuration.
 - ``unet3d-monai plan --dataset_dir DIR [--bundle NAME]``: the training plan of a dataset
   (:mod:`unet3d_monai.planning.cli`).
+- ``unet3d-monai segment --input PRED --output OUT --mode MODE [--block_shape Z Y X] [--scheduler local:N]``: objects
+  from a probability map (:func:`unet3d_monai.inference.segment_files.segment_file`).
 - ``train3dunet --config train_config.yml``: convert in memory and train.
 - ``predict3dunet --config test_config.yml [--model_path ...] [--loaders.output_dir ...]
   [--loaders.test.file_paths ...]``: convert in memory and predict, writing ``<stem>_predictions.h5``.
@@ -26,7 +28,10 @@ from monai.bundle import ConfigParser
 
 from unet3d_monai.compat.convert import convert_pytorch3dunet_config, read_pytorch3dunet_config, write_bundle
 from unet3d_monai.errors import TRACEBACK_VARIABLE, explain, quiet_user_error_logs
+from unet3d_monai.inference.segment_files import segment_file
+from unet3d_monai.options import as_bool
 from unet3d_monai.planning.cli import add_plan_command, run_plan
+from unet3d_monai.segmentation.segmenter import SegmentationMode
 
 __all__ = ["apply_overrides", "main", "predict3dunet", "run_bundle_config", "train3dunet"]
 
@@ -164,16 +169,64 @@ def _main(argv: Sequence[str] | None) -> None:
     convert.add_argument("bundle_dir", type=Path, help="folder to write the bundle to")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
     add_plan_command(commands)
+    _add_segment_command(commands)
     args = parser.parse_args(argv)
     if args.command == "plan":
         _configure_logging()
         run_plan(args)
+    elif args.command == "segment":
+        _configure_logging()
+        _segment(args)
     else:
         _convert(args)
 
 
+def _add_segment_command(commands: argparse._SubParsersAction) -> None:
+    segment = commands.add_parser(
+        "segment",
+        help="segment a probability map (HDF5 or zarr) into objects, in memory or block-wise (on Dask)",
+        description="Segment probabilities made by this package, pytorch-3dunet, PlantSeg or anything else that "
+        "writes them to HDF5 or zarr. Without --block_shape the map is segmented in memory; with it, block by block "
+        "with a halo of --object_size plus the seeds' --min_distance, stitched into one label volume.",
+    )
+    segment.add_argument("--input", required=True, type=Path, help="HDF5 file or zarr store with the probabilities")
+    segment.add_argument("--output", required=True, type=Path, help=".h5 file or .zarr store to write to")
+    segment.add_argument("--mode", required=True, choices=[m.value for m in SegmentationMode])
+    segment.add_argument("--dataset", default="predictions", help="the probabilities' dataset (array) in --input")
+    segment.add_argument("--threshold", type=float, default=0.5, help="probability threshold")
+    segment.add_argument("--min_size", type=int, default=0, help="smallest object (or seed) kept, in voxels")
+    segment.add_argument("--min_distance", type=int, default=2, help="smallest distance between two seeds, in voxels")
+    segment.add_argument("--object_size", type=int, nargs="+", default=[32], help="largest object, voxels (Z Y X)")
+    segment.add_argument("--block_shape", type=int, nargs=3, help="segment block-wise in blocks of Z Y X voxels")
+    segment.add_argument("--scheduler", help="Dask cluster for the blocks: local:N or a scheduler's address")
+    segment.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    segment.add_argument("--progress", default="true", help="progress bar over the blocks (true/false)")
+    segment.add_argument("--resume", action="store_true", help="keep the blocks an interrupted block-wise run finished")
+
+
+def _segment(args: argparse.Namespace) -> None:
+    object_size = args.object_size[0] if len(args.object_size) == 1 else args.object_size
+    written = segment_file(
+        args.input,
+        args.output,
+        args.mode,
+        dataset=args.dataset,
+        threshold=args.threshold,
+        min_size=args.min_size,
+        min_distance=args.min_distance,
+        object_size=object_size,
+        block_shape=args.block_shape,
+        scheduler=args.scheduler,
+        overwrite=args.overwrite,
+        progress=as_bool(args.progress, "progress"),
+        resume=args.resume,
+    )
+    print(f"wrote {written}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``unet3d-monai convert CONFIG.yml BUNDLE_DIR`` and ``unet3d-monai plan --dataset_dir DIR``."""
+    """``unet3d-monai convert CONFIG.yml BUNDLE_DIR``, ``unet3d-monai plan --dataset_dir DIR`` and
+    ``unet3d-monai segment --input PRED --output OUT --mode MODE``."""
     return _explained(_main, argv)
 
 

@@ -35,7 +35,7 @@ from unet3d_monai.inference.model_record import (
     recorded_network_argument,
     write_model_record,
 )
-from unet3d_monai.inference.on_disk import LabelsOnDisk, PredictionsOnDisk, VolumeOnDisk
+from unet3d_monai.inference.on_disk import LabelsOnDisk, PredictionsOnDisk, StoredLabels, VolumeOnDisk, VoxelwiseLabels
 from unet3d_monai.inference.predictor import VolumePredictor, predict_file
 from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.resampled_volume import ResampledVolume
@@ -84,6 +84,8 @@ __all__ = [
     "VolumeOnDisk",
     "PredictionsOnDisk",
     "LabelsOnDisk",
+    "StoredLabels",
+    "VoxelwiseLabels",
     "check_prediction",
     "select_inputs",
     "collate_volumes",

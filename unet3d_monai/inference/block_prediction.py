@@ -45,6 +45,7 @@ from unet3d_monai.inference.partials import PartialStore
 from unet3d_monai.inference.splitter import FittedWindowSplitter, RegionSource, VolumeBlock
 from unet3d_monai.io.atomic import atomic_write
 from unet3d_monai.io.region import Region
+from unet3d_monai.runtime.tasks import SequentialTasks, TaskRunner
 
 tqdm, _ = optional_import("tqdm", name="tqdm")
 
@@ -253,72 +254,6 @@ def assemble_and_write(plan: BlockPlan, key: Key, partials: str, write_block: Ca
     write_block(plan.region(key), assemble_block(plan, key, partials))
     Path(marker).touch()
     return key
-
-
-class TaskRunner(Protocol):
-    """Runs the tasks of block-wise prediction: in this process (:class:`SequentialTasks`) or on a Dask cluster
-    (:class:`~unet3d_monai.inference.distributed.DaskTasks`)."""
-
-    #: threads each task gives torch: a number, worker threads per host (tasks share the host's cores), or None
-    torch_threads: int | dict[str, int] | None
-
-    def share(self, value: Any) -> Any:
-        """``value`` as the tasks receive it (sent once to every worker)."""
-        ...
-
-    def submit(self, function: Callable, *args: Any) -> Any:
-        """Start ``function(*args)``; returns a future with ``result()``."""
-        ...
-
-    def completed(self) -> Iterator[Any]:
-        """The submitted futures as they finish, including those submitted while iterating."""
-        ...
-
-    def cancel(self) -> None:
-        """Drop every task not finished."""
-        ...
-
-
-class _Deferred:
-    def __init__(self, function: Callable, args: tuple) -> None:
-        self.function, self.args, self.value, self.error = function, args, None, None
-
-    def run(self) -> None:
-        try:
-            self.value = self.function(*self.args)
-        except BaseException as e:  # handed to result(), where the caller sees it
-            self.error = e
-
-    def result(self) -> Any:
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
-class SequentialTasks:
-    """Runs the tasks one after the other in this process, in the order they were submitted."""
-
-    torch_threads: int | None = None
-
-    def __init__(self) -> None:
-        self._queue: list[_Deferred] = []
-
-    def share(self, value: Any) -> Any:
-        return value
-
-    def submit(self, function: Callable, *args: Any) -> _Deferred:
-        deferred = _Deferred(function, args)
-        self._queue.append(deferred)
-        return deferred
-
-    def completed(self) -> Iterator[_Deferred]:
-        while self._queue:
-            deferred = self._queue.pop(0)
-            deferred.run()
-            yield deferred
-
-    def cancel(self) -> None:
-        self._queue.clear()
 
 
 @dataclass

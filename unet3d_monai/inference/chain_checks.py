@@ -119,15 +119,12 @@ def _check_channels(path: Path, shape: Sequence[int], in_channels: int, raw_key:
         )
 
 
-def check_input(
-    path: str | PathLike, network: nn.Module | Any, loader: LoadVolumed, segmentation: Segmentd | None = None
-) -> None:
+def check_input(path: str | PathLike, network: nn.Module | Any, loader: LoadVolumed) -> None:
     """Refuse an input ``network`` cannot score as ``loader`` reads it, before anything is written.
 
     Raises:
-        ValueError: a 2D image for a 3D network, a channel count other than the network's, NaN/Inf voxels while the
-            loader does not replace them, or an instance segmentation of a volume too large for memory; the sentence
-            names the file and the dataset.
+        ValueError: a 2D image for a 3D network, a channel count other than the network's, or NaN/Inf voxels while
+            the loader does not replace them; the sentence names the file and the dataset.
     """
     path = Path(path)
     module = find_network(network)
@@ -149,13 +146,6 @@ def check_input(
     with description.open() as volume:
         _check_channels(path, volume.shape, in_channels, loader.raw_key)
         check_finite(volume.count_nonfinite(), path, loader.raw_key, replacement)
-    segmenter = None if segmentation is None else segmentation.segmenter
-    if segmenter is not None and segmenter.is_instance and not loader.fits_in_memory(description.shape):
-        raise ValueError(
-            f"Instance segmentation ('{segmenter.mode.value}') of '{path}' {description.spatial_shape} "
-            "needs the whole volume in memory, which does not fit; predict without --save_segmentation, or "
-            "use segmentation_mode 'threshold'."
-        )
 
 
 def prediction_grid(
@@ -219,4 +209,4 @@ def check_prediction(
             f"this network has {out_channels} output channels."
         )
     for path in files:
-        check_input(path, network, loader, segmentation)
+        check_input(path, network, loader)

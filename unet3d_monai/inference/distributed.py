@@ -69,7 +69,7 @@ def _shared_value(value: Any) -> Any:
 
 class DaskTasks:
     """Runs the tasks of block-wise prediction on a Dask ``Client`` (see
-    :class:`~unet3d_monai.inference.block_prediction.TaskRunner`).
+    :class:`~unet3d_monai.runtime.tasks.TaskRunner`).
 
     Values shared by every task (the network, an in-memory volume) are tasks themselves, whose result Dask copies to
     the workers that need it and computes again if every worker holding it dies (scattered data would be lost with

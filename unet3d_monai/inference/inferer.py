@@ -23,7 +23,7 @@ from monai.inferers import SlidingWindowInferer
 from monai.inferers.utils import sliding_window_inference
 from monai.utils import ensure_tuple_rep
 
-from unet3d_monai.inference.block_prediction import BlockwisePrediction, TaskRunner, default_block_shape
+from unet3d_monai.inference.block_prediction import BlockwisePrediction, default_block_shape
 from unet3d_monai.inference.distributed import connect, parse_scheduler
 from unet3d_monai.inference.on_disk import PredictionsOnDisk, VolumeOnDisk
 from unet3d_monai.inference.splitter import FittedWindowSplitter
@@ -32,6 +32,7 @@ from unet3d_monai.inference.window_fit import find_network, fit_window, network_
 from unet3d_monai.inference.window_options import check_window_options
 from unet3d_monai.inference.window_predictor import network_digest, network_out_channels
 from unet3d_monai.options import as_bool
+from unet3d_monai.runtime.tasks import TaskRunner
 
 __all__ = ["FittedSlidingWindowInferer", "cpu_stitched_inferer"]
 
@@ -286,7 +287,9 @@ class FittedSlidingWindowInferer(SlidingWindowInferer):
             chunks = _spatial_chunks(opened) if volume.grid is None else None
             plan = engine.plan(volume.shape, out_channels, chunks)
             engine.run(volume if engine.runner is not None else opened, None, out_channels, chunks)
-        return PredictionsOnDisk(plan, work_dir / "partials", work_dir, out_channels)
+        predictions = PredictionsOnDisk(plan, work_dir / "partials", work_dir, out_channels)
+        predictions.runner = engine.runner
+        return predictions
 
 
 def _spatial_chunks(volume: Any) -> tuple[int, ...] | None:

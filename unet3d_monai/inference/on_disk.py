@@ -19,6 +19,8 @@ import dataclasses
 import itertools
 import math
 import shutil
+import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +35,19 @@ from unet3d_monai.inference.resampled_volume import ResampledVolume
 from unet3d_monai.inference.volumes import ArrayVolume, HDF5Volume
 from unet3d_monai.inference.zarr_store import ZarrVolume, is_zarr
 from unet3d_monai.io.region import Region
+from unet3d_monai.runtime.tasks import TaskRunner
 from unet3d_monai.segmentation.segmenter import SegmentationMode, Segmenter
 
-__all__ = ["BatchItem", "LabelsOnDisk", "PredictionsOnDisk", "VolumeOnDisk", "is_on_disk", "spatial_regions"]
+__all__ = [
+    "BatchItem",
+    "LabelsOnDisk",
+    "PredictionsOnDisk",
+    "StoredLabels",
+    "VolumeOnDisk",
+    "VoxelwiseLabels",
+    "is_on_disk",
+    "spatial_regions",
+]
 
 
 class BatchItem:
@@ -176,12 +188,31 @@ class PredictionsOnDisk(BatchItem):
         self.work_dir = Path(work_dir)
         self.shape = (int(out_channels), *plan.spatial_shape)
         self.block_shape = plan.block_shape
+        self.grid_path: Path | None = None  # the assembled predictions on the model's grid (see on_grid)
+        #: the cluster the blocks were predicted on (None: this process); the writer assembles regions there too
+        self.runner: TaskRunner | None = None
         self._grid_file: h5py.File | None = None
         self._resampled: ResampledVolume | None = None
+        self._opening = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        # picklable for tasks on a cluster: the open model-grid file is reopened where it is read
+        state = dict(self.__dict__)
+        state["_grid_file"] = state["_resampled"] = state["_opening"] = state["runner"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._opening = threading.Lock()
 
     def read(self, region: Region) -> np.ndarray:
         """float32 ``(C_out, *region)``."""
-        if self._resampled is not None:
+        if self.grid_path is not None:
+            with self._opening:  # regions may be read by several threads
+                if self._resampled is None:
+                    self._grid_file = h5py.File(self.grid_path, "r")
+                    predictions = ArrayVolume(self._grid_file["predictions"])
+                    self._resampled = ResampledVolume(predictions, self.shape[1:])
             return self._resampled.read(region)
         region = tuple(slice(*r.indices(s)) for r, s in zip(region, self.plan.spatial_shape))
         out = np.empty((self.shape[0], *(r.stop - r.start for r in region)), dtype=np.float32)
@@ -212,8 +243,8 @@ class PredictionsOnDisk(BatchItem):
             for key in self.plan.blocks():
                 stored[(slice(None), *self.plan.region(key))] = assemble_block(self.plan, key, self.partials)
         resampled = PredictionsOnDisk(self.plan, self.partials, self.work_dir, self.shape[0])
-        resampled._grid_file = h5py.File(grid_path, "r")
-        resampled._resampled = ResampledVolume(ArrayVolume(resampled._grid_file["predictions"]), spatial)
+        resampled.grid_path = grid_path
+        resampled.runner = self.runner
         resampled.shape = (self.shape[0], *spatial)
         factors = [s / m for s, m in zip(spatial, self.plan.spatial_shape)]
         resampled.block_shape = tuple(
@@ -225,24 +256,36 @@ class PredictionsOnDisk(BatchItem):
         """Remove the work folder (once the predictions are written)."""
         if self._grid_file is not None:
             self._grid_file.close()
-            self._grid_file = None
+        self._grid_file = self._resampled = None
         shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
-class LabelsOnDisk(BatchItem):
+class LabelsOnDisk(BatchItem, ABC):
+    """``uint32`` labels of :class:`PredictionsOnDisk`, read region by region as the writer writes them:
+    ``(*spatial)``, or ``(C, *spatial)`` for ``threshold`` of several channels. Computed from the predictions of each
+    region under a voxel-wise mode (:class:`VoxelwiseLabels`), or stored by a block-wise instance segmentation
+    (:class:`StoredLabels`)."""
+
+    shape: tuple[int, ...]
+
+    @abstractmethod
+    def read(self, region: Region) -> np.ndarray:
+        """``uint32`` labels of a spatial region."""
+
+
+class VoxelwiseLabels(LabelsOnDisk):
     """The labels of :class:`PredictionsOnDisk` under a voxel-wise :class:`Segmenter` mode (``threshold``,
-    ``argmax``), computed region by region as the writer reads them: ``uint32`` ``(*spatial)``, or
-    ``(C, *spatial)`` for ``threshold`` of several channels.
+    ``argmax``), computed region by region.
 
     Example::
 
-        labels = LabelsOnDisk(predictions, Segmenter("threshold", threshold=0.5))
+        labels = VoxelwiseLabels(predictions, Segmenter("threshold", threshold=0.5))
         labels.read(region)                      # uint32 (*region)
     """
 
     def __init__(self, predictions: PredictionsOnDisk, segmenter: Segmenter) -> None:
         if segmenter.is_instance:
-            raise ValueError(f"Segmentation mode '{segmenter.mode.value}' needs the whole volume, not regions.")
+            raise ValueError(f"Segmentation mode '{segmenter.mode.value}' labels objects, not single voxels.")
         self.predictions = predictions
         self.segmenter = segmenter
         channels = predictions.shape[0]
@@ -250,5 +293,23 @@ class LabelsOnDisk(BatchItem):
         self.shape = (channels, *predictions.shape[1:]) if several else tuple(predictions.shape[1:])
 
     def read(self, region: Region) -> np.ndarray:
-        """``uint32`` labels of a spatial region."""
         return self.segmenter(self.predictions.read(region))
+
+
+class StoredLabels(LabelsOnDisk):
+    """Labels ``(*spatial)`` in dataset ``segmentation`` of an HDF5 file (a block-wise instance segmentation in the
+    predictions' work folder), read region by region.
+
+    Example::
+
+        StoredLabels("out/a_predictions.blocks/segmentation.h5").read(region)     # uint32 (*region)
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with h5py.File(self.path, "r") as f:
+            self.shape = tuple(int(s) for s in f["segmentation"].shape)
+
+    def read(self, region: Region) -> np.ndarray:
+        with h5py.File(self.path, "r") as f:
+            return np.asarray(f["segmentation"][region], dtype=np.uint32)

@@ -366,8 +366,7 @@ class VolumePredictor:
             ValueError: a 2D image for a 3D network, a channel count other than the network's, or NaN/Inf voxels
                 while ``replace_nonfinite`` is None; the sentence names the file and the dataset.
         """
-        segmentation = next((s for s in self.postprocessing.transforms if isinstance(s, Segmentd)), None)
-        check_input(path, self.network, self._loader(), segmentation)
+        check_input(path, self.network, self._loader())
 
     def check(self, files: Sequence[str | PathLike]) -> None:
         """Every check made before the first window is computed (see

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
-from collections.abc import Hashable, Iterator, Mapping
+import os
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -14,10 +18,11 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform
 from monai.utils import PostFix, look_up_option
 
-from unet3d_monai.inference.on_disk import LabelsOnDisk, PredictionsOnDisk, VolumeOnDisk
+from unet3d_monai.inference.on_disk import LabelsOnDisk, PredictionsOnDisk, VolumeOnDisk, VoxelwiseLabels
 from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.volumes import ArrayVolume, is_nifti, volume_stem
 from unet3d_monai.inference.zarr_store import ZarrPredictionWriter, import_zarr, is_zarr
+from unet3d_monai.io.region import Region
 from unet3d_monai.io.writers import (
     HDF5PredictionWriter,
     OutputDtype,
@@ -109,6 +114,44 @@ def _input_path(data: Mapping[Hashable, object], image_key: str) -> str:
     return str(meta["filename_or_obj"])
 
 
+def _read_region(
+    region: Region, predictions: Any, labels: LabelsOnDisk | None
+) -> tuple[Region, np.ndarray, np.ndarray | None]:
+    values = predictions.read(region)
+    if labels is None:
+        return region, values, None
+    if isinstance(labels, VoxelwiseLabels):
+        return region, values, labels.segmenter(values)  # labelled from the predictions just read
+    return region, values, labels.read(region)
+
+
+def _write_zarr_region(
+    writer: ZarrPredictionWriter, region: Region, predictions: Any, labels: LabelsOnDisk | None
+) -> Region:
+    """Assemble, label and write one region of a zarr output (a task on the cluster that predicted the blocks)."""
+    _, values, region_labels = _read_region(region, predictions, labels)
+    writer.write_predictions(region, values)
+    if region_labels is not None:
+        writer.write_segmentation(region, region_labels)
+    return region
+
+
+def _read_ahead(
+    regions: Sequence[Region], predictions: Any, labels: LabelsOnDisk | None
+) -> Iterator[tuple[Region, np.ndarray, np.ndarray | None]]:
+    """``(region, predictions, labels)`` of every region, in order, read by as many threads as there are cores (at
+    most four), each at most two regions ahead of the caller."""
+    threads = max(1, min(4, len(os.sched_getaffinity(0))))
+    with ThreadPoolExecutor(threads) as pool:
+        pending: collections.deque = collections.deque()
+        for region in regions:
+            pending.append(pool.submit(_read_region, region, predictions, labels))
+            if len(pending) > 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 class WritePredictionsd(MapTransform):
     """Write the probabilities under ``keys`` (``(C, *spatial)``) of the volume loaded from ``image_key``.
 
@@ -197,13 +240,17 @@ class WritePredictionsd(MapTransform):
             return writer.commit()
 
     def _write_regions(self, output: Path, input_path: str, predictions: object, labels: object) -> Path:
-        """Write predictions read region by region (and their labels, read by region or whole) to HDF5 or zarr."""
+        """Write predictions read region by region (and their labels, read by region or whole) to HDF5 or zarr.
+
+        Regions are read (for predictions on disk: assembled from the blocks' partial sums) by a few threads ahead of
+        the writes, which this thread makes in order."""
         regions = (
             predictions.regions()
             if hasattr(predictions, "regions")
             else [tuple(slice(0, s) for s in predictions.shape[1:])]
         )
         whole = None if labels is None or isinstance(labels, LabelsOnDisk) else _numpy(labels)
+        by_region = labels if isinstance(labels, LabelsOnDisk) else None
         if is_zarr(output):
             writer = ZarrPredictionWriter(output, input_path, self.overwrite, self.output_dtype)
             labels_channels = None
@@ -212,21 +259,31 @@ class WritePredictionsd(MapTransform):
                 labels_channels = 0 if len(labels_shape) == len(predictions.shape) - 1 else int(labels_shape[0])
             block_shape = getattr(predictions, "block_shape", None) or predictions.shape[1:]
             writer.create(predictions.shape, block_shape, labels_channels)
-            for region in regions:
-                writer.write_predictions(region, predictions.read(region))
-                if isinstance(labels, LabelsOnDisk):
-                    writer.write_segmentation(region, labels.read(region))
+            runner = getattr(predictions, "runner", None)
+            if runner is not None:
+                # predicted on a cluster: each region is assembled and written by a task there (zarr chunks are the
+                # regions, so no two tasks write the same chunk)
+                shared = runner.share(predictions)
+                for region in regions:
+                    runner.submit(_write_zarr_region, writer, region, shared, by_region)
+                for future in runner.completed():
+                    future.result()
+                regions = []
+            for region, values, region_labels in _read_ahead(regions, predictions, by_region):
+                writer.write_predictions(region, values)
+                if region_labels is not None:
+                    writer.write_segmentation(region, region_labels)
             if whole is not None:
                 writer.write_segmentation(tuple(slice(0, s) for s in predictions.shape[1:]), whole)
             return writer.commit()
         with HDF5PredictionWriter(output, input_path, self.overwrite, self.output_dtype) as writer:
             writer.create_predictions(tuple(predictions.shape))
-            if isinstance(labels, LabelsOnDisk):
-                writer.create_segmentation(tuple(labels.shape))
-            for region in regions:
-                writer.write_predictions(region, predictions.read(region))
-                if isinstance(labels, LabelsOnDisk):
-                    writer.write_segmentation(labels.read(region), region)
+            if by_region is not None:
+                writer.create_segmentation(tuple(by_region.shape))
+            for region, values, region_labels in _read_ahead(regions, predictions, by_region):
+                writer.write_predictions(region, values)
+                if region_labels is not None:
+                    writer.write_segmentation(region_labels, region)
             if whole is not None:
                 writer.write_segmentation(whole)
             return writer.commit()

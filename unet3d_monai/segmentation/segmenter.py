@@ -394,7 +394,7 @@ class Segmenter:
 
     @property
     def is_instance(self) -> bool:
-        """Whether the mode labels instances (needs the whole volume in memory)."""
+        """Whether the mode labels instances (objects spanning many voxels, not each voxel on its own)."""
         return self.mode in INSTANCE_MODES
 
     @property
