@@ -54,3 +54,28 @@ def test_an_existing_output_is_replaced_with_overwrite(tmp_path):
     with h5py.File(tmp_path / "cells_predictions.h5", "r") as f:
         np.testing.assert_allclose(f["predictions"][()].ravel(), [0.2, 0.9, 0.6, 0.4], rtol=1e-6)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cells_predictions.h5"]
+
+
+@pytest.mark.parametrize("blockwise", [False, True])
+def test_outputs_carry_the_inputs_voxel_size(tmp_path, blockwise):
+    """predictions and segmentation record the input's element_size_um (in memory into HDF5, block-wise into zarr),
+    and read back as the input's voxel size."""
+    from monai.inferers import SlidingWindowInferer
+
+    from tests.inference._networks import TinyNet
+    from unet3d_monai.inference import VolumePredictor
+    from unet3d_monai.io.voxel_size import read_voxel_size
+
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["raw"] = np.random.RandomState(0).rand(12, 20, 18).astype(np.float32)
+        f["raw"].attrs["element_size_um"] = [2.0, 0.5, 0.5]
+    if blockwise:
+        pytest.importorskip("zarr", reason="needs the optional extra 'distributed' (zarr)")
+    options = {"output_format": "zarr", "block_shape": (6, 10, 10)} if blockwise else {}
+    predictor = VolumePredictor(
+        TinyNet(), SlidingWindowInferer((8, 8, 8)), tmp_path / "out", device="cpu", progress=False,
+        save_segmentation=True, blockwise=blockwise, **options,
+    )  # fmt: skip
+    (written,) = predictor.run(tmp_path / "a.h5")
+    for name in ("predictions", "segmentation"):
+        assert read_voxel_size(written, name) == ((2.0, 0.5, 0.5), "element_size_um"), name

@@ -30,7 +30,7 @@ from unet3d_monai.io.atomic import replace_path
 from unet3d_monai.io.files import get_h5_dataset, open_h5
 from unet3d_monai.io.region import Region
 from unet3d_monai.io.voxel_size import read_voxel_size
-from unet3d_monai.io.writers import check_output_path
+from unet3d_monai.io.writers import VOXEL_SIZE_ATTRIBUTE, check_output_path
 from unet3d_monai.io.zarr_store import open_zarr_array
 from unet3d_monai.segmentation.blockwise import BlockwiseSegmentation, check_block_shape, required_halo
 from unet3d_monai.segmentation.segmenter import Segmenter
@@ -111,7 +111,9 @@ class _LabelsOutput:
     def write(self, region: Region, labels: np.ndarray) -> None:
         self.labels[region] = labels
 
-    def commit(self) -> Path:
+    def commit(self, voxel_size: Sequence[float] | None = None) -> Path:
+        if voxel_size is not None and len(voxel_size) == len(self.labels.shape[-3:]):
+            self.labels.attrs[VOXEL_SIZE_ATTRIBUTE] = [float(v) for v in voxel_size]
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -204,7 +206,7 @@ def segment_file(
                 )
                 count = segmentation.run(source, output.write)
             logger.info("Segmented %d objects of %s block-wise.", count, input_path)
-        return output.commit()
+        return output.commit(voxel_size)
     except BaseException:
         output.abandon()
         raise

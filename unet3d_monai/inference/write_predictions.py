@@ -23,6 +23,7 @@ from unet3d_monai.inference.preview import preview_image, write_preview
 from unet3d_monai.inference.volumes import ArrayVolume, is_nifti, volume_stem
 from unet3d_monai.inference.zarr_store import ZarrPredictionWriter, import_zarr, is_zarr
 from unet3d_monai.io.region import Region
+from unet3d_monai.io.voxel_size import meta_voxel_size
 from unet3d_monai.io.writers import (
     HDF5PredictionWriter,
     OutputDtype,
@@ -161,7 +162,9 @@ class WritePredictionsd(MapTransform):
     ``<stem>_segmentation.nii.gz``) with the input's affine. A zarr input (or ``output_format`` ``"zarr"``) gives
     ``<stem>_predictions.zarr`` with arrays ``predictions`` and ``segmentation``. Every file is written under a
     temporary name and renamed when complete; an existing output is refused unless ``overwrite``, an output equal to
-    the input always. The written path is added to the sample under ``<key>_path``.
+    the input always. The written path is added to the sample under ``<key>_path``. HDF5 and zarr outputs carry the
+    input's voxel size (as :class:`~unet3d_monai.inference.LoadVolumed` read it) as ``element_size_um`` of
+    ``predictions`` and ``segmentation``, so that a viewer shows them at the input's scale.
 
     Predictions on disk (:class:`~unet3d_monai.inference.on_disk.PredictionsOnDisk`, from block-wise prediction) are
     written region by region, with their labels; their work folder is then removed and the sample holds the written
@@ -210,11 +213,14 @@ class WritePredictionsd(MapTransform):
     def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
         d = dict(data)
         input_path = _input_path(d, self.image_key)
+        meta = d.get(PostFix.meta(self.image_key), {})
+        voxel_size = meta_voxel_size(meta) if isinstance(meta, Mapping) else None
+        voxel_size = voxel_size if voxel_size is not None and len(voxel_size) == 3 else None
         for key in self.key_iterator(d):
             labels = d.get(self.segmentation_key)
             output = self.output_path(input_path)
             if isinstance(d[key], PredictionsOnDisk):
-                written = self._write_regions(output, input_path, d[key], labels)
+                written = self._write_regions(output, input_path, d[key], labels, voxel_size)
                 d[key].discard()
                 d[key] = StoredPredictions(written)
                 d[f"{key}_path"] = written
@@ -224,22 +230,27 @@ class WritePredictionsd(MapTransform):
             if is_nifti(input_path):
                 written = self._write_nifti(output, input_path, probabilities, labels, d)
             elif is_zarr(output):
-                written = self._write_regions(output, input_path, ArrayVolume(probabilities), labels)
+                written = self._write_regions(output, input_path, ArrayVolume(probabilities), labels, voxel_size)
             else:
-                written = self._write_hdf5(output, input_path, probabilities, labels)
+                written = self._write_hdf5(output, input_path, probabilities, labels, voxel_size)
             d[f"{key}_path"] = written
             logger.info("Wrote %s", written)
         return d
 
-    def _write_hdf5(self, output: Path, input_path: str, probabilities: np.ndarray, labels: object) -> Path:
+    def _write_hdf5(
+        self, output: Path, input_path: str, probabilities: np.ndarray, labels: object, voxel_size: Any = None
+    ) -> Path:
         with HDF5PredictionWriter(output, input_path, self.overwrite, self.output_dtype) as writer:
             writer.create_predictions(probabilities.shape)
             writer.write_predictions(tuple(slice(0, s) for s in probabilities.shape[1:]), probabilities)
             if labels is not None:
                 writer.write_segmentation(_numpy(labels))
+            writer.write_voxel_size(voxel_size)
             return writer.commit()
 
-    def _write_regions(self, output: Path, input_path: str, predictions: object, labels: object) -> Path:
+    def _write_regions(
+        self, output: Path, input_path: str, predictions: object, labels: object, voxel_size: Any = None
+    ) -> Path:
         """Write predictions read region by region (and their labels, read by region or whole) to HDF5 or zarr.
 
         Regions are read (for predictions on disk: assembled from the blocks' partial sums) by a few threads ahead of
@@ -275,6 +286,7 @@ class WritePredictionsd(MapTransform):
                     writer.write_segmentation(region, region_labels)
             if whole is not None:
                 writer.write_segmentation(tuple(slice(0, s) for s in predictions.shape[1:]), whole)
+            writer.write_voxel_size(voxel_size)
             return writer.commit()
         with HDF5PredictionWriter(output, input_path, self.overwrite, self.output_dtype) as writer:
             writer.create_predictions(tuple(predictions.shape))
@@ -286,6 +298,7 @@ class WritePredictionsd(MapTransform):
                     writer.write_segmentation(region_labels, region)
             if whole is not None:
                 writer.write_segmentation(whole)
+            writer.write_voxel_size(voxel_size)
             return writer.commit()
 
     def _write_nifti(

@@ -22,7 +22,7 @@ from unet3d_monai.data.stats import DEFAULT_PERCENTILES, VolumeStats, _small_int
 from unet3d_monai.inference.chunked_volume import ChunkedVolume
 from unet3d_monai.io.files import ZARR_SUFFIX, is_zarr
 from unet3d_monai.io.region import Region
-from unet3d_monai.io.writers import OutputDtype, StagedOutput, convert_predictions
+from unet3d_monai.io.writers import VOXEL_SIZE_ATTRIBUTE, OutputDtype, StagedOutput, convert_predictions
 from unet3d_monai.io.zarr_store import import_zarr, open_zarr_array
 
 __all__ = [
@@ -187,6 +187,15 @@ class ZarrPredictionWriter(StagedOutput):
         """Write labels ``(*region)`` or ``(C, *region)`` at a spatial region."""
         index = region if labels.ndim == len(region) else (slice(None), *region)
         self._array("segmentation")[index] = np.asarray(labels, dtype=np.uint32)
+
+    def write_voxel_size(self, voxel_size: Sequence[float] | None) -> None:
+        """Record the input's voxel size ``(Z, Y, X)`` as ``element_size_um`` of the arrays (None: nothing)."""
+        if voxel_size is None:
+            return
+        group = import_zarr().open_group(str(self.temp_path), mode="r+")
+        for name in ("predictions", "segmentation"):
+            if name in group:
+                group[name].attrs[VOXEL_SIZE_ATTRIBUTE] = [float(v) for v in voxel_size]
 
     def commit(self) -> Path:
         """Rename the ``.part`` store to the output name (an overwritten output is replaced only now)."""

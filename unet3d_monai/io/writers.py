@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
@@ -63,6 +64,10 @@ def check_output_path(output_path: str | PathLike, input_path: str | PathLike | 
     if output_path.exists() and not overwrite:
         raise FileExistsError(f"Output '{output_path}' already exists; pass overwrite=True (--overwrite true).")
     return output_path
+
+
+#: the attribute the writers record the voxel size in (micrometres, ``(Z, Y, X)``), as microscopy tools write it
+VOXEL_SIZE_ATTRIBUTE = "element_size_um"
 
 
 class StagedOutput:
@@ -175,6 +180,15 @@ class HDF5PredictionWriter(StagedOutput):
         if labels.ndim == 4:
             index = (slice(None), *index)
         self._file["segmentation"][index] = np.asarray(labels, dtype=np.uint32)
+
+    def write_voxel_size(self, voxel_size: Sequence[float] | None) -> None:
+        """Record the input's voxel size ``(Z, Y, X)`` as ``element_size_um`` of every dataset written so far (None:
+        unknown, nothing is recorded), so that viewers and this package read the output at the input's scale."""
+        if voxel_size is None:
+            return
+        for name in ("predictions", "segmentation"):
+            if name in self._file:
+                self._file[name].attrs[VOXEL_SIZE_ATTRIBUTE] = [float(v) for v in voxel_size]
 
     def commit(self) -> Path:
         """Close and rename the ``.part`` file to the output name; returns the output path."""
