@@ -5,14 +5,17 @@ post-processing into label volumes.
   ``unet3d_monai.data.Normalized`` and :class:`ToModelGridd`, resampling to the model's voxel size),
   :class:`FittedSlidingWindowInferer` running :class:`WindowPredictor` (activation and flips of each window, bfloat16
   on CPUs that compute it) inside :class:`OutOfMemoryFallback`, then :class:`ToInputGridd`, :class:`Segmentd`,
-  :class:`WritePredictionsd` and :class:`WritePreviewd`.
+  :class:`WritePredictionsd` and :class:`WritePreviewd`. Every volume goes through it: one too large for memory as a
+  :class:`VolumeOnDisk` that the inferer predicts block by block into :class:`PredictionsOnDisk` and the writer
+  writes region by region; :func:`select_inputs` and :func:`check_prediction` pick and check the inputs from the
+  chain's steps, :func:`collate_volumes` and :func:`prepare_volume_batch` carry volumes on disk through MONAI's
+  loader and evaluator.
 - :func:`predict` predicts an in-memory volume (notebooks); :func:`predict_file` and :class:`VolumePredictor`
-  predict HDF5/NIfTI/zarr files from the same pieces and write ``<stem>_predictions.h5``; :class:`VolumePredictor`
-  also checks every input and output up front and predicts large volumes block-wise.
-- :class:`BlockwisePrediction` predicts volumes larger than memory block by block with MONAI's ``PatchInferer``,
+  predict HDF5/NIfTI/zarr files with the same chain and write ``<stem>_predictions.h5``.
+- :class:`BlockwisePrediction` is the inferer's block-wise engine: MONAI's ``PatchInferer`` per block,
   :class:`FittedWindowSplitter` (the volume's global window grid) and :class:`GaussianWeightedMerger` (partial
   sums on disk), so the result equals the in-memory one; in this process or on a Dask cluster
-  (``scheduler=``, :mod:`unet3d_monai.inference.distributed`), HDF5 or zarr.
+  (``scheduler=``, :mod:`unet3d_monai.inference.distributed`).
 - :class:`FittedSlidingWindowInferer` fits the window to each volume (never larger than the volume, padded
   by reflection only below the network's minimum input).
 - :class:`Segmenter` turns probabilities into thresholded, argmax or instance labels.

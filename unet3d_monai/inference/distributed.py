@@ -162,7 +162,7 @@ def connect(scheduler: Any) -> Iterator[DaskTasks]:
     Example::
 
         with connect("local:2") as runner:
-            BlockwisePrediction(..., runner=runner).run(VolumeFile("big.zarr", "raw", "standardize"), write)
+            BlockwisePrediction(..., runner=runner).run(VolumeOnDisk.of_file("big.zarr", "raw"), write)
 
     Raises:
         ValueError: an unreadable ``scheduler``.
