@@ -1,4 +1,4 @@
-"""Yes/no option values as a command line gives them.
+"""Yes/no and optional option values as a command line gives them.
 
 ``python -m monai.bundle run`` hands every value given on its command line to the config as a string, at any depth
 (``--tta true``, ``--window_predictor#tta true``), so the components that take a yes/no option read it with
@@ -7,10 +7,25 @@
 
 from __future__ import annotations
 
-__all__ = ["as_bool"]
+__all__ = ["as_bool", "as_optional"]
 
 _TRUE = {"true", "1", "yes", "on", "y", "t"}
 _FALSE = {"false", "0", "no", "off", "n", "f", "none", "null", ""}
+_UNSET = ("none", "null", "")
+
+
+def as_optional(value: object) -> object:
+    """An option that may be left unset (``--scheduler``, ``--part``): None for None and for the words a command line
+    gives for it (``none``, ``null``, an empty string), else the value as it is.
+
+    Example::
+
+        >>> as_optional("null"), as_optional("local:2")
+        (None, 'local:2')
+    """
+    if value is None or (isinstance(value, str) and value in _UNSET):
+        return None
+    return value
 
 
 def as_bool(value: object, name: str = "option") -> bool:

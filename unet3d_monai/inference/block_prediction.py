@@ -37,7 +37,6 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from monai.inferers import PatchInferer
-from monai.utils import optional_import
 
 from unet3d_monai.inference.allocation import reuse_freed_memory
 from unet3d_monai.inference.merger import GaussianWeightedMerger
@@ -45,9 +44,7 @@ from unet3d_monai.inference.partials import PartialStore
 from unet3d_monai.inference.splitter import FittedWindowSplitter, RegionSource, VolumeBlock
 from unet3d_monai.io.atomic import atomic_write
 from unet3d_monai.io.region import Region
-from unet3d_monai.runtime.tasks import SequentialTasks, TaskRunner
-
-tqdm, _ = optional_import("tqdm", name="tqdm")
+from unet3d_monai.runtime.tasks import SequentialTasks, TaskRunner, watched
 
 __all__ = ["BlockPlan", "BlockwisePrediction", "assemble_block", "default_block_shape"]
 
@@ -459,8 +456,7 @@ class BlockwisePrediction:
         for key in blocks:
             if not waiting[key] and key not in assembled:
                 start_assembly(key)
-        bar = tqdm(total=len(todo), desc="blocks", unit="block") if self.progress and todo else None
-        try:
+        with watched(runner, len(todo), "blocks", self.progress) as tick:
             for future in runner.completed():
                 kind, key = jobs.pop(future)
                 future.result()
@@ -468,18 +464,11 @@ class BlockwisePrediction:
                     finished(key)
                     continue
                 report.predicted.append(key)
-                if bar is not None:
-                    bar.update(1)
+                tick()
                 for dependent in dependents[key]:
                     waiting[dependent].discard(key)
                     if not waiting[dependent] and dependent not in assembled:
                         start_assembly(dependent)
-        except BaseException:
-            runner.cancel()
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
         missing = [k for k in blocks if k not in assembled] if write_block is not None else []
         if missing:
             raise RuntimeError(f"Block-wise prediction ended with {len(missing)} blocks unwritten, e.g. {missing[0]}.")

@@ -31,6 +31,7 @@ from unet3d_monai.inference.zarr_store import ZarrVolume, is_zarr
 from unet3d_monai.io.files import get_h5_dataset, open_h5
 from unet3d_monai.io.writers import check_output_path
 from unet3d_monai.networks.inspection import network_in_channels, network_out_channels, network_spatial_dims
+from unet3d_monai.options import as_optional
 
 __all__ = [
     "chain_step",
@@ -67,7 +68,7 @@ def select_part(files: Sequence[Path], part: str | None) -> list[Path]:
         >>> [p.name for p in select_part([Path(f"{i}.h5") for i in range(5)], "2/2")]
         ['1.h5', '3.h5']
     """
-    if part in (None, "", "none", "null"):
+    if as_optional(part) is None:
         return list(files)
     k, n = parse_part(str(part))
     return [f for i, f in enumerate(sorted(files)) if i % n == k - 1]

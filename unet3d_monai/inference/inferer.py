@@ -31,7 +31,7 @@ from unet3d_monai.inference.volumes import volume_stem
 from unet3d_monai.inference.window_fit import find_network, fit_window, network_min_window, reflect_pad
 from unet3d_monai.inference.window_options import check_window_options
 from unet3d_monai.inference.window_predictor import network_digest, network_out_channels
-from unet3d_monai.options import as_bool
+from unet3d_monai.options import as_bool, as_optional
 from unet3d_monai.runtime.tasks import TaskRunner
 
 __all__ = ["FittedSlidingWindowInferer", "cpu_stitched_inferer"]
@@ -125,7 +125,7 @@ class FittedSlidingWindowInferer(SlidingWindowInferer):
             raise ValueError(f"block_memory_mb must be positive; got {block_memory_mb}.")
         self.block_memory_bytes = int(block_memory_mb * 2**20)
         self.work_dir = None if work_dir is None else Path(work_dir)
-        self.scheduler = None if scheduler in (None, "", "none", "null") else scheduler
+        self.scheduler = as_optional(scheduler)
         if isinstance(self.scheduler, str):
             parse_scheduler(self.scheduler)
         self.resume = as_bool(resume, "resume")

@@ -40,10 +40,9 @@ from unet3d_monai.inference.write_predictions import (
     OUTPUT_FORMATS,
     WritePredictionsd,
     WritePreviewd,
-    preview_path,
 )
-from unet3d_monai.io.writers import OutputDtype, check_output_path
-from unet3d_monai.options import as_bool
+from unet3d_monai.io.writers import OutputDtype
+from unet3d_monai.options import as_bool, as_optional
 from unet3d_monai.segmentation.segmenter import SegmentationMode, Segmenter
 
 tqdm, _ = optional_import("tqdm", name="tqdm")
@@ -238,10 +237,10 @@ class VolumePredictor:
         self.preview = as_bool(preview, "preview")
         self.voxel_size = None if voxel_size is None else [float(v) for v in voxel_size]
         self.rescale = as_bool(rescale, "rescale")
-        self.scheduler = None if scheduler in (None, "", "none", "null") else scheduler
+        self.scheduler = as_optional(scheduler)
         if isinstance(self.scheduler, str):
             parse_scheduler(self.scheduler)
-        self.part = None if part in (None, "", "none", "null") else str(part)
+        self.part = None if as_optional(part) is None else str(part)
         if self.part is not None:
             parse_part(self.part)
         self.output_format = output_format
@@ -343,10 +342,6 @@ class VolumePredictor:
         input with ``output_format`` ``"auto"``, or with ``"zarr"``; ``.nii.gz`` for NIfTI; ``.h5`` otherwise)."""
         return self._writer().output_path(input_path)
 
-    def preview_path(self, input_path: str | PathLike) -> Path:
-        """Where the preview image of ``input_path`` is written (with ``preview``)."""
-        return preview_path(self.output_dir, input_path)
-
     @property
     def channels_first_3d(self) -> bool:
         """Whether a 3D HDF5 dataset is read as ``(C, Y, X)`` (a multi-channel 2D network) or ``(Z, Y, X)``."""
@@ -402,13 +397,6 @@ class VolumePredictor:
         finally:
             self.block_inferer.close()
         return results
-
-    def check_outputs(self, path: str | PathLike) -> None:
-        """Refuse, before anything is written, outputs of ``path`` that exist (unless ``overwrite``) or that are
-        the input."""
-        check_output_path(self.output_path(path), path, self.overwrite)
-        if self.preview:
-            check_output_path(self.preview_path(path), path, self.overwrite)
 
     def predict_path(self, path: str | PathLike) -> Path:
         """Predict one HDF5, NIfTI or zarr file (after :meth:`check_input`); returns the output file."""

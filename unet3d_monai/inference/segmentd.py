@@ -17,7 +17,7 @@ from unet3d_monai.inference.distributed import connect
 from unet3d_monai.inference.input_sampling import input_sampling, model_length_unit
 from unet3d_monai.inference.on_disk import PredictionsOnDisk, StoredLabels, VoxelwiseLabels
 from unet3d_monai.io.voxel_size import VOXEL_SIZE_SOURCE, meta_voxel_size
-from unet3d_monai.options import as_bool
+from unet3d_monai.options import as_bool, as_optional
 from unet3d_monai.segmentation.blockwise import BlockwiseSegmentation, check_block_shape, required_halo
 from unet3d_monai.segmentation.segmenter import SegmentationMode, Segmenter
 
@@ -97,7 +97,7 @@ class Segmentd(MapTransform):
             # checked now, before any prediction: the halo in voxels, without the input's voxel size
             halo = required_halo(self.segmenter, object_size)
             check_block_shape(self.block_shape, halo)
-        self.scheduler = None if scheduler in (None, "", "none", "null") else scheduler
+        self.scheduler = as_optional(scheduler)
         self.progress = as_bool(progress, "progress")
         self.resume = as_bool(resume, "resume")
 

@@ -7,10 +7,15 @@ Block-wise prediction (:class:`~unet3d_monai.inference.BlockwisePrediction`) and
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-__all__ = ["SequentialTasks", "TaskRunner"]
+from monai.utils import optional_import
+
+tqdm, _ = optional_import("tqdm", name="tqdm")
+
+__all__ = ["SequentialTasks", "TaskRunner", "watched"]
 
 
 class TaskRunner(Protocol):
@@ -77,3 +82,26 @@ class SequentialTasks:
 
     def cancel(self) -> None:
         self._queue.clear()
+
+
+@contextlib.contextmanager
+def watched(runner: TaskRunner, total: int, description: str, progress: bool) -> Iterator[Callable[[], None]]:
+    """While the caller collects ``runner``'s tasks: a progress bar of ``total`` blocks (with ``progress``), advanced by
+    the function this yields, and, should the caller fail, every task not finished dropped.
+
+    Example::
+
+        with watched(runner, len(keys), "blocks", progress=True) as tick:
+            for future in runner.completed():
+                future.result()
+                tick()
+    """
+    bar = tqdm(total=total, desc=description, unit="block") if progress and total else None
+    try:
+        yield (lambda: bar.update(1)) if bar is not None else (lambda: None)
+    except BaseException:
+        runner.cancel()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()

@@ -34,7 +34,7 @@ import numpy as np
 
 from unet3d_monai.io.atomic import atomic_write
 from unet3d_monai.io.region import Region
-from unet3d_monai.runtime.tasks import SequentialTasks, TaskRunner
+from unet3d_monai.runtime.tasks import SequentialTasks, TaskRunner, watched
 from unet3d_monai.segmentation.segmenter import DISTANCE_MODES, Segmenter
 
 __all__ = ["BlockwiseSegmentation", "ProbabilitySource", "check_block_shape", "required_halo"]
@@ -338,23 +338,10 @@ class BlockwiseSegmentation:
         return int(joined.max()) if joined.size else 0
 
     def _results(self, runner: TaskRunner, count: int, what: str) -> Iterator[Any]:
-        bar = None
-        if self.progress:
-            from monai.utils import optional_import
-
-            tqdm, has_tqdm = optional_import("tqdm", name="tqdm")
-            bar = tqdm(total=count, desc=what, unit="block") if has_tqdm else None
-        try:
+        with watched(runner, count, what, self.progress) as tick:
             for future in runner.completed():
                 yield future.result()
-                if bar is not None:
-                    bar.update(1)
-        except BaseException:
-            runner.cancel()
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
+                tick()
 
     def _join(self, blocks: _Blocks, keys: list[Key], offsets: dict[Key, int], total: int) -> np.ndarray:
         """Final ids of every global id ``offset + local`` (index 0 and each block's 0 stay background)."""
