@@ -4,7 +4,8 @@
 Each baseline maps a raw volume ``(Z, Y, X)`` (``(1, Y, X)`` for 2D data) to what the trained network's
 post-processing would give: cells, nucleus instances, class ids, or a denoised volume in the raw's units.
 :func:`candidates` lists the variants tried for a kind of task (smoothing sigma 1 or 2 voxels, two ways of
-seeding); the benchmark reports the best on the test volumes, with its description.
+seeding); :func:`intensity_map` turns smoothed raw into a map the bundle's own segmenter takes. The benchmark picks
+the variant that scores best on the validation volumes and reports it on the test volumes, with its description.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "Baseline",
     "candidates",
     "distance_seeds",
+    "intensity_map",
     "membrane_watershed",
     "multi_otsu_classes",
     "otsu_components",
@@ -44,6 +46,14 @@ def smooth(raw: np.ndarray, sigma: float) -> np.ndarray:
         return raw
     sigmas = [sigma if size > 1 else 0.0 for size in raw.shape]
     return gaussian(raw, sigma=sigmas, preserve_range=True).astype(np.float32)
+
+
+def intensity_map(raw: np.ndarray, sigma: float) -> np.ndarray:
+    """``raw`` smoothed (:func:`smooth`) and scaled to [0, 1] between its 0.5th and 99.5th percentiles: a stand-in
+    for a network's probability map ``(1, *raw.shape)``, bright structures (membranes, nuclei) near 1."""
+    smoothed = smooth(raw, sigma)
+    low, high = np.percentile(smoothed, [0.5, 99.5])
+    return np.clip((smoothed - low) / max(float(high - low), 1e-12), 0.0, 1.0)[None].astype(np.float32)
 
 
 def distance_seeds(mask: np.ndarray, min_distance: int = MIN_DISTANCE) -> np.ndarray:

@@ -1,34 +1,40 @@
-"""Segmentation quality of the bundles on held-out data, next to a no-learning baseline and pytorch-3dunet.
+"""Segmentation quality of the bundles on test volumes nothing was chosen on, next to the best simple method and
+pytorch-3dunet, as means and spreads over training seeds.
 
 For each bundle, as a user would, in subprocesses:
 
-1. generate a fresh synthetic dataset: ``python -m unet3d_monai.data.sample <task> DIR --seed SEED`` (the
-   bundles' embedded data use seed 0);
-2. train: ``python -m monai.bundle run training --config_file bundles/<task>/train.json --dataset_dir DIR
-   --ckpt_dir ... --output_dir ...`` with the bundle's defaults (plus ``--train_args`` for experiments);
-3. predict the test volumes: ``python -m monai.bundle run --config_file bundles/<task>/inference.json --input
-   DIR/test --ckpt_path .../model.pt --output_dir ... --save_segmentation true`` (no segmentation for denoising);
+1. generate a synthetic dataset: ``python -m unet3d_monai.data.sample <task> DIR --seed SEED`` (default seed 3141,
+   on which no default of the project was chosen; the bundles' embedded data use seed 0). Its ``train/`` volumes
+   train, its ``val/`` volumes choose everything that is chosen (the checkpoint, the segmentation settings, the
+   baseline's variant and settings), its ``test/`` volumes are only scored;
+2. for each training seed (``--train_seeds``, default 0 1 2): train with ``python -m monai.bundle run training
+   --config_file bundles/<task>/train.json --dataset_dir DIR --seed S ...`` with the bundle's defaults (plus
+   ``--train_args`` for experiments; the training chooses its segmentation settings on ``val/`` and records them),
+   then predict the test volumes with ``python -m monai.bundle run --config_file bundles/<task>/inference.json
+   --input DIR/test --ckpt_path .../model.pt --save_segmentation true`` (no segmentation for denoising);
 
 then score the bundle's own segmentation with scikit-image (``_scores.py``): adapted Rand error for the
 boundary bundles, AP at IoU 0.5 and foreground Dice for nuclei and dsb2018_2d, Dice per class for multiclass,
 PSNR for denoising. Next to it:
 
-- a no-learning baseline (``_baselines.py``): Gaussian-smoothed raw (sigma 1 or 2 voxels, the better one
-  reported) with Otsu and watershed, Otsu and connected components, or multi-Otsu; for denoising the noisy
-  input itself or its smoothing;
-- pytorch-3dunet 1.9.6 (``_reference.py``; optional, ``pip install --no-deps pytorch3dunet==1.9.6``)
-  trained on the same files with the recipe of its matching example, the same number of iterations, patch
-  and batch size, then its ``StandardPredictor`` and the bundle's own post-processing (``Segmenter`` with the
-  ``segmentation_mode`` and ``threshold`` of the bundle's ``inference.json``).
+- the best simple method (no learning; ``_baselines.py``, ``_postprocessing.py``): Gaussian-smoothed raw (sigma 1
+  or 2 voxels) segmented by the bundle's own segmenter with its settings chosen on ``val/``, or by Otsu and
+  watersheds, multi-Otsu classes, the noisy input or its smoothing; the variant that scores best on ``val/`` is
+  reported on ``test/``;
+- pytorch-3dunet 1.9.6 (``_reference.py``; optional, ``pip install --no-deps pytorch3dunet==1.9.6``) trained with
+  each seed on the same files with the recipe of its matching example, the same number of iterations, patch
+  and batch size, its checkpoint selected by its own validation, then its ``StandardPredictor`` and the bundle's
+  segmenter with its settings chosen on pytorch-3dunet's own predictions of ``val/``.
 
-Prints one markdown table (stdout) and progress lines (stderr); never passes or fails. Usage::
+Prints one markdown table (stdout; ``mean ± sd (n=seeds)``) and progress lines (stderr); never passes or fails.
+Usage::
 
-    python benchmarks/quality.py [--bundle NAME ...] [--work_dir DIR] [--seed 1000] [--no_reference]
-        [--train_args "--epochs 1 --epoch_length 2 --val_interval 1"] [--reference_iterations N]
+    python benchmarks/quality.py [--bundle NAME ...] [--work_dir DIR] [--seed 3141] [--train_seeds 0 1 2]
+        [--no_reference] [--train_args "--epochs 1 --epoch_length 2 --val_interval 1"] [--reference_iterations N]
         [--predict_args "..."] [--json OUT.json]
         [--case default thin_slab anisotropic scale2x continuous_membranes]   # generated cases
-        [--plan]                                                  # planned vs fixed defaults
-        [--float32]                                               # the defaults next to float32 training
+        [--plan]                                                  # planned vs fixed defaults (first seed)
+        [--float32]                                               # the defaults next to float32 (first seed)
     python benchmarks/quality.py --self_check     # the scorers against hand-computed values
 """
 
@@ -51,15 +57,21 @@ from pathlib import Path
 
 import _baselines
 import _cases
+import _postprocessing
 import _reference
 import _scores
 import h5py
 import numpy as np
 from monai.bundle import ConfigParser
 
+from unet3d_monai.segmentation.segmenter import Segmenter
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXED, FLOAT32 = "fixed defaults", "float32"
 VARIANTS = (FIXED, FLOAT32)  # the same bundle trained and predicted otherwise, as extra columns
+#: the dataset seed of the reported figures: no default of the project was chosen on its volumes (earlier figures
+#: used 1000 and 2000, on which defaults were also chosen)
+TEST_SEED = 3141
 BUNDLES = ("boundary", "lightsheet_boundary", "nuclei", "denoising", "multiclass", "dsb2018_2d")
 _START = time.perf_counter()
 
@@ -123,6 +135,29 @@ def score(case: Case, truth: np.ndarray, output: np.ndarray, in_clean_units: boo
 def mean_scores(per_volume: list[dict[str, float]]) -> dict[str, float]:
     """The mean of every figure over the test volumes."""
     return {key: float(np.mean([scores[key] for scores in per_volume])) for key in per_volume[0]}
+
+
+def over_seeds(per_seed: dict[int, dict[str, object]]) -> dict[str, object]:
+    """One method trained with several seeds: the mean and the sample standard deviation of each figure over the
+    seeds whose run succeeded (``n`` of them), every seed's result under ``seeds``; an error when none did."""
+    done = [part for part in per_seed.values() if "error" not in part and "mean" in part]
+    result: dict[str, object] = {"seeds": per_seed}
+    failed = {seed: part["error"] for seed, part in per_seed.items() if "error" in part}
+    if failed:
+        result["failed_seeds"] = failed
+    if not done:
+        return {**result, "error": next(iter(failed.values()), "no seed ran")}
+    metrics = done[0]["mean"].keys()
+    values = {metric: [float(part["mean"][metric]) for part in done] for metric in metrics}
+    result["mean"] = {metric: float(np.mean(v)) for metric, v in values.items()}
+    result["sd"] = {metric: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for metric, v in values.items()}
+    result["n"] = len(done)
+    trains = [part["train"]["seconds"] for part in done if isinstance(part.get("train"), dict)]
+    if trains:
+        result["train"] = {"seconds": float(np.mean(trains))}
+    if "precision" in done[0]:
+        result["precision"] = done[0]["precision"]
+    return result
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -275,53 +310,93 @@ def score_bundle(
     return {"per_volume": per_volume, "mean": mean_scores(per_volume)}
 
 
-def baseline(case: Case, test_files: list[Path]) -> dict[str, object]:
-    """Every no-learning candidate of ``_baselines``; ``best`` is the one that ranks first (``Case.rank``)."""
+def baseline(bundle: str, case: Case, data_dir: Path, test_files: list[Path]) -> dict[str, object]:
+    """Every no-learning candidate (``_baselines``, and the bundle's own segmenter on smoothed raw with its settings
+    chosen on validation): each is scored on the validation volumes, and the one that ranks first there
+    (``Case.rank``) is reported on the test volumes."""
+    val_files = sorted((data_dir / "val").glob("*.h5"))
+    methods = {
+        name: (lambda raw, truth, path, m=method: m(raw, truth))
+        for name, method in _baselines.candidates(case.kind).items()
+    }
+    if case.kind in ("boundary", "instances"):
+        mode = bundle_facts(ROOT / "bundles" / bundle / "inference.json", {}, ("segmentation_mode",))
+        methods.update(_segmenter_baselines(case, mode["segmentation_mode"], data_dir, val_files))
     results = []
-    for description, method in _baselines.candidates(case.kind).items():
+    for description, method in methods.items():
         per_volume = []
-        for path in test_files:
+        for path in val_files:
             raw, truth = read_test_volume(path)
-            per_volume.append(score(case, truth, method(raw, truth)))
-        results.append({"method": description, "per_volume": per_volume, "mean": mean_scores(per_volume)})
-    best = max(results, key=lambda c: case.rank(c["mean"]))
-    return {"candidates": results, "best": best}
+            per_volume.append(score(case, truth, method(raw, truth, path)))
+        results.append({"method": description, "validation": mean_scores(per_volume)})
+    best = max(results, key=lambda c: case.rank(c["validation"]))
+    per_volume = []
+    for path in test_files:
+        raw, truth = read_test_volume(path)
+        per_volume.append(score(case, truth, methods[best["method"]](raw, truth, path)))
+    best = {**best, "per_volume": per_volume, "mean": mean_scores(per_volume)}
+    return {"candidates": results, "best": best, "chosen_on": [str(p) for p in val_files]}
+
+
+def _segmenter_baselines(case: Case, mode: str, data_dir: Path, val_files: list[Path]) -> dict[str, object]:
+    """The bundle's segmenter on Gaussian-smoothed raw scaled to [0, 1] (``_baselines.intensity_map``), one
+    candidate per smoothing, its settings chosen on the validation volumes."""
+    methods = {}
+    truths = [read_test_volume(path)[1] for path in val_files]
+    for sigma in _baselines.SIGMAS:
+        maps = [_baselines.intensity_map(read_test_volume(path)[0], sigma) for path in val_files]
+        samplings = [_postprocessing.sampling_of(path, m.ndim - 1) for path, m in zip(val_files, maps)]
+        choice = _postprocessing.choose_on_validation(case.kind, mode, maps, truths, samplings, data_dir / "train")
+        segmenter = choice.segmenter()
+        settings = ", ".join(f"{k} {v}" for k, v in choice.settings.items() if k != "mode")
+        methods[f"sigma {sigma:g}, {mode} ({settings})"] = lambda raw, truth, path, s=sigma, seg=segmenter: seg(
+            _baselines.intensity_map(raw, s), sampling=_postprocessing.sampling_of(path, raw.ndim)
+        )
+    return methods
 
 
 def _split_files(data_dir: Path, split: str) -> list[str]:
     return [str(p) for p in sorted((data_dir / split).glob("*.h5"))]
 
 
-def score_reference(bundle: str, case: Case, test_files: list[Path], run_dir: Path) -> dict[str, object]:
-    """Score pytorch-3dunet's predictions in ``run_dir/predictions``, segmented as the bundle segments its own: with
-    its post-processing settings, in the test volume's voxel size (pytorch-3dunet predicts on the volume's grid, the
-    training data's voxel size here, so ``min_distance`` counts the same voxels as the bundle's)."""
-    from unet3d_monai.inference import Segmenter
-    from unet3d_monai.io.voxel_size import read_voxel_size
+def _reference_maps(folder: Path, files: list[Path]) -> list[np.ndarray]:
+    return [read_prediction(folder / f"{path.stem}_predictions.h5", "predictions") for path in files]
 
+
+def score_reference(
+    bundle: str, case: Case, data_dir: Path, test_files: list[Path], run_dir: Path
+) -> dict[str, object]:
+    """Score pytorch-3dunet's predictions in ``run_dir/predictions`` segmented by the bundle's segmenter, its
+    settings chosen on pytorch-3dunet's own predictions of the validation volumes (``run_dir/val_predictions``) as
+    the bundle chooses its own; in the volume's voxel size (pytorch-3dunet predicts on the volume's grid)."""
     result: dict[str, object] = {}
     segmenter = None
     if case.kind != "regression":
         keys = ("segmentation_mode", "threshold", "min_distance", "min_size")
         post = bundle_facts(ROOT / "bundles" / bundle / "inference.json", {}, keys)
         segmenter = Segmenter(
-            post["segmentation_mode"],
-            threshold=post["threshold"],
-            min_distance=post["min_distance"],
+            post["segmentation_mode"], threshold=post["threshold"], min_distance=post["min_distance"],
             min_size=post["min_size"],
-        )
+        )  # fmt: skip
+        if case.kind in ("boundary", "instances"):
+            val_files = sorted((data_dir / "val").glob("*.h5"))
+            maps = _reference_maps(run_dir / "val_predictions", val_files)
+            truths = [read_test_volume(path)[1] for path in val_files]
+            samplings = [_postprocessing.sampling_of(path, m.ndim - 1) for path, m in zip(val_files, maps)]
+            choice = _postprocessing.choose_on_validation(
+                case.kind, post["segmentation_mode"], maps, truths, samplings, data_dir / "train"
+            )
+            segmenter = choice.segmenter()
+            post = {**choice.settings, "validation_score": choice.score, "chosen_on": [str(p) for p in val_files]}
         result["post_processing"] = post
     per_volume = []
-    for path in test_files:
+    for path, probabilities in zip(test_files, _reference_maps(run_dir / "predictions", test_files)):
         _, truth = read_test_volume(path)
-        probabilities = read_prediction(run_dir / "predictions" / f"{path.stem}_predictions.h5", "predictions")
         if segmenter is None:
             # min-max normalised targets have no fixed unit: only the affine-fitted PSNR applies
             per_volume.append(score(case, truth, probabilities[0].reshape(truth.shape), in_clean_units=False))
         else:
-            voxel_size, _ = read_voxel_size(path)
-            sampling = None if voxel_size is None else list(voxel_size)[-(probabilities.ndim - 1) :]
-            labels = segmenter(probabilities, sampling=sampling)
+            labels = segmenter(probabilities, sampling=_postprocessing.sampling_of(path, probabilities.ndim - 1))
             per_volume.append(score(case, truth, labels.reshape(truth.shape)))
     result.update(per_volume=per_volume, mean=mean_scores(per_volume))
     return result
@@ -335,7 +410,8 @@ def reference(
     budget: dict[str, object],
     test_files: list[Path],
 ) -> dict[str, object]:
-    """pytorch-3dunet trained and predicting in subprocesses, segmented with the bundle's own post-processing."""
+    """pytorch-3dunet trained and predicting (test and validation volumes) in subprocesses, segmented with the
+    bundle's segmenter, its settings chosen on the validation volumes."""
     spec = {
         "bundle": bundle,
         "train_files": _split_files(data_dir, "train"),
@@ -348,19 +424,23 @@ def reference(
     run_dir.mkdir(parents=True, exist_ok=True)
     spec_file = run_dir / "spec.json"
     spec_file.write_text(json.dumps(spec, indent=1))
+    val_spec_file = run_dir / "val_spec.json"
+    val_spec = {**spec, "test_files": spec["val_files"], "output_dir": str(run_dir / "val_predictions")}
+    val_spec_file.write_text(json.dumps(val_spec, indent=1))
     result: dict[str, object] = {"example": _reference.EXAMPLES[bundle], "spec": spec}
     script = str(ROOT / "benchmarks" / "_reference.py")
 
-    def run_step(action: str, failure: str) -> Run | None:
-        """Run ``_reference.py ACTION spec.json``, record it under ``result[action]``; the run, or None on failure."""
-        outcome = run_logged([sys.executable, script, action, str(spec_file)], run_dir / "logs" / f"{action}.log")
-        result[action] = vars(outcome)
+    def run_step(action: str, failure: str, spec_path: Path = spec_file, name: str | None = None) -> Run | None:
+        """Run ``_reference.py ACTION spec.json``, record it under ``result[name]``; the run, or None on failure."""
+        name = name or action
+        outcome = run_logged([sys.executable, script, action, str(spec_path)], run_dir / "logs" / f"{name}.log")
+        result[name] = vars(outcome)
         if not outcome.ok:
             result["error"] = f"{failure} failed: {outcome.failure()}"
             return None
         return outcome
 
-    progress(f"{bundle}: pytorch-3dunet training ({budget['iterations']} iterations)")
+    progress(f"{bundle}: pytorch-3dunet training ({budget['iterations']} iterations, seed {budget['seed']})")
     trained = run_step("train", "training")
     if trained is None:
         return result
@@ -370,8 +450,13 @@ def reference(
     progress(f"{bundle}: pytorch-3dunet trained in {trained.seconds:.1f} s; predicting")
     if run_step("predict", "prediction") is None:
         return result
+    if (
+        case.kind in ("boundary", "instances")
+        and run_step("predict", "validation prediction", val_spec_file, "predict_val") is None
+    ):
+        return result
 
-    result.update(score_reference(bundle, case, test_files, run_dir))
+    result.update(score_reference(bundle, case, data_dir, test_files, run_dir))
     return result
 
 
@@ -392,6 +477,7 @@ class Options:
     case: str = "default"
     plan: bool = False
     float32: bool = False
+    train_seeds: tuple[int, ...] = (0,)
 
 
 def guarded(what: str, stage: Callable[[], dict[str, object]]) -> dict[str, object]:
@@ -460,8 +546,14 @@ def benchmark_bundle(bundle: str, options: Options) -> dict[str, object]:
     facts = bundle_facts(ROOT / "bundles" / bundle / "train.json", overrides, keys)
     iterations = int(facts["epochs"]) * int(facts["epoch_length"])
     result["training"] = {"facts": facts, "iterations": iterations, "train_args": options.train_args}
-    result["ours"] = ours(bundle, case, data_dir, root / "ours", options, iterations)
-    record = model_record(root / "ours" / "models")
+    seeds = list(options.train_seeds)
+    result["train_seeds"] = seeds
+    per_seed = {}
+    for seed in seeds:
+        seeded = Options(**{**vars(options), "train_args": options.train_args + ["--seed", str(seed)]})
+        per_seed[seed] = ours(bundle, case, data_dir, root / f"ours_seed{seed}", seeded, iterations)
+    result["ours"] = over_seeds(per_seed)
+    record = model_record(root / f"ours_seed{seeds[0]}" / "models")
     if record and "patch_size" in record:
         # the patch (and the planned batch) the training actually used, as recorded with the weights
         facts["patch_size"] = list(record["patch_size"])
@@ -478,12 +570,13 @@ def benchmark_bundle(bundle: str, options: Options) -> dict[str, object]:
         variant = Options(**{**vars(options), "train_args": options.train_args + list(train_args),
                              "predict_args": options.predict_args + list(predict_args)})  # fmt: skip
         progress(f"{bundle}: the same bundle with {name}")
+        variant.train_args += ["--seed", str(seeds[0])]
         folder = root / name.replace(" ", "_")
         result.setdefault("variants", {})[name] = ours(bundle, case, data_dir, folder, variant, iterations)
 
     stage = time.perf_counter()
     progress(f"{bundle}: no-learning baseline")
-    result["baseline"] = guarded("baseline", lambda: baseline(case, test_files))
+    result["baseline"] = guarded("baseline", lambda: baseline(bundle, case, data_dir, test_files))
     progress(f"{bundle}: baseline done in {time.perf_counter() - stage:.1f} s")
 
     if not options.with_reference:
@@ -502,11 +595,17 @@ def benchmark_bundle(bundle: str, options: Options) -> dict[str, object]:
             "num_workers": int(facts["num_workers"]),
             "iterations": reference_iterations,
             "validate_every": min(int(facts["val_interval"]) * int(facts["epoch_length"]), reference_iterations),
-            "seed": int(facts["seed"]),
         }
-        result["reference"] = guarded(
-            "pytorch-3dunet", lambda: reference(bundle, case, data_dir, root / "reference", budget, test_files)
-        )
+        per_seed = {
+            seed: guarded(
+                "pytorch-3dunet",
+                lambda seed=seed: reference(
+                    bundle, case, data_dir, root / f"reference_seed{seed}", {**budget, "seed": seed}, test_files
+                ),
+            )
+            for seed in seeds
+        }
+        result["reference"] = over_seeds(per_seed)
         if "error" in result["reference"]:
             progress(f"{bundle}: pytorch-3dunet: {result['reference']['error']}")
     progress(f"{bundle}: done")
@@ -525,7 +624,11 @@ def _cell(part: dict[str, object], metric: str, row: int) -> str:
     if "error" in part:
         return part["error"] if row == 0 else ""
     mean = part.get("mean", {})
-    return _figure(metric, mean[metric]) if metric in mean else "n/a"
+    if metric not in mean:
+        return "n/a"
+    if "sd" in part:
+        return f"{_figure(metric, mean[metric])} ± {_figure(metric, part['sd'][metric])} (n={part['n']})"
+    return _figure(metric, mean[metric])
 
 
 def _baseline_cell(part: dict[str, object], metric: str, row: int) -> str:
@@ -586,22 +689,26 @@ def table(results: list[dict[str, object]]) -> str:
 
 
 NOTES = """\
+Figures: mean ± sample standard deviation over the training seeds (n = seeds whose run succeeded), on the test
+volumes of the dataset seed, which chose nothing; the validation volumes chose the checkpoints, the segmentation
+settings and the baseline.
 ours: the bundle's training and inference commands with their defaults (patch, batch, pooling and normalisation
-as the bundle sets them, planned from the data where set to auto; prediction resamples to the recorded voxel
-size); with --plan, "fixed defaults" is
-the same bundle with its former fixed patch, batch, normalisation and pooling, and no rescaling; with --float32,
-"float32" is the same bundle trained and predicted with --cpu_bf16 false (the defaults use bfloat16 autocast where
-the CPU computes it natively, except denoising and lightsheet_boundary); seconds are the
-training command's wall clock (interpreter start and dataset checks included), likewise for pytorch-3dunet's
-training subprocess.
-baseline: no learning, Gaussian-smoothed raw (sigma 1 or 2 voxels) seeded one way or another, the best variant on
-these test volumes (which favours it): boundary bundles: Otsu threshold, seeds in the interior (its connected
-components, or the maxima of its distance transform), watershed of the smoothed raw; nuclei and dsb2018_2d: Otsu,
-then connected components or a watershed of the distance transform; multiclass: three multi-Otsu classes renamed
-to label ids by their best one-to-one overlap with the ground truth; denoising: the noisy input or its smoothing.
+planned from the data where set to auto; segmentation settings chosen on the validation volumes when training
+ends; prediction resamples to the recorded voxel size); with --plan, "fixed defaults" is the same bundle with its
+former fixed patch, batch, normalisation and pooling, and no rescaling; with --float32, "float32" is the same
+bundle trained and predicted with --cpu_bf16 false (both with the first seed only); seconds are the training
+command's wall clock (interpreter start, dataset checks and the choice of settings included), the mean over seeds,
+likewise for pytorch-3dunet's training subprocess.
+baseline: no learning, the variant that scored best on the validation volumes: Gaussian-smoothed raw (sigma 1 or
+2 voxels) scaled to [0, 1] and segmented by the bundle's segmenter with its settings chosen on the validation
+volumes, or (boundary bundles) Otsu with interior components or distance-transform seeds and a watershed of the
+smoothed raw, (nuclei, dsb2018_2d) Otsu with connected components or a distance watershed; multiclass: three
+multi-Otsu classes renamed to label ids by their best one-to-one overlap with the ground truth; denoising: the
+noisy input or its smoothing.
 pytorch-3dunet: the recipe of its matching example on the same files, with the same iterations, patch and batch
-size, its StandardPredictor, then the bundle's own segmentation of its probabilities. Figures are means over the
-test volumes; "affine fit to clean" maps each output by its least-squares affine fit to the clean volume first."""
+size and each training seed, its StandardPredictor, then the bundle's segmenter with its settings chosen on its
+own predictions of the validation volumes. "affine fit to clean" maps each output by its least-squares affine fit
+to the clean volume first."""
 
 
 def main() -> None:
@@ -609,7 +716,11 @@ def main() -> None:
     cli.add_argument("--bundle", nargs="+", choices=BUNDLES, default=list(BUNDLES), help="bundles (default: all)")
     cli.add_argument("--work_dir", type=Path, help="where data, weights and predictions go (default: a temporary "
                      "folder, deleted at the end)")  # fmt: skip
-    cli.add_argument("--seed", type=int, default=1000, help="dataset seed (the bundles' embedded data use 0)")
+    cli.add_argument("--seed", type=int, default=TEST_SEED,
+                     help=f"dataset seed (default {TEST_SEED}, on which nothing was chosen; the bundles' embedded "
+                     "data use 0)")  # fmt: skip
+    cli.add_argument("--train_seeds", type=int, nargs="+", default=[0, 1, 2],
+                     help="training seeds of ours and of pytorch-3dunet (figures: their mean and spread)")  # fmt: skip
     cli.add_argument("--reference", dest="reference", action="store_true", default=True,
                      help="train pytorch-3dunet too (default, when installed)")  # fmt: skip
     cli.add_argument("--no_reference", dest="reference", action="store_false", help="skip pytorch-3dunet")
@@ -644,6 +755,7 @@ def main() -> None:
             reference_iterations=args.reference_iterations,
             plan=args.plan,
             float32=args.float32,
+            train_seeds=tuple(args.train_seeds),
         )
         runs = [(bundle, case) for bundle in args.bundle for case in args.case]
         for bundle, case in runs:

@@ -34,6 +34,13 @@ SMALL = {
     "dsb2018_2d": {"network_def#f_maps": [8, 16, 32], "patch_size": [32, 32], "batch_size": 2},
 }
 SHAPES = {"dsb2018_2d": (1, 48, 48)}
+# the bundles whose validation segments objects, and so choose their segmentation settings when training ends
+CHOSEN_MODES = {
+    "boundary": "boundary_distance_watershed",
+    "lightsheet_boundary": "boundary_distance_watershed",
+    "nuclei": "foreground_watershed",
+    "dsb2018_2d": "foreground_watershed",
+}
 
 
 def _config(task, name="train.json"):
@@ -125,6 +132,15 @@ def test_training_bundle_runs_checkpoints_and_logs_to_tensorboard(task, datasets
     rebuilt = ConfigParser({"network": record["network"]}).get_parsed_content("network")
     assert type(rebuilt) is type(network)
     rebuilt.load_state_dict(torch.load(tmp_path / "models" / "model.pt", weights_only=True), strict=True)
+    if task in CHOSEN_MODES:
+        choice = record["segmentation"]
+        scores = [trial["score"] for trial in choice["trials"]]
+        pick = np.nanmax if choice["higher_is_better"] else np.nanmin
+        assert choice["settings"]["mode"] == CHOSEN_MODES[task] and choice["volumes"] == 1
+        assert choice["start_score"] == scores[0] and choice["score"] == pick(scores) and len(scores) > 5
+        assert choice["higher_is_better"] == (task in ("nuclei", "dsb2018_2d"))
+    else:
+        assert record.get("segmentation") is None
 
 
 def test_a_patch_larger_than_the_volumes_is_fitted_and_recorded_for_prediction(datasets, tmp_path):

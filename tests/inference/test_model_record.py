@@ -1,9 +1,18 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
+from monai.bundle import ConfigParser
 
-from unet3d_monai.inference import model_record_path, read_model_record, recorded, write_model_record
+from unet3d_monai.inference import (
+    model_record_path,
+    read_model_record,
+    recorded,
+    recorded_segmentation,
+    update_model_record,
+    write_model_record,
+)
 from unet3d_monai.networks import ResidualUNet2D, UNet3D
 
 
@@ -50,3 +59,40 @@ def test_bad_records_and_keys_are_one_sentence(tmp_path):
         read_model_record(tmp_path / "model.pt")
     with pytest.raises(ValueError, match="Unknown model record key 'patch'"):
         recorded(tmp_path / "model.pt", "patch", None)
+
+
+def test_segmentation_chosen_on_validation_is_the_inference_bundles_default(tmp_path):
+    ckpt = tmp_path / "model.pt"
+    write_model_record(ckpt, UNet3D(1, 1, f_maps=8, num_levels=2), patch_size=(8, 16, 16), normalization="standardize")
+    # before a choice, and for a missing record, the bundle's own values
+    assert recorded_segmentation(ckpt, "foreground_watershed", "min_distance", 5) == 5
+    assert recorded_segmentation(tmp_path / "none.pt", "foreground_watershed", "min_distance", 5) == 5
+    chosen = {"mode": "foreground_watershed", "threshold": 0.4, "min_size": 86, "min_distance": 7}
+    update_model_record(ckpt, segmentation={"settings": chosen, "score": 0.8, "trials": []})
+    record = read_model_record(ckpt)
+    assert record["patch_size"] == [8, 16, 16] and record["segmentation"]["settings"] == chosen
+    assert recorded_segmentation(ckpt, "foreground_watershed", "min_distance", 5) == 7
+    # chosen for another mode, or a setting the mode does not use: the default
+    assert recorded_segmentation(ckpt, "foreground_components", "threshold", 0.5) == 0.5
+    assert recorded_segmentation(ckpt, "foreground_watershed", "merge_weak", True) is True
+
+    # the nuclei inference bundle takes them, and an override still wins
+    config = Path(__file__).resolve().parents[2] / "bundles" / "nuclei" / "inference.json"
+    parser = ConfigParser()
+    parser.read_config(str(config))
+    parser.update({"ckpt_path": str(ckpt)})
+    assert [parser.get_parsed_content(k) for k in ("threshold", "min_size", "min_distance")] == [0.4, 86, 7]
+    parser.update({"min_distance": 3})
+    assert parser.get_parsed_content("min_distance") == 3
+    parser.update({"segmentation_mode": "foreground_components", "min_distance": config_default(config)})
+    assert parser.get_parsed_content("threshold") == 0.5
+
+    with pytest.raises(ValueError, match="Unknown model record key"):
+        update_model_record(ckpt, segmentaton={})
+    with pytest.raises(FileNotFoundError, match="no model record"):
+        update_model_record(tmp_path / "other.pt", segmentation={})
+
+
+def config_default(config):
+    """The bundle file's own expression of ``min_distance``."""
+    return json.loads(config.read_text())["min_distance"]

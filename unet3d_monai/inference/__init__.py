@@ -36,6 +36,8 @@ from unet3d_monai.inference.model_record import (
     read_model_record,
     recorded,
     recorded_network_argument,
+    recorded_segmentation,
+    update_model_record,
     write_model_record,
 )
 from unet3d_monai.inference.on_disk import LabelsOnDisk, PredictionsOnDisk, StoredLabels, VolumeOnDisk, VoxelwiseLabels
@@ -116,6 +118,8 @@ __all__ = [
     "read_model_record",
     "recorded",
     "recorded_network_argument",
+    "recorded_segmentation",
+    "update_model_record",
     "write_model_record",
     "preview_image",
     "write_nifti",

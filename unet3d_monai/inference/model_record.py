@@ -11,14 +11,22 @@ Training writes ``<ckpt_dir>/model.json`` beside ``<ckpt_dir>/model.pt`` each ti
       "task": "boundary",
       "voxel_size": [2.0, 1.0, 1.0],
       "plan": {"entries": {"patch_size": {"value": [32, 96, 96], "reason": "...", "source": "planned"}, ...},
-               "memory": {...}, "fingerprint": {...}}
+               "memory": {...}, "fingerprint": {...}},
+      "segmentation": {"settings": {"mode": "foreground_watershed", "threshold": 0.5, "min_distance": 5,
+                                    "min_size": 21},
+                       "min_distance_um": 1.25, "metric": "val_mean_ap", "score": 0.81, "start_score": 0.78,
+                       "higher_is_better": true, "volumes": 2, "trials": [{"settings": {...}, "score": 0.78}, ...]}
     }
 
 The inference bundles read it, so a trained model predicts with the window (``patch_size``) and the
 normalisation it was trained and validated with unless told otherwise, and resample inputs of another voxel size
 to ``voxel_size`` (the training data's, null when unknown). ``plan`` holds the training plan with the reason for
-each value (:class:`unet3d_monai.planning.TrainingPlan`). A pytorch-3dunet checkpoint has no record; the bundle's
-own values apply then.
+each value (:class:`unet3d_monai.planning.TrainingPlan`). ``segmentation`` holds the segmentation settings chosen
+on the validation volumes when training ended (:class:`unet3d_monai.handlers.ChooseSegmentation`), with the score
+of every setting tried; prediction uses them for the same ``segmentation_mode`` unless told otherwise
+(:func:`recorded_segmentation`). ``min_distance`` counts voxels of the finest axis of ``voxel_size``, and
+``min_distance_um`` says how long that is. A pytorch-3dunet checkpoint has no record; the bundle's own values
+apply then.
 """
 
 from __future__ import annotations
@@ -33,7 +41,15 @@ from torch import nn
 
 from unet3d_monai.io.atomic import atomic_write
 
-__all__ = ["model_record_path", "read_model_record", "recorded", "recorded_network_argument", "write_model_record"]
+__all__ = [
+    "model_record_path",
+    "read_model_record",
+    "recorded",
+    "recorded_network_argument",
+    "recorded_segmentation",
+    "update_model_record",
+    "write_model_record",
+]
 
 RECORD_KEYS = (
     "network",
@@ -44,6 +60,7 @@ RECORD_KEYS = (
     "task",
     "voxel_size",
     "plan",
+    "segmentation",
 )
 
 
@@ -112,6 +129,28 @@ def write_model_record(
     return path
 
 
+def update_model_record(ckpt_path: str | os.PathLike, **entries: Any) -> Path:
+    """Set ``entries`` (keys of ``RECORD_KEYS``) in the record of the weights at ``ckpt_path``, keeping the rest;
+    written atomically. Returns the record's path.
+
+    Raises:
+        FileNotFoundError: the weights have no record yet.
+        ValueError: an entry is not a record key.
+    """
+    unknown = sorted(set(entries) - set(RECORD_KEYS))
+    if unknown:
+        raise ValueError(f"Unknown model record key(s) {unknown}; expected some of {RECORD_KEYS}.")
+    record = read_model_record(ckpt_path)
+    if record is None:
+        raise FileNotFoundError(f"The weights '{ckpt_path}' have no model record ({model_record_path(ckpt_path)}).")
+    record.update(entries)
+    path = model_record_path(ckpt_path)
+    with atomic_write(path, "w") as handle:
+        json.dump(record, handle, indent=2)
+        handle.write("\n")
+    return path
+
+
 def read_model_record(ckpt_path: str | os.PathLike | None) -> dict[str, Any] | None:
     """The record of the weights at ``ckpt_path``, or None when there is none (e.g. a pytorch-3dunet checkpoint).
 
@@ -158,3 +197,18 @@ def recorded_network_argument(ckpt_path: str | os.PathLike | None, name: str, de
     if not isinstance(network, dict) or network.get(name) is None:
         return default
     return network[name]
+
+
+def recorded_segmentation(ckpt_path: str | os.PathLike | None, mode: str, name: str, default: Any) -> Any:
+    """Setting ``name`` (``threshold``, ``min_distance``, ``min_size``, ``merge_weak``) of the segmentation chosen
+    on validation for the weights at ``ckpt_path``, when it was chosen for ``mode``; ``default`` otherwise (no
+    record, no choice, another mode, or a setting the mode does not use).
+
+    The inference bundles use it for their segmentation defaults, e.g. ``"min_distance":
+    "$unet3d_monai.inference.recorded_segmentation(@ckpt_path, @segmentation_mode, 'min_distance', 5)"``.
+    """
+    choice = recorded(ckpt_path, "segmentation", None)
+    settings = choice.get("settings") if isinstance(choice, dict) else None
+    if not isinstance(settings, dict) or str(settings.get("mode")) != str(mode) or settings.get(name) is None:
+        return default
+    return settings[name]

@@ -52,7 +52,7 @@ class Segmentd(MapTransform):
 
     Args:
         keys: keys of the probability maps (usually ``"pred"``).
-        mode, threshold, min_size, min_distance: see :class:`Segmenter`.
+        mode, threshold, min_size, min_distance, merge_weak: see :class:`Segmenter`.
         output_key: where the labels go.
         image_key: key of the input whose meta dict holds its voxel size; None: voxels are always treated as cubes.
         model_voxel_size: the voxel size of the model's training data (its record's ``voxel_size``) when the input
@@ -76,6 +76,7 @@ class Segmentd(MapTransform):
         threshold: float = 0.5,
         min_size: int = 0,
         min_distance: int = 2,
+        merge_weak: bool = True,
         output_key: str = "segmentation",
         image_key: str | None = "image",
         model_voxel_size: Sequence[float] | None = None,
@@ -87,7 +88,13 @@ class Segmentd(MapTransform):
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.segmenter = Segmenter(mode, threshold=threshold, min_size=min_size, min_distance=min_distance)
+        self.segmenter = Segmenter(
+            mode,
+            threshold=threshold,
+            min_size=min_size,
+            min_distance=min_distance,
+            merge_weak=as_bool(merge_weak, "merge_weak"),
+        )
         self.output_key = output_key
         self.image_key = image_key
         self.model_voxel_size = None if model_voxel_size is None else [float(v) for v in model_voxel_size]

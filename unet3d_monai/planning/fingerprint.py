@@ -60,6 +60,7 @@ class DatasetFingerprint:
         object_size: median extent of the labelled objects along each axis, in voxels (connected components of
             each class, or the instances), or None.
         object_count: how many objects ``object_size`` was measured on.
+        object_voxels: median number of voxels of those objects, or None.
         spatial_axes: the axis order of shapes and voxel sizes: ``"ZYX"`` (HDF5) or ``"XYZ"`` (NIfTI).
     """
 
@@ -70,6 +71,7 @@ class DatasetFingerprint:
     class_frequencies: dict[str, float] | None = None
     object_size: list[float] | None = None
     object_count: int = 0
+    object_voxels: float | None = None
     spatial_axes: str = "ZYX"
 
     @property
@@ -98,10 +100,39 @@ class DatasetFingerprint:
         """Where the voxel sizes came from (distinct, in order)."""
         return list(dict.fromkeys(v.voxel_size_source for v in self.volumes))
 
+    @property
+    def object_size_um(self) -> list[float] | None:
+        """``object_size`` in the unit of the voxel size (micrometres for HDF5 ``element_size_um``); None without
+        objects or without a voxel size."""
+        if self.object_size is None or self.voxel_size is None:
+            return None
+        return [float(e * v) for e, v in zip(self.object_size, self.voxel_size)]
+
+    @property
+    def object_radius(self) -> float | None:
+        """Half the objects' median extent along their shortest axis, measured physically and counted in voxels of
+        the finest axis (the length the segmentation's ``min_distance`` counts); None without objects.
+
+        Example: objects 8 x 40 x 40 voxels of (2.0, 0.25, 0.25) um are 16 x 10 x 10 um: radius 5 um, 20 voxels.
+        """
+        if self.object_size is None:
+            return None
+        # the axes the volumes extend along (2D data stored as (1, Y, X) has objects one voxel "thick")
+        axes = [axis for axis, size in enumerate(self.median_shape) if size > 1] or list(range(len(self.object_size)))
+        voxel = self.voxel_size or [1.0] * len(self.object_size)
+        physical = [self.object_size[axis] * voxel[axis] for axis in axes]
+        return float(min(physical)) / 2 / float(min(voxel[axis] for axis in axes))
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain values for JSON, with the derived shapes and voxel size."""
+        """Plain values for JSON, with the derived shapes, voxel size and object measures."""
         values = asdict(self)
-        values.update(median_shape=self.median_shape, min_shape=self.min_shape, voxel_size=self.voxel_size)
+        values.update(
+            median_shape=self.median_shape,
+            min_shape=self.min_shape,
+            voxel_size=self.voxel_size,
+            object_size_um=self.object_size_um,
+            object_radius=self.object_radius,
+        )
         return values
 
     @classmethod
@@ -180,18 +211,21 @@ def _intensity(stats: Mapping) -> dict[str, float]:
     return {name: float(values[name]) for name in INTENSITY_KEYS}
 
 
-def _object_extents(label: np.ndarray, kind: str) -> list[list[int]]:
-    """Bounding-box extents of the objects: instances, or the connected components of each class above 0."""
+def _object_measures(label: np.ndarray, kind: str) -> tuple[list[list[int]], list[int]]:
+    """Bounding-box extents and voxel counts of the objects: instances, or the connected components of each class
+    above 0."""
     if kind == "instances":
-        boxes = ndimage.find_objects(label.astype(np.int64, copy=False))
-        return [[s.stop - s.start for s in box] for box in boxes if box is not None]
-    extents = []
-    for value in np.unique(label):
-        if value == 0:
-            continue
-        components, _ = ndimage.label(label == value)
-        extents += [[s.stop - s.start for s in box] for box in ndimage.find_objects(components) if box is not None]
-    return extents
+        objects = [label.astype(np.int64, copy=False)]
+    else:
+        objects = [ndimage.label(label == value)[0] for value in np.unique(label) if value != 0]
+    extents, sizes = [], []
+    for numbered in objects:
+        counts = np.bincount(numbered.ravel())
+        for index, box in enumerate(ndimage.find_objects(numbered), start=1):
+            if box is not None:
+                extents.append([s.stop - s.start for s in box])
+                sizes.append(int(counts[index]))
+    return extents, sizes
 
 
 def compute_fingerprint(
@@ -217,7 +251,7 @@ def compute_fingerprint(
         fingerprint.median_shape, fingerprint.voxel_size, fingerprint.intensity["mean"]
     """
     paths = find_training_volumes(files)
-    volumes, intensities, foregrounds, kinds, extents = [], [], [], [], []
+    volumes, intensities, foregrounds, kinds, extents, object_voxels = [], [], [], [], [], []
     class_voxels: dict[str, float] = {}
     total_voxels = 0
     for path in paths:
@@ -250,7 +284,9 @@ def compute_fingerprint(
         for value, entry in zip(label_stats["labels"], label_stats["label"]):
             name = str(int(value))
             class_voxels[name] = class_voxels.get(name, 0.0) + float(entry["foreground_percentage"]) * voxels
-        extents += [[e * stride for e in extent] for extent in _object_extents(np.asarray(label), kind)]
+        volume_extents, volume_sizes = _object_measures(np.asarray(label), kind)
+        extents += [[e * stride for e in extent] for extent in volume_extents]
+        object_voxels += [size * stride ** len(shape) for size in volume_sizes]
     known = [k for k in kinds if k is not None]
     label_kind = max(set(known), key=known.count) if known else None
 
@@ -267,5 +303,6 @@ def compute_fingerprint(
         else None,
         object_size=[float(s) for s in np.median(np.asarray(extents), axis=0)] if extents else None,
         object_count=len(extents),
+        object_voxels=float(np.median(object_voxels)) if object_voxels else None,
         spatial_axes="XYZ" if paths and paths[0].name.lower().endswith((".nii", ".nii.gz")) else "ZYX",
     )

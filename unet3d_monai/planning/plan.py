@@ -40,6 +40,7 @@ from unet3d_monai.io.voxel_size import check_voxel_size
 from unet3d_monai.networks.unet import pool_kernels_per_level
 from unet3d_monai.planning.fingerprint import DatasetFingerprint
 from unet3d_monai.planning.memory import memory_budget, training_step_bytes
+from unet3d_monai.planning.segmentation_choice import planned_segmenter
 from unet3d_monai.planning.timing import (
     REFERENCE_STEP,
     StepTimeLimit,
@@ -47,6 +48,7 @@ from unet3d_monai.planning.timing import (
     training_step_flops,
     training_step_seconds,
 )
+from unet3d_monai.segmentation.segmenter import Segmenter
 
 __all__ = ["AUTO", "PlanEntry", "TrainingPlan", "is_auto", "make_plan", "plan_pooling"]
 
@@ -121,6 +123,12 @@ class TrainingPlan:
     @property
     def val_roi_size(self) -> list[int]:
         return list(self.value("val_roi_size"))
+
+    def segmenter(self, mode: str, threshold: float = 0.5, min_distance: int = 2) -> Segmenter:
+        """The :class:`Segmenter` of ``mode`` with its seed distance derived from the training objects (see
+        :func:`~unet3d_monai.planning.segmentation_choice.planned_segmenter`): what validation scores with while
+        training, and where the choice on validation starts when training ends."""
+        return planned_segmenter(mode, self.fingerprint, threshold=threshold, min_distance=min_distance)
 
     def network(self, template: nn.Module) -> nn.Module:
         """``template`` rebuilt with the planned pooling (the same network when it already pools so, or when it

@@ -291,6 +291,7 @@ class BlockwiseSegmentation:
             "halo": list(blocks.halo),
             "segmenter": [self.segmenter.mode.value, self.segmenter.threshold, self.segmenter.min_size],
             "min_distance": self.segmenter.min_distance,
+            "merge_weak": self.segmenter.merge_weak,
             "sampling": self.sampling,
             "unit": self.unit,
             "fingerprint": self.fingerprint,

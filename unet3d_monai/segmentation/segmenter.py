@@ -372,6 +372,8 @@ class Segmenter:
         min_size: instances (or seeds) smaller than this many voxels are dropped.
         min_distance: minimum seed distance for ``foreground_watershed`` and ``boundary_distance_watershed``, in
             voxels (of the finest axis when a ``sampling`` is given).
+        merge_weak: ``boundary_distance_watershed`` merges the segments whose shared border is weaker than
+            ``threshold`` (:func:`merge_weak_borders`); the other modes do not use it.
 
     Calling it with ``sampling``, the voxel size of each spatial axis of the probabilities (e.g. ``(2.0, 0.25,
     0.25)`` um, ``(Z, Y, X)`` order as the array), measures the distances of those two modes physically (see
@@ -385,12 +387,36 @@ class Segmenter:
     """
 
     def __init__(
-        self, mode: SegmentationMode | str, threshold: float = 0.5, min_size: int = 0, min_distance: int = 2
+        self,
+        mode: SegmentationMode | str,
+        threshold: float = 0.5,
+        min_size: int = 0,
+        min_distance: int = 2,
+        merge_weak: bool = True,
     ) -> None:
         self.mode = SegmentationMode(look_up_option(mode, SegmentationMode))
         self.threshold = float(threshold)
         self.min_size = int(min_size)
         self.min_distance = int(min_distance)
+        self.merge_weak = bool(merge_weak)
+
+    def settings(self) -> dict[str, object]:
+        """The mode and the settings it uses, as plain values (``mode``, ``threshold``, and ``min_size``,
+        ``min_distance``, ``merge_weak`` where the mode uses them)."""
+        values: dict[str, object] = {"mode": self.mode.value}
+        if self.mode != SegmentationMode.ARGMAX:
+            values["threshold"] = self.threshold
+        if self.is_instance:
+            values["min_size"] = self.min_size
+        if self.uses_sampling:
+            values["min_distance"] = self.min_distance
+        if self.mode == SegmentationMode.BOUNDARY_DISTANCE_WATERSHED:
+            values["merge_weak"] = self.merge_weak
+        return values
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
+        return f"{type(self).__name__}({settings})"
 
     @property
     def is_instance(self) -> bool:
@@ -426,7 +452,13 @@ class Segmenter:
             return boundary_watershed(channel, self.threshold, self.min_size)
         if self.mode == SegmentationMode.BOUNDARY_DISTANCE_WATERSHED:
             return boundary_distance_watershed(
-                channel, self.threshold, self.min_distance, self.min_size, sampling=sampling, unit=unit
+                channel,
+                self.threshold,
+                self.min_distance,
+                self.min_size,
+                merge_weak=self.merge_weak,
+                sampling=sampling,
+                unit=unit,
             )
         if self.mode == SegmentationMode.FOREGROUND_COMPONENTS:
             return connected_components(channel > self.threshold, self.min_size)
