@@ -32,7 +32,7 @@ from qtpy.QtGui import QGuiApplication, QOffscreenSurface, QOpenGLContext
 app = QGuiApplication([])
 context, surface = QOpenGLContext(), QOffscreenSurface()
 surface.create()
-print(context.create() and context.makeCurrent(surface) and context.functions() is not None)
+print(bool(context.create() and context.makeCurrent(surface)))
 """
 
 

@@ -9,16 +9,30 @@ the ``napari.manifest`` entry point (``napari.yaml`` in this folder).
 - :class:`PredictWidget` runs a bundle's ``inference.json`` on an image layer (:func:`predict_layer` does it
   without a GUI); :class:`TrainingMonitor` shows a training's loss and validation curves and its validation slices.
 
-Nothing else in the package imports this folder: napari is needed only here. Every module uses absolute imports,
+Nothing else in the package imports this folder: napari is needed only here, and Qt only by the widgets (imported
+when first used). Every module uses absolute imports,
 so ``import napari`` below means the napari package, not this folder.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from unet3d_monai.napari.events import TrainingEvents, read_training_events
-from unet3d_monai.napari.monitor_widget import TrainingMonitor
-from unet3d_monai.napari.predict_widget import PredictWidget
 from unet3d_monai.napari.prediction import LayerPrediction, PredictionCancelled, bundle_defaults, predict_layer
 from unet3d_monai.napari.reader import get_reader, read_layers
 from unet3d_monai.napari.writer import write_labels
+
+#: the widgets, imported when first used: they need Qt, which the reader, the writer and predict_layer do not
+_WIDGETS = {"PredictWidget": "predict_widget", "TrainingMonitor": "monitor_widget"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WIDGETS:
+        return getattr(importlib.import_module(f"unet3d_monai.napari.{_WIDGETS[name]}"), name)
+    raise AttributeError(f"module 'unet3d_monai.napari' has no attribute {name!r}")
+
 
 __all__ = [
     "LayerPrediction",
