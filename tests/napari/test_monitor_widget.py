@@ -1,5 +1,7 @@
 """The training monitor: curves and validation slices from a training's TensorBoard events."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -34,7 +36,8 @@ def test_monitor_plots_the_curves_and_shows_the_slices(viewer, tiny_training):
     lines = {line.get_label(): line for line in monitor.loss_axes.lines}
     assert len(lines["train_loss"].get_xdata()) == 2
     assert monitor.metric_axes.lines
-    assert monitor.status.value.startswith("2 loss points") or "loss points" in monitor.status.value
+    points = sum(len(p) for p in monitor.events.losses().values())  # train_loss and train_loss_epoch
+    assert points >= 3 and monitor.status.value == f"{points} loss points, validation slices of epoch 1"
     assert "validation val/pred/0" in viewer.layers and "validation val/image/0" in viewer.layers
     assert viewer.layers["validation val/pred/0"].data.ndim == 2
     monitor.refresh()  # nothing new: the same layers, updated in place
@@ -43,3 +46,21 @@ def test_monitor_plots_the_curves_and_shows_the_slices(viewer, tiny_training):
     )
     monitor.output_dir.value = tiny_training / "missing"
     assert not monitor.timer.isActive()
+
+
+def test_monitor_follows_a_run_that_writes(viewer, qtbot, tiny_training, tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    output = tmp_path / "output"
+    shutil.copytree(tiny_training / "output", output)
+    monitor = TrainingMonitor(viewer, interval_s=1)
+    monitor.output_dir.value = output
+
+    def train_loss_points():
+        return {line.get_label(): len(line.get_xdata()) for line in monitor.loss_axes.lines}.get("train_loss")
+
+    assert train_loss_points() == 2
+    with SummaryWriter(str(output)) as writer:  # the run goes on: a third iteration
+        writer.add_scalar("train_loss", 0.25, 3)
+    qtbot.waitUntil(lambda: train_loss_points() == 3, timeout=10_000)  # the timer's refresh, no call of ours
+    monitor.timer.stop()

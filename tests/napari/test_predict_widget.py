@@ -3,10 +3,12 @@
 import h5py
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("napari", reason="the napari plugin needs the extra: pip install 'unet3d-monai[napari]'")
 pytest.importorskip("pytestqt", reason="the widget tests need pytest-qt: pip install 'unet3d-monai[test]'")
 
+from tests.bundles._workflow import ROOT  # noqa: E402
 from tests.napari.conftest import VOXEL_SIZE  # noqa: E402
 from unet3d_monai.napari import predict_widget  # noqa: E402
 from unet3d_monai.napari.predict_widget import PredictWidget  # noqa: E402
@@ -88,3 +90,25 @@ def test_window_count_follows_monais_grid():
     assert window_count((16, 40, 40), (16, 32, 32), 0.25) == 4
     assert window_count((16, 32, 32), (16, 32, 32), 0.25) == 1
     assert window_count((1, 64, 64), (1, 32, 32), (0.5, 0.5)) == 9
+
+
+def test_a_2d_image_gives_2d_layers(viewer, qtbot, tmp_path):
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(ROOT / "bundles" / "dsb2018_2d" / "inference.json"))
+    torch.manual_seed(0)
+    torch.save(parser.get_parsed_content("network_def").state_dict(), tmp_path / "model.pt")
+    image = np.random.RandomState(0).rand(40, 36).astype(np.float32)
+    layer = viewer.add_image(image, name="nuclei", scale=(0.5, 0.5))
+    widget = PredictWidget(viewer)
+    widget.bundle.value = ROOT / "bundles" / "dsb2018_2d"
+    widget.model.value = tmp_path / "model.pt"
+    widget.image.value = layer
+    assert widget.segmentation_mode.value == "foreground_watershed"
+    widget.roi_size.value = "32, 32"
+    _run(qtbot, widget)
+    probabilities, segmentation = viewer.layers["nuclei probabilities"], viewer.layers["nuclei segmentation"]
+    assert probabilities.data.shape == segmentation.data.shape == (40, 36)
+    assert tuple(probabilities.scale) == tuple(segmentation.scale) == (0.5, 0.5)
+    assert 0.0 <= probabilities.data.min() <= probabilities.data.max() <= 1.0
