@@ -1,5 +1,7 @@
 """The predict widget: the command line's arrays for an image layer, from a worker thread; errors as one sentence."""
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -58,7 +60,10 @@ def test_options_start_at_the_bundles_defaults(viewer, tiny_training):
     widget.model.value = tiny_training / "models" / "model.pt"
     defaults = bundle_defaults(widget.bundle.value, widget.model.value)
     assert widget.options() == {**defaults, "roi_size": [16, 32, 32], "save_segmentation": True}
-    assert defaults["segmentation_mode"] == "boundary_distance_watershed" and defaults["min_distance"] == 3
+    # the segmentation settings the training chose on validation, as the command line takes them
+    chosen = json.loads((tiny_training / "models" / "model.json").read_text())["segmentation"]["settings"]
+    assert defaults["segmentation_mode"] == chosen["mode"] == "boundary_distance_watershed"
+    assert [defaults[name] for name in ("threshold", "min_distance")] == [chosen["threshold"], chosen["min_distance"]]
     widget.roi_size.value = "16, x"
     with pytest.raises(ValueError, match="roi_size must be positive whole numbers"):
         widget.options()
