@@ -17,7 +17,13 @@ import h5py
 import numpy as np
 
 from unet3d_monai.io.voxel_size import read_voxel_size
-from unet3d_monai.planning import candidate_settings, choose_segmentation, compute_fingerprint, planned_segmenter
+from unet3d_monai.planning import (
+    DatasetFingerprint,
+    candidate_settings,
+    choose_segmentation,
+    compute_fingerprint,
+    planned_segmenter,
+)
 from unet3d_monai.planning.segmentation_choice import SegmentationChoice
 from unet3d_monai.segmentation.segmenter import Segmenter
 
@@ -44,13 +50,13 @@ def choose_on_validation(
     maps: Sequence[np.ndarray],
     truths: Sequence[np.ndarray],
     samplings: Sequence[Sequence[float] | None],
-    train_dir: Path,
+    train_dir: Path | DatasetFingerprint,
     start_min_distance: int = 2,
 ) -> SegmentationChoice:
     """The settings of ``mode`` that score best on the validation volumes: ``maps`` their probabilities
     ``(1, *spatial)``, ``truths`` their labels, ``samplings`` their voxel sizes; candidates around the objects of
-    the training labels in ``train_dir``."""
-    fingerprint = compute_fingerprint(train_dir)
+    the training labels in ``train_dir`` (or of a fingerprint already computed)."""
+    fingerprint = train_dir if isinstance(train_dir, DatasetFingerprint) else compute_fingerprint(train_dir)
     start = planned_segmenter(mode, fingerprint, min_distance=start_min_distance)
     candidates = candidate_settings(start, fingerprint.object_radius, fingerprint.object_voxels)
 

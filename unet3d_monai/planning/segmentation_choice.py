@@ -14,6 +14,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import product
 from typing import Any
 
 import numpy as np
@@ -146,6 +147,11 @@ def _better(score: float, best: float, higher_is_better: bool) -> bool:
     return score > best if higher_is_better else score < best
 
 
+#: the settings searched together, over every combination of their values: they interact (a lower threshold widens
+#: what a seed distance separates; merging weak borders undoes what close seeds split)
+JOINT_SETTINGS = ("min_distance", "threshold", "merge_weak")
+
+
 def choose_segmentation(
     score: Callable[[Segmenter], float],
     start: Segmenter,
@@ -153,19 +159,20 @@ def choose_segmentation(
     higher_is_better: bool,
     rounds: int = 2,
 ) -> SegmentationChoice:
-    """The settings among ``candidates`` that ``score`` rates best, found one setting at a time.
+    """The settings among ``candidates`` that ``score`` rates best.
 
-    Starting from ``start``, each setting in turn (in the order of ``candidates``) takes the value that scores best
-    with the others kept; the settings are gone through again (at most ``rounds`` times) while that changes any of
-    them. A value must score strictly better to replace the current one, so ties keep the settings the search
-    started from; a NaN score is never better.
+    The settings of ``JOINT_SETTINGS`` that ``candidates`` holds are searched over every combination of their
+    values; then each setting in turn (in the order of ``candidates``) takes the value that scores best with the
+    others kept, and the settings are gone through again (at most ``rounds`` times) while that changes any of them.
+    A value must score strictly better to replace the current one, so ties keep the settings the search started
+    from (``start``); a NaN score is never better.
 
     Args:
         score: the validation score of a :class:`Segmenter` (see :func:`metric_score`).
         start: the settings to start from (and their mode).
         candidates: the values to try per setting (see :func:`candidate_settings`).
         higher_is_better: the direction of ``score``.
-        rounds: the most passes over the settings.
+        rounds: the most passes over the settings one at a time.
 
     Example::
 
@@ -188,6 +195,13 @@ def choose_segmentation(
 
     current = start.settings()
     best = start_score = rated(current)
+    joint = [name for name in candidates if name in JOINT_SETTINGS]
+    start_values = {**current}
+    for values in product(*(candidates[name] for name in joint)):
+        trial = {**start_values, **dict(zip(joint, values))}
+        value_score = rated(trial)
+        if _better(value_score, best, higher_is_better):
+            current, best = trial, value_score
     for _ in range(max(1, int(rounds))):
         changed = False
         for name, values in candidates.items():
