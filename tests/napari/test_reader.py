@@ -24,16 +24,22 @@ def _stored(path, key):
 
 
 @pytest.mark.parametrize("output_format", ["h5", "zarr"])
-def test_prediction_outputs_open_as_lazy_probabilities_and_labels_at_the_voxel_size(cli_predictions, output_format):
+def test_prediction_outputs_open_as_lazy_probabilities_and_labels_at_the_voxel_size(
+    cli_predictions, cells_volume, output_format
+):
     path = cli_predictions[output_format]
     reader = get_reader(str(path))
     assert reader is not None
     layers = reader(str(path))
+    # the input the output names as its source, under the predictions
     assert [(kwargs["name"], kind) for _, kwargs, kind in layers] == [
+        ("cells raw", "image"),
         ("cells_predictions predictions", "image"),
         ("cells_predictions segmentation", "labels"),
     ]
-    (probabilities, image_kwargs, _), (segmentation, labels_kwargs, _) = layers
+    (raw, raw_kwargs, _), (probabilities, image_kwargs, _), (segmentation, labels_kwargs, _) = layers
+    assert isinstance(raw, da.Array) and raw_kwargs["scale"] == VOXEL_SIZE
+    np.testing.assert_array_equal(raw.compute(), _stored(cells_volume, "raw"))
     assert isinstance(probabilities, da.Array) and isinstance(segmentation, da.Array)
     assert probabilities.shape == segmentation.shape == (16, 40, 40)
     assert image_kwargs["scale"] == labels_kwargs["scale"] == VOXEL_SIZE
@@ -41,6 +47,16 @@ def test_prediction_outputs_open_as_lazy_probabilities_and_labels_at_the_voxel_s
     np.testing.assert_array_equal(probabilities.compute(), _stored(path, "predictions")[0])
     np.testing.assert_array_equal(segmentation.compute(), _stored(path, "segmentation"))
     assert segmentation.dtype == np.uint32 and segmentation.max().compute() > 0
+
+
+def test_an_output_whose_input_is_gone_opens_alone(cli_predictions, tmp_path):
+    moved = tmp_path / "moved_predictions.h5"
+    with h5py.File(cli_predictions["h5"], "r") as source, h5py.File(moved, "w") as copy:
+        for key in ("predictions", "segmentation"):
+            source.copy(key, copy)
+        copy["predictions"].attrs["source"] = str(tmp_path / "gone.h5")
+    names = [kwargs["name"] for _, kwargs, _ in get_reader(str(moved))(str(moved))]
+    assert names == ["moved_predictions predictions", "moved_predictions segmentation"]
 
 
 def test_a_training_volume_opens_as_raw_and_label_at_raws_voxel_size(cells_volume):
@@ -88,7 +104,7 @@ def test_the_viewer_opens_outputs_with_the_plugin(viewer, cli_predictions):
         plugins.register(PluginManifest.from_file(Path(unet3d_monai.napari.__file__).with_name("napari.yaml")))
     try:
         layers = viewer.open(str(cli_predictions["h5"]), plugin="unet3d-monai")
-        names = ["cells_predictions predictions", "cells_predictions segmentation"]
+        names = ["cells raw", "cells_predictions predictions", "cells_predictions segmentation"]
         assert [layer.name for layer in layers] == names
         assert tuple(viewer.layers["cells_predictions segmentation"].scale) == VOXEL_SIZE
         saved = viewer.layers["cells_predictions segmentation"].save(str(cli_predictions["h5"].with_name("fix.h5")))

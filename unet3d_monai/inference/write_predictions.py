@@ -246,6 +246,7 @@ class WritePredictionsd(MapTransform):
             if labels is not None:
                 writer.write_segmentation(_numpy(labels))
             writer.write_voxel_size(voxel_size)
+            writer.write_source(input_path)
             return writer.commit()
 
     def _write_regions(
@@ -287,6 +288,7 @@ class WritePredictionsd(MapTransform):
             if whole is not None:
                 writer.write_segmentation(tuple(slice(0, s) for s in predictions.shape[1:]), whole)
             writer.write_voxel_size(voxel_size)
+            writer.write_source(input_path)
             return writer.commit()
         with HDF5PredictionWriter(output, input_path, self.overwrite, self.output_dtype) as writer:
             writer.create_predictions(tuple(predictions.shape))
@@ -299,6 +301,7 @@ class WritePredictionsd(MapTransform):
             if whole is not None:
                 writer.write_segmentation(whole)
             writer.write_voxel_size(voxel_size)
+            writer.write_source(input_path)
             return writer.commit()
 
     def _write_nifti(

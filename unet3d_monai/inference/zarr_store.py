@@ -22,7 +22,13 @@ from unet3d_monai.data.stats import DEFAULT_PERCENTILES, VolumeStats, _small_int
 from unet3d_monai.inference.chunked_volume import ChunkedVolume
 from unet3d_monai.io.files import ZARR_SUFFIX, is_zarr
 from unet3d_monai.io.region import Region
-from unet3d_monai.io.writers import VOXEL_SIZE_ATTRIBUTE, OutputDtype, StagedOutput, convert_predictions
+from unet3d_monai.io.writers import (
+    SOURCE_ATTRIBUTE,
+    VOXEL_SIZE_ATTRIBUTE,
+    OutputDtype,
+    StagedOutput,
+    convert_predictions,
+)
 from unet3d_monai.io.zarr_store import import_zarr, open_zarr_array
 
 __all__ = [
@@ -196,6 +202,12 @@ class ZarrPredictionWriter(StagedOutput):
         for name in ("predictions", "segmentation"):
             if name in group:
                 group[name].attrs[VOXEL_SIZE_ATTRIBUTE] = [float(v) for v in voxel_size]
+
+    def write_source(self, input_path: str | PathLike) -> None:
+        """Record the input's absolute path as the ``source`` attribute of ``predictions``."""
+        group = import_zarr().open_group(str(self.temp_path), mode="r+")
+        if "predictions" in group:
+            group["predictions"].attrs[SOURCE_ATTRIBUTE] = str(Path(input_path).resolve())
 
     def commit(self) -> Path:
         """Rename the ``.part`` store to the output name (an overwritten output is replaced only now)."""

@@ -68,6 +68,8 @@ def check_output_path(output_path: str | PathLike, input_path: str | PathLike | 
 
 #: the attribute the writers record the voxel size in (micrometres, ``(Z, Y, X)``), as microscopy tools write it
 VOXEL_SIZE_ATTRIBUTE = "element_size_um"
+#: the attribute of ``predictions`` naming the input the output was predicted from
+SOURCE_ATTRIBUTE = "source"
 
 
 class StagedOutput:
@@ -189,6 +191,12 @@ class HDF5PredictionWriter(StagedOutput):
         for name in ("predictions", "segmentation"):
             if name in self._file:
                 self._file[name].attrs[VOXEL_SIZE_ATTRIBUTE] = [float(v) for v in voxel_size]
+
+    def write_source(self, input_path: str | PathLike) -> None:
+        """Record the input's absolute path as the ``source`` attribute of ``predictions``, so that a viewer opening
+        the output can show the input beside it."""
+        if "predictions" in self._file:
+            self._file["predictions"].attrs[SOURCE_ATTRIBUTE] = str(Path(input_path).resolve())
 
     def commit(self) -> Path:
         """Close and rename the ``.part`` file to the output name; returns the output path."""

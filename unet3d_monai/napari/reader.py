@@ -14,6 +14,7 @@ import numpy as np
 from unet3d_monai.io.files import is_zarr
 from unet3d_monai.io.reader import volume_layout
 from unet3d_monai.io.voxel_size import read_voxel_size
+from unet3d_monai.io.writers import SOURCE_ATTRIBUTE
 
 __all__ = ["KNOWN_DATASETS", "PROBABILITY_COLORMAPS", "get_reader", "read_layers"]
 
@@ -85,7 +86,9 @@ def read_layers(path: str | PathLike) -> list[LayerData]:
     Every layer's ``scale`` is the voxel size of its dataset (``element_size_um`` or ``resolution`` of the dataset
     or the file, ``(Z, Y, X)`` in micrometres), so volumes of different voxel sizes overlay; without one, napari's
     unit scale; a dataset without one (a training file's ``label``) takes that of a dataset of its shape that has
-    one. An HDF5 file stays open for as long as its layers' arrays exist.
+    one. A prediction output (``predictions`` without ``raw``) also shows the ``raw`` of the input it names in its
+    ``source`` attribute, under its own layers, when that file is still there. An HDF5 file stays open for as long as
+    its layers' arrays exist.
 
     Example::
 
@@ -120,7 +123,30 @@ def read_layers(path: str | PathLike) -> list[LayerData]:
         if key == "predictions" and array.ndim == len(spatial[key]):
             array = array[None]
         layers.extend(_layers(key, array, channels, f"{name} {key}", scale))
+    source = _source_with_raw(path, keys)
+    if source is not None:
+        # a prediction output: the input it was predicted from, under the predictions
+        layers = [layer for layer in read_layers(source) if layer[1]["name"].endswith(" raw")] + layers
     return layers
+
+
+def _source_with_raw(path: Path, keys: list[str]) -> Path | None:
+    """The input a prediction output names in its ``source`` attribute, when the output holds no ``raw`` and the input
+    is still there with one; None otherwise."""
+    if "raw" in keys or "predictions" not in keys:
+        return None
+    try:
+        if is_zarr(path):
+            source = _open_zarr_group(path)["predictions"].attrs.get(SOURCE_ATTRIBUTE)
+        else:
+            with h5py.File(path, "r") as f:
+                source = f["predictions"].attrs.get(SOURCE_ATTRIBUTE)
+    except (OSError, KeyError, TypeError):
+        return None
+    if not source:
+        return None
+    source = Path(source.decode() if isinstance(source, bytes) else str(source))
+    return source if source != path and "raw" in _known_keys(source) else None
 
 
 def _layers(key: str, array: da.Array, channels: bool, name: str, scale: dict) -> list[LayerData]:
