@@ -95,6 +95,7 @@ def cli_predictions(tiny_training, cells_volume) -> dict[str, Path]:
             "ckpt_path": str(model),
             "save_segmentation": "true",
             "progress": "false",
+            "cpu_bf16": "false",  # float32: the widget's run is compared with this one to 1e-5
         }
         if output_format == "h5":
             command = [sys.executable, "-m", "monai.bundle", "run"]

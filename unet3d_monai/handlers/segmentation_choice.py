@@ -15,6 +15,7 @@ from monai.data import decollate_batch
 from monai.engines import SupervisedEvaluator
 from monai.utils import CommonKeys as Keys
 
+from unet3d_monai.compat.checkpoint_file import load_checkpoint_file
 from unet3d_monai.inference.model_record import read_model_record, update_model_record
 from unet3d_monai.planning.fingerprint import DatasetFingerprint
 from unet3d_monai.planning.segmentation_choice import (
@@ -129,7 +130,7 @@ class ChooseSegmentation:
             return
         network = self.validator.network
         kept = {name: value.detach().clone() for name, value in network.state_dict().items()}
-        best = torch.load(self.best_path, map_location="cpu", weights_only=True)
+        best = load_checkpoint_file(self.best_path, "the best network weights")
         network.load_state_dict(best)
         try:
             predictions, labels = self.validation_items()
