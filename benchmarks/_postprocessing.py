@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import _scores
-import h5py
 import numpy as np
 
 from unet3d_monai.io.voxel_size import read_voxel_size
@@ -68,9 +67,3 @@ def choose_on_validation(
         return float(np.mean(values))
 
     return choose_segmentation(score, start, candidates, higher_is_better=kind != "boundary")
-
-
-def read_map(path: Path, dataset: str = "predictions") -> np.ndarray:
-    """A probability map ``(C, *spatial)`` of a predictions file."""
-    with h5py.File(path, "r") as f:
-        return f[dataset][()]

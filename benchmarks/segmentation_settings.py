@@ -37,6 +37,7 @@ from skimage.segmentation import find_boundaries
 
 from unet3d_monai.data import _phantoms
 from unet3d_monai.planning import DatasetFingerprint, VolumeFingerprint
+from unet3d_monai.planning.fingerprint import object_measures
 from unet3d_monai.segmentation.segmenter import Segmenter
 
 _START = time.perf_counter()
@@ -93,15 +94,13 @@ def volume(case: Case, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def fingerprint_of(labels: np.ndarray, case: Case) -> DatasetFingerprint:
     """What the training plan measures of the training labels: objects' median extent and voxels."""
-    boxes = [box for box in ndimage.find_objects(labels.astype(np.int64)) if box is not None]
-    extents = np.median([[s.stop - s.start for s in box] for box in boxes], axis=0)
-    voxels = float(np.median(np.bincount(labels.ravel())[1:][np.bincount(labels.ravel())[1:] > 0]))
+    extents, sizes = object_measures(labels, "instances")
     return DatasetFingerprint(
         [VolumeFingerprint("train.h5", list(case.shape), list(case.spacing), "element_size_um")],
         intensity={},
-        object_size=[float(e) for e in extents],
-        object_count=len(boxes),
-        object_voxels=voxels,
+        object_size=[float(e) for e in np.median(extents, axis=0)],
+        object_count=len(extents),
+        object_voxels=float(np.median(sizes)),
     )
 
 

@@ -50,12 +50,10 @@ def middle_slice(viewer: napari.Viewer) -> None:
     viewer.reset_view()
 
 
-def reader_screenshot(prediction: Path, raw: Path, path: Path) -> Path:
+def reader_screenshot(prediction: Path, path: Path) -> Path:
+    """The viewer after opening ``prediction`` with the reader: the input it names, probabilities, segmentation."""
     viewer = napari.Viewer(show=False)
     viewer.window.resize(1300, 800)
-    for data, kwargs, kind in read_layers(raw):
-        if kind == "image":
-            viewer.add_image(data, **kwargs)
     for data, kwargs, kind in read_layers(prediction):
         layer = viewer._add_layer_from_data(data, kwargs, kind)[0]
         if kind == "labels":
@@ -108,7 +106,7 @@ def main() -> None:
             progress=False,
         )
         (prediction,) = Path(work).glob("*_predictions.h5")
-        reader_screenshot(prediction, args.input, IMAGES / "napari_reader.png")
+        reader_screenshot(prediction, IMAGES / "napari_reader.png")
     widget_screenshot(args.input, args.model, IMAGES / "napari_predict_widget.png")
 
 

@@ -26,7 +26,7 @@ from scipy import ndimage
 from unet3d_monai.io.files import find_h5_files, get_h5_dataset, open_h5, read_h5
 from unet3d_monai.io.voxel_size import read_voxel_size, volume_shape
 
-__all__ = ["DatasetFingerprint", "VolumeFingerprint", "compute_fingerprint", "find_training_volumes"]
+__all__ = ["DatasetFingerprint", "VolumeFingerprint", "compute_fingerprint", "find_training_volumes", "object_measures"]
 
 # label volumes with at most this many distinct values hold classes; more are instance labels (cells, nuclei)
 MAX_CLASSES = 32
@@ -211,9 +211,9 @@ def _intensity(stats: Mapping) -> dict[str, float]:
     return {name: float(values[name]) for name in INTENSITY_KEYS}
 
 
-def _object_measures(label: np.ndarray, kind: str) -> tuple[list[list[int]], list[int]]:
-    """Bounding-box extents and voxel counts of the objects: instances, or the connected components of each class
-    above 0."""
+def object_measures(label: np.ndarray, kind: str) -> tuple[list[list[int]], list[int]]:
+    """Bounding-box extents and voxel counts of the objects of a label volume: instances (``kind``
+    ``"instances"``), or the connected components of each class above 0 (``"classes"``)."""
     if kind == "instances":
         objects = [label.astype(np.int64, copy=False)]
     else:
@@ -284,7 +284,7 @@ def compute_fingerprint(
         for value, entry in zip(label_stats["labels"], label_stats["label"]):
             name = str(int(value))
             class_voxels[name] = class_voxels.get(name, 0.0) + float(entry["foreground_percentage"]) * voxels
-        volume_extents, volume_sizes = _object_measures(np.asarray(label), kind)
+        volume_extents, volume_sizes = object_measures(np.asarray(label), kind)
         extents += [[e * stride for e in extent] for extent in volume_extents]
         object_voxels += [size * stride ** len(shape) for size in volume_sizes]
     known = [k for k in kinds if k is not None]
