@@ -5,7 +5,8 @@ training volume (its labels give the fingerprint: the objects' size, as the trai
 validation volume and a test volume. Each gets a probability map a network might give (the true foreground or
 membranes blurred, lower where two nuclei touch, membranes fading in patches, noise), so that the figures measure
 the choice of settings alone, not a network. Then, as training does when it ends, the settings are chosen on the
-validation map (``unet3d_monai.planning``: candidates from the training objects, one setting at a time) and scored
+validation map (``unet3d_monai.planning``: candidates from the training objects, searched together then one at a
+time, the settings nearest the planned ones kept among those within 5 % of the best's error) and scored
 on the test map with scikit-image (AP at IoU 0.5 for nuclei, adapted Rand error for cells), next to:
 
 - the best setting of a search on the test map itself (the same search from the same start, and the whole grid of
@@ -14,10 +15,12 @@ on the test map with scikit-image (AP at IoU 0.5 for nuclei, adapted Rand error 
 
 Cases: nuclei of radius 5-8 um (x1), 15-24 um (x3) and 30-48 um (x6) at 2 x 1 x 1 um voxels; the x1 nuclei with
 z voxels 5 times longer than y/x; the x1 nuclei at low contrast (a weak, noisy map); cells 28 and 80 um across.
+The tolerance that keeps the planned settings among near-ties was chosen on the default volumes (seeds 0, 1, 2);
+other ``--volume_seeds`` (e.g. 10 11 12) check it on volumes nothing was chosen on.
 
 Prints one markdown table; never passes or fails. Usage::
 
-    python benchmarks/segmentation_settings.py [--case NAME ...] [--json OUT.json]
+    python benchmarks/segmentation_settings.py [--case NAME ...] [--volume_seeds 0 1 2] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -104,9 +107,9 @@ def fingerprint_of(labels: np.ndarray, case: Case) -> DatasetFingerprint:
     )
 
 
-def run_case(name: str, case: Case) -> dict[str, object]:
+def run_case(name: str, case: Case, seeds: tuple[int, int, int] = (0, 1, 2)) -> dict[str, object]:
     mode = MODES[case.kind]
-    train, validation, test = (volume(case, seed) for seed in (0, 1, 2))
+    train, validation, test = (volume(case, seed) for seed in seeds)
     fingerprint = fingerprint_of(train[0], case)
     sampling = list(case.spacing)
     progress(f"{name}: radius {fingerprint.object_radius:.1f} voxels; choosing on validation")
@@ -127,7 +130,8 @@ def run_case(name: str, case: Case) -> dict[str, object]:
         for threshold in sorted({trial["settings"]["threshold"] for trial in searched.trials})
     ]
     grid = [on_test(segmenter) for segmenter in grid_segmenters]
-    best = max([searched.score, *grid]) if higher else min([searched.score, *grid])
+    # the best setting found, not the one the search keeps among near-ties
+    best = max([searched.best_score, *grid]) if higher else min([searched.best_score, *grid])
     fixed = on_test(Segmenter(mode, threshold=0.5, min_distance=FIXED_MIN_DISTANCE[case.kind]))
     margin = (best - chosen) if higher else (chosen - best)
     progress(f"{name}: chosen {chosen:.3f}, best {best:.3f}, fixed {fixed:.3f}")
@@ -163,8 +167,10 @@ def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument("--case", nargs="+", choices=list(CASES), default=list(CASES), help="cases (default: all)")
     cli.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    cli.add_argument("--volume_seeds", type=int, nargs=3, default=[0, 1, 2], metavar=("TRAIN", "VAL", "TEST"),
+                     help="the seeds of the training, validation and test volumes (default 0 1 2)")  # fmt: skip
     args = cli.parse_args()
-    results = [run_case(name, CASES[name]) for name in args.case]
+    results = [run_case(name, CASES[name], tuple(args.volume_seeds)) for name in args.case]
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     print(table(results))

@@ -16,6 +16,7 @@ from unet3d_monai.planning import (
     VolumeFingerprint,
     candidate_settings,
     choose_segmentation,
+    departure,
     metric_score,
     planned_segmenter,
 )
@@ -87,6 +88,43 @@ def test_the_search_finds_the_best_of_a_known_surface_and_keeps_ties():
         lambda s: 0.5 if s.min_distance == 2 else math.nan, start, candidates, higher_is_better=False
     )
     assert nan_elsewhere.settings["min_distance"] == 2
+
+
+def test_among_scores_within_the_tolerance_the_settings_nearest_the_plan_are_chosen():
+    # a validation surface like one noisy volume gives: the best (seed distance 6) is 0.009 above a setting nearer
+    # the planned 4; 5 % of the best's error (1 - 0.804) is 0.0098, so 5 is as good and nearer the plan
+    table = {(4, 0.5): 0.70, (5, 0.5): 0.72, (6, 0.5): 0.73, (4, 0.4): 0.783, (5, 0.4): 0.795, (6, 0.4): 0.804}
+
+    def score(segmenter):
+        return table[(segmenter.min_distance, segmenter.threshold)]
+
+    start = Segmenter("foreground_watershed", threshold=0.5, min_distance=4)
+    candidates = {"min_distance": [4, 5, 6], "threshold": [0.4, 0.5]}
+    choice = choose_segmentation(score, start, candidates, higher_is_better=True)
+    assert (choice.settings["min_distance"], choice.settings["threshold"]) == (5, 0.4)
+    assert choice.score == pytest.approx(0.795) and choice.best_score == pytest.approx(0.804)
+    assert choice.to_dict()["best_score"] == pytest.approx(0.804)
+    # no tolerance: the best score wins
+    strict = choose_segmentation(score, start, candidates, higher_is_better=True, tolerance=0.0)
+    assert strict.settings["min_distance"] == 6 and strict.score == strict.best_score == pytest.approx(0.804)
+    # lower is better (an error): 5 % of 0.040 is 0.002, so 0.0425 and the plan's 0.0421 are not within it
+    errors = {(4, 0.5): 0.0421, (5, 0.5): 0.0425, (6, 0.5): 0.040, (4, 0.4): 0.05, (5, 0.4): 0.05, (6, 0.4): 0.05}
+    lower = choose_segmentation(
+        lambda s: errors[(s.min_distance, s.threshold)], start, candidates, higher_is_better=False
+    )
+    assert lower.settings["min_distance"] == 6
+    errors[(4, 0.5)] = 0.0412  # now within 0.002 of the best: the plan is kept
+    kept = choose_segmentation(lambda s: errors[(s.min_distance, s.threshold)], start, candidates, False)
+    assert kept.settings["min_distance"] == 4 and kept.score == pytest.approx(0.0412)
+    with pytest.raises(ValueError, match="tolerance"):
+        choose_segmentation(score, start, candidates, True, tolerance=1.5)
+
+
+def test_departure_from_the_plan():
+    planned = {"mode": "foreground_watershed", "threshold": 0.5, "min_size": 0, "min_distance": 4}
+    assert departure(planned, planned) == 0.0
+    assert departure({**planned, "min_distance": 8}, planned) == pytest.approx(math.log(2))
+    assert departure({**planned, "threshold": 0.3, "min_size": 20}, planned) == pytest.approx(1.0 + 0.5)
 
 
 def test_the_score_is_the_validation_metric_with_each_segmenter():

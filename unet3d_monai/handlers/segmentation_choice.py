@@ -19,6 +19,7 @@ from unet3d_monai.compat.checkpoint_file import load_checkpoint_file
 from unet3d_monai.inference.model_record import read_model_record, update_model_record
 from unet3d_monai.planning.fingerprint import DatasetFingerprint
 from unet3d_monai.planning.segmentation_choice import (
+    TOLERANCE,
     SegmentationChoice,
     candidate_settings,
     choose_segmentation,
@@ -43,8 +44,9 @@ class ChooseSegmentation:
     :func:`~unet3d_monai.planning.segmentation_choice.choose_segmentation` tries seed distances, thresholds,
     smallest objects (and, for cells, whether weak borders merge) around the planned settings, each scored by the
     validation metric itself (the ``metric_fn`` of ``val_metric``, which segments its input with its
-    ``segmenter``). The training log lists every setting tried with its score; the record keeps them, with the
-    chosen ones. The network's weights are restored afterwards.
+    ``segmenter``); among the settings within 5 % of the best score's error, the ones nearest the planned settings
+    are kept (one validation volume cannot tell them apart). The training log lists every setting tried with its
+    score; the record keeps them, with the chosen ones. The network's weights are restored afterwards.
 
     Args:
         validator: the training's validation evaluator.
@@ -160,6 +162,8 @@ class ChooseSegmentation:
         logger.info(
             f"Segmentation settings chosen on validation ({type(self.metric).__name__}): "
             f"{_settings_text(choice.settings)} scored {choice.score:.4f} (the planned "
-            f"{_settings_text(start.settings())}: {choice.start_score:.4f}); prediction uses them "
+            f"{_settings_text(start.settings())}: {choice.start_score:.4f}; the best tried: "
+            f"{choice.best_score:.4f}, settings within {TOLERANCE:.0%} of its error count as equal and the nearest "
+            "the planned ones is kept); prediction uses them "
             f"(recorded in {self.best_path.with_suffix('.json')})."
         )

@@ -10,6 +10,7 @@ from unet3d_monai.planning.segmentation_choice import (
     SegmentationChoice,
     candidate_settings,
     choose_segmentation,
+    departure,
     metric_score,
     planned_segmenter,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "check_voxel_size",
     "choose_segmentation",
     "compute_fingerprint",
+    "departure",
     "is_auto",
     "make_plan",
     "memory_budget",

@@ -25,9 +25,11 @@ from unet3d_monai.segmentation.segmenter import DISTANCE_MODES, SegmentationMode
 
 __all__ = [
     "SEED_DISTANCE_SHARE",
+    "TOLERANCE",
     "SegmentationChoice",
     "candidate_settings",
     "choose_segmentation",
+    "departure",
     "metric_score",
     "planned_segmenter",
 ]
@@ -117,6 +119,7 @@ class SegmentationChoice:
         start_score: the score of the settings the search started from (the planned ones).
         higher_is_better: the direction of the score.
         trials: one ``{"settings": ..., "score": ...}`` per setting tried, in the order tried.
+        best_score: the best score of any setting tried (the chosen one's may be within the tolerance of it).
     """
 
     settings: dict[str, Any]
@@ -124,6 +127,7 @@ class SegmentationChoice:
     start_score: float
     higher_is_better: bool
     trials: list[dict[str, Any]] = field(default_factory=list)
+    best_score: float | None = None
 
     def segmenter(self) -> Segmenter:
         """A :class:`Segmenter` with the chosen settings."""
@@ -136,6 +140,7 @@ class SegmentationChoice:
             "start_score": self.start_score,
             "higher_is_better": self.higher_is_better,
             "trials": [dict(trial) for trial in self.trials],
+            "best_score": self.score if self.best_score is None else self.best_score,
         }
 
 
@@ -152,27 +157,59 @@ def _better(score: float, best: float, higher_is_better: bool) -> bool:
 JOINT_SETTINGS = ("min_distance", "threshold", "merge_weak")
 
 
+#: how close to the best validation score a setting counts as equally good, as a share of the best's error (1 - score
+#: when higher is better, the score itself otherwise): one validation volume holds a few hundred objects, so scores
+#: this close are within its sampling noise, and the settings nearest the planned ones are kept among them
+TOLERANCE = 0.05
+
+
+def departure(settings: Mapping[str, Any], planned: Mapping[str, Any]) -> float:
+    """How far ``settings`` are from the ``planned`` ones: the seed distance by the log of their ratio, the
+    threshold in units of 0.2, any other setting (smallest object, merging weak borders) 0.5 when it differs.
+
+    Example:
+        >>> round(departure({"min_distance": 8, "threshold": 0.4}, {"min_distance": 4, "threshold": 0.5}), 3)
+        1.193
+    """
+    total = 0.0
+    for name, value in settings.items():
+        start = planned.get(name)
+        if value == start or name == "mode":
+            continue
+        if name == "min_distance" and start:
+            total += abs(math.log(float(value) / float(start)))
+        elif name == "threshold" and start is not None:
+            total += abs(float(value) - float(start)) / 0.2
+        else:
+            total += 0.5
+    return total
+
+
 def choose_segmentation(
     score: Callable[[Segmenter], float],
     start: Segmenter,
     candidates: Mapping[str, Sequence[Any]],
     higher_is_better: bool,
     rounds: int = 2,
+    tolerance: float = TOLERANCE,
 ) -> SegmentationChoice:
-    """The settings among ``candidates`` that ``score`` rates best.
+    """The settings among ``candidates`` that ``score`` rates best, the planned ones preferred among near-ties.
 
     The settings of ``JOINT_SETTINGS`` that ``candidates`` holds are searched over every combination of their
     values; then each setting in turn (in the order of ``candidates``) takes the value that scores best with the
     others kept, and the settings are gone through again (at most ``rounds`` times) while that changes any of them.
-    A value must score strictly better to replace the current one, so ties keep the settings the search started
-    from (``start``); a NaN score is never better.
+    Of every setting tried, those scoring within ``tolerance`` times the best's error (scores in [0, 1]: the error
+    is 1 - score when higher is better, the score otherwise) of the best are equally good on this validation; the
+    one nearest ``start`` (:func:`departure`) is chosen, the better score breaking ties. A NaN score is never
+    chosen; with ``tolerance`` 0 the best score wins, ties keeping ``start``.
 
     Args:
         score: the validation score of a :class:`Segmenter` (see :func:`metric_score`).
-        start: the settings to start from (and their mode).
+        start: the settings to start from (the planned ones, and their mode).
         candidates: the values to try per setting (see :func:`candidate_settings`).
         higher_is_better: the direction of ``score``.
         rounds: the most passes over the settings one at a time.
+        tolerance: the share of the best's error within which a score counts as the best.
 
     Example::
 
@@ -182,6 +219,8 @@ def choose_segmentation(
                                      higher_is_better=True)
         choice.settings, choice.score
     """
+    if not 0.0 <= tolerance < 1.0:
+        raise ValueError(f"tolerance must be in [0, 1), the share of the best score's error; got {tolerance}.")
     scores: dict[tuple, float] = {}
     trials: list[dict[str, Any]] = []
 
@@ -212,7 +251,16 @@ def choose_segmentation(
                     current, best, changed = trial, value_score, True
         if not changed:
             break
-    return SegmentationChoice(current, best, start_score, bool(higher_is_better), trials)
+    chosen, chosen_score = current, best
+    if tolerance > 0 and not math.isnan(best):
+        error = (1.0 - best) if higher_is_better else best
+        margin = tolerance * max(0.0, error)
+        near = [t for t in trials if not math.isnan(t["score"]) and abs(t["score"] - best) <= margin]
+        sign = 1.0 if higher_is_better else -1.0
+        pick = min(near, key=lambda t: (departure(t["settings"], start_values), -sign * t["score"]))
+        if pick["settings"] != current:
+            chosen, chosen_score = pick["settings"], pick["score"]
+    return SegmentationChoice(dict(chosen), chosen_score, start_score, bool(higher_is_better), trials, best)
 
 
 def metric_score(
