@@ -35,6 +35,7 @@ Usage::
         [--case default thin_slab anisotropic scale2x continuous_membranes]   # generated cases
         [--plan]                                                  # planned vs fixed defaults (first seed)
         [--float32]                                               # the defaults next to float32 (first seed)
+    python benchmarks/quality.py --rescore EARLIER.json [--json OUT.json]   # again from the saved predictions
     python benchmarks/quality.py --self_check     # the scorers against hand-computed values
 """
 
@@ -53,6 +54,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import _baselines
@@ -64,6 +66,7 @@ import h5py
 import numpy as np
 from monai.bundle import ConfigParser
 
+from unet3d_monai.planning import nearest_to_plan
 from unet3d_monai.segmentation.segmenter import Segmenter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -612,6 +615,59 @@ def benchmark_bundle(bundle: str, options: Options) -> dict[str, object]:
     return result
 
 
+def rescore(earlier: dict[str, object]) -> list[dict[str, object]]:
+    """The figures of an earlier run (its ``--json``) scored again from its saved predictions, without training:
+    after a change to how segmentation settings are chosen or scored. Ours: the recorded validation trials choose
+    again (``nearest_to_plan``) and the saved probabilities are segmented with that choice; the baseline and
+    pytorch-3dunet's settings are chosen again on the validation volumes. Training seconds are the earlier ones."""
+    return [_rescore_bundle(json.loads(json.dumps(result))) for result in earlier["results"]]
+
+
+def _rescore_bundle(result: dict[str, object]) -> dict[str, object]:
+    if "error" in result:
+        return result
+    bundle, case = result["bundle"], CASES[result["bundle"]]
+    data_dir = Path(result["dataset_dir"])
+    test_files = sorted((data_dir / "test").glob("*.h5"))
+    root = data_dir.parent
+    progress(f"{bundle}: scoring again from {root}")
+    ours_seeds = result["ours"]["seeds"]
+    for seed, part in ours_seeds.items():
+        if "error" not in part:
+            run_dir = root / f"ours_seed{seed}"
+            part.update(guarded("scoring", partial(_rescore_ours, bundle, case, test_files, run_dir)))
+    result["ours"] = over_seeds(ours_seeds)
+    result["baseline"] = guarded("baseline", partial(baseline, bundle, case, data_dir, test_files))
+    reference_seeds = result.get("reference", {}).get("seeds")
+    if reference_seeds:
+        for seed, part in reference_seeds.items():
+            if "error" not in part:
+                run_dir = root / f"reference_seed{seed}"
+                part.update(guarded("scoring", partial(score_reference, bundle, case, data_dir, test_files, run_dir)))
+        result["reference"] = over_seeds(reference_seeds)
+    return result
+
+
+def _rescore_ours(bundle: str, case: Case, test_files: list[Path], run_dir: Path) -> dict[str, object]:
+    """Our saved probabilities segmented with the settings the recorded validation trials choose today."""
+    if case.kind not in ("boundary", "instances"):
+        return score_bundle(bundle, case, test_files, run_dir, {})
+    choice = (model_record(run_dir / "models") or {}).get("segmentation")
+    if not choice:
+        raise ValueError(f"{run_dir / 'models'} holds no recorded segmentation choice to score again.")
+    planned = choice["trials"][0]["settings"]
+    kept = nearest_to_plan(choice["trials"], planned, choice["higher_is_better"])
+    segmenter = Segmenter(**kept["settings"])
+    per_volume = []
+    for path in test_files:
+        _, truth = read_test_volume(path)
+        probabilities = read_prediction(run_dir / "predictions" / f"{path.stem}_predictions.h5", "predictions")
+        labels = segmenter(probabilities, sampling=_postprocessing.sampling_of(path, probabilities.ndim - 1))
+        per_volume.append(score(case, truth, labels.reshape(truth.shape)))
+    return {"per_volume": per_volume, "mean": mean_scores(per_volume), "settings": kept["settings"],
+            "validation_score": kept["score"]}  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the table
 
@@ -734,6 +790,8 @@ def main() -> None:
                      help="also train each bundle with its former fixed defaults (no plan, no rescaling)")  # fmt: skip
     cli.add_argument("--float32", action="store_true", help="also train and predict each bundle in float32")
     cli.add_argument("--json", type=Path, help="write every figure, command and time to this JSON file")
+    cli.add_argument("--rescore", type=Path, metavar="EARLIER.json",
+                     help="score an earlier --json run again from its saved predictions, no training")  # fmt: skip
     cli.add_argument("--self_check", action="store_true", help="check the scorers against hand-computed values")
     args = cli.parse_args()
 
@@ -741,6 +799,13 @@ def main() -> None:
         lines = _scores.self_check()
         print("\n".join(lines))
         sys.exit(1 if any(line.startswith("FAIL") for line in lines) else 0)
+
+    if args.rescore is not None:
+        results = rescore(json.loads(args.rescore.read_text()))
+        if args.json:
+            args.json.write_text(json.dumps({"options": vars(args), "results": results}, indent=1, default=str))
+        print(table(results))
+        return
 
     # a misspelt pair stops here, before any work
     parse_overrides(shlex.split(args.train_args))

@@ -12,6 +12,7 @@ from unet3d_monai.planning.segmentation_choice import (
     choose_segmentation,
     departure,
     metric_score,
+    nearest_to_plan,
     planned_segmenter,
 )
 from unet3d_monai.planning.timing import (
@@ -40,6 +41,7 @@ __all__ = [
     "make_plan",
     "memory_budget",
     "metric_score",
+    "nearest_to_plan",
     "parse_memory",
     "parse_step_seconds",
     "plan_pooling",

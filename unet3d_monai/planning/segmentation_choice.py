@@ -31,6 +31,7 @@ __all__ = [
     "choose_segmentation",
     "departure",
     "metric_score",
+    "nearest_to_plan",
     "planned_segmenter",
 ]
 
@@ -251,16 +252,36 @@ def choose_segmentation(
                     current, best, changed = trial, value_score, True
         if not changed:
             break
-    chosen, chosen_score = current, best
-    if tolerance > 0 and not math.isnan(best):
-        error = (1.0 - best) if higher_is_better else best
-        margin = tolerance * max(0.0, error)
-        near = [t for t in trials if not math.isnan(t["score"]) and abs(t["score"] - best) <= margin]
-        sign = 1.0 if higher_is_better else -1.0
-        pick = min(near, key=lambda t: (departure(t["settings"], start_values), -sign * t["score"]))
-        if pick["settings"] != current:
-            chosen, chosen_score = pick["settings"], pick["score"]
-    return SegmentationChoice(dict(chosen), chosen_score, start_score, bool(higher_is_better), trials, best)
+    kept = nearest_to_plan(trials, start_values, higher_is_better, tolerance) or {"settings": current, "score": best}
+    return SegmentationChoice(kept["settings"], kept["score"], start_score, bool(higher_is_better), trials, best)
+
+
+def nearest_to_plan(
+    trials: Sequence[Mapping[str, Any]],
+    planned: Mapping[str, Any],
+    higher_is_better: bool,
+    tolerance: float = TOLERANCE,
+) -> dict[str, Any] | None:
+    """Of ``trials`` (``{"settings": ..., "score": ...}``), the one nearest ``planned`` (:func:`departure`) among
+    those scoring within ``tolerance`` times the best's error of the best (the better score breaking ties; the
+    first trial on equal scores); None when every score is NaN.
+
+    Example:
+        >>> trials = [{"settings": {"min_distance": d}, "score": s} for d, s in [(4, 0.70), (5, 0.795), (6, 0.804)]]
+        >>> nearest_to_plan(trials, {"min_distance": 4}, higher_is_better=True)["settings"]
+        {'min_distance': 5}
+    """
+    if not 0.0 <= tolerance < 1.0:
+        raise ValueError(f"tolerance must be in [0, 1), the share of the best score's error; got {tolerance}.")
+    scored = [t for t in trials if not math.isnan(float(t["score"]))]
+    if not scored:
+        return None
+    sign = 1.0 if higher_is_better else -1.0
+    best = max(sign * float(t["score"]) for t in scored) * sign
+    margin = tolerance * max(0.0, (1.0 - best) if higher_is_better else best)
+    near = [t for t in scored if abs(float(t["score"]) - best) <= margin]
+    pick = min(near, key=lambda t: (departure(t["settings"], planned), -sign * float(t["score"])))
+    return {"settings": dict(pick["settings"]), "score": float(pick["score"])}
 
 
 def metric_score(
