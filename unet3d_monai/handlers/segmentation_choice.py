@@ -163,7 +163,7 @@ class ChooseSegmentation:
             f"Segmentation settings chosen on validation ({type(self.metric).__name__}): "
             f"{_settings_text(choice.settings)} scored {choice.score:.4f} (the planned "
             f"{_settings_text(start.settings())}: {choice.start_score:.4f}; the best tried: "
-            f"{choice.best_score:.4f}, settings within {TOLERANCE:.0%} of its error count as equal and the nearest "
-            "the planned ones is kept); prediction uses them "
+            f"{choice.best_score:.4f}; of the settings within {TOLERANCE:.0%} of its error, the one nearest the "
+            "planned settings is kept); prediction uses them "
             f"(recorded in {self.best_path.with_suffix('.json')})."
         )
