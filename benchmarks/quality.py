@@ -362,7 +362,7 @@ def _split_files(data_dir: Path, split: str) -> list[str]:
     return [str(p) for p in sorted((data_dir / split).glob("*.h5"))]
 
 
-def _reference_maps(folder: Path, files: list[Path]) -> list[np.ndarray]:
+def _prediction_maps(folder: Path, files: list[Path]) -> list[np.ndarray]:
     return [read_prediction(folder / f"{path.stem}_predictions.h5", "predictions") for path in files]
 
 
@@ -383,7 +383,7 @@ def score_reference(
         )  # fmt: skip
         if case.kind in ("boundary", "instances"):
             val_files = sorted((data_dir / "val").glob("*.h5"))
-            maps = _reference_maps(run_dir / "val_predictions", val_files)
+            maps = _prediction_maps(run_dir / "val_predictions", val_files)
             truths = [read_test_volume(path)[1] for path in val_files]
             samplings = [_postprocessing.sampling_of(path, m.ndim - 1) for path, m in zip(val_files, maps)]
             choice = _postprocessing.choose_on_validation(
@@ -392,17 +392,27 @@ def score_reference(
             segmenter = choice.segmenter()
             post = {**choice.settings, "validation_score": choice.score, "chosen_on": [str(p) for p in val_files]}
         result["post_processing"] = post
-    per_volume = []
-    for path, probabilities in zip(test_files, _reference_maps(run_dir / "predictions", test_files)):
-        _, truth = read_test_volume(path)
-        if segmenter is None:
+    if segmenter is None:
+        per_volume = []
+        for path, probabilities in zip(test_files, _prediction_maps(run_dir / "predictions", test_files)):
+            _, truth = read_test_volume(path)
             # min-max normalised targets have no fixed unit: only the affine-fitted PSNR applies
             per_volume.append(score(case, truth, probabilities[0].reshape(truth.shape), in_clean_units=False))
-        else:
-            labels = segmenter(probabilities, sampling=_postprocessing.sampling_of(path, probabilities.ndim - 1))
-            per_volume.append(score(case, truth, labels.reshape(truth.shape)))
-    result.update(per_volume=per_volume, mean=mean_scores(per_volume))
+        result.update(per_volume=per_volume, mean=mean_scores(per_volume))
+    else:
+        result.update(score_segmented(case, segmenter, test_files, run_dir / "predictions"))
     return result
+
+
+def score_segmented(case: Case, segmenter: Segmenter, test_files: list[Path], folder: Path) -> dict[str, object]:
+    """The probabilities saved in ``folder`` for every test file, segmented by ``segmenter`` in the volume's voxel
+    size and scored; figures per volume and their mean."""
+    per_volume = []
+    for path, probabilities in zip(test_files, _prediction_maps(folder, test_files)):
+        _, truth = read_test_volume(path)
+        labels = segmenter(probabilities, sampling=_postprocessing.sampling_of(path, probabilities.ndim - 1))
+        per_volume.append(score(case, truth, labels.reshape(truth.shape)))
+    return {"per_volume": per_volume, "mean": mean_scores(per_volume)}
 
 
 def reference(
@@ -657,15 +667,8 @@ def _rescore_ours(bundle: str, case: Case, test_files: list[Path], run_dir: Path
         raise ValueError(f"{run_dir / 'models'} holds no recorded segmentation choice to score again.")
     planned = choice["trials"][0]["settings"]
     kept = nearest_to_plan(choice["trials"], planned, choice["higher_is_better"])
-    segmenter = Segmenter(**kept["settings"])
-    per_volume = []
-    for path in test_files:
-        _, truth = read_test_volume(path)
-        probabilities = read_prediction(run_dir / "predictions" / f"{path.stem}_predictions.h5", "predictions")
-        labels = segmenter(probabilities, sampling=_postprocessing.sampling_of(path, probabilities.ndim - 1))
-        per_volume.append(score(case, truth, labels.reshape(truth.shape)))
-    return {"per_volume": per_volume, "mean": mean_scores(per_volume), "settings": kept["settings"],
-            "validation_score": kept["score"]}  # fmt: skip
+    scored = score_segmented(case, Segmenter(**kept["settings"]), test_files, run_dir / "predictions")
+    return {**scored, "settings": kept["settings"], "validation_score": kept["score"]}
 
 
 # ---------------------------------------------------------------------------------------------------------------

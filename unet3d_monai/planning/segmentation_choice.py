@@ -120,7 +120,6 @@ class SegmentationChoice:
         start_score: the score of the settings the search started from (the planned ones).
         higher_is_better: the direction of the score.
         trials: one ``{"settings": ..., "score": ...}`` per setting tried, in the order tried.
-        best_score: the best score of any setting tried (the chosen one's may be within the tolerance of it).
     """
 
     settings: dict[str, Any]
@@ -128,7 +127,14 @@ class SegmentationChoice:
     start_score: float
     higher_is_better: bool
     trials: list[dict[str, Any]] = field(default_factory=list)
-    best_score: float | None = None
+
+    @property
+    def best_score(self) -> float:
+        """The best score of any setting tried (the chosen one's may be within the tolerance of it)."""
+        scores = [float(t["score"]) for t in self.trials if not math.isnan(float(t["score"]))]
+        if not scores:
+            return self.score
+        return max(scores) if self.higher_is_better else min(scores)
 
     def segmenter(self) -> Segmenter:
         """A :class:`Segmenter` with the chosen settings."""
@@ -141,7 +147,7 @@ class SegmentationChoice:
             "start_score": self.start_score,
             "higher_is_better": self.higher_is_better,
             "trials": [dict(trial) for trial in self.trials],
-            "best_score": self.score if self.best_score is None else self.best_score,
+            "best_score": self.best_score,
         }
 
 
@@ -162,6 +168,11 @@ JOINT_SETTINGS = ("min_distance", "threshold", "merge_weak")
 #: when higher is better, the score itself otherwise): one validation volume holds a few hundred objects, so scores
 #: this close are within its sampling noise, and the settings nearest the planned ones are kept among them
 TOLERANCE = 0.05
+
+
+def _check_tolerance(tolerance: float) -> None:
+    if not 0.0 <= tolerance < 1.0:
+        raise ValueError(f"tolerance must be in [0, 1), the share of the best score's error; got {tolerance}.")
 
 
 def departure(settings: Mapping[str, Any], planned: Mapping[str, Any]) -> float:
@@ -220,8 +231,7 @@ def choose_segmentation(
                                      higher_is_better=True)
         choice.settings, choice.score
     """
-    if not 0.0 <= tolerance < 1.0:
-        raise ValueError(f"tolerance must be in [0, 1), the share of the best score's error; got {tolerance}.")
+    _check_tolerance(tolerance)
     scores: dict[tuple, float] = {}
     trials: list[dict[str, Any]] = []
 
@@ -253,7 +263,7 @@ def choose_segmentation(
         if not changed:
             break
     kept = nearest_to_plan(trials, start_values, higher_is_better, tolerance) or {"settings": current, "score": best}
-    return SegmentationChoice(kept["settings"], kept["score"], start_score, bool(higher_is_better), trials, best)
+    return SegmentationChoice(kept["settings"], kept["score"], start_score, bool(higher_is_better), trials)
 
 
 def nearest_to_plan(
@@ -271,8 +281,7 @@ def nearest_to_plan(
         >>> nearest_to_plan(trials, {"min_distance": 4}, higher_is_better=True)["settings"]
         {'min_distance': 5}
     """
-    if not 0.0 <= tolerance < 1.0:
-        raise ValueError(f"tolerance must be in [0, 1), the share of the best score's error; got {tolerance}.")
+    _check_tolerance(tolerance)
     scored = [t for t in trials if not math.isnan(float(t["score"]))]
     if not scored:
         return None
